@@ -1,0 +1,120 @@
+// Loads courier.yaml: YAML → ${ENV} substitution → environment overrides → validation.
+// Every problem is collected and reported at once, each with its path.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+import { type CourierConfig, configSchema } from './schema.ts';
+
+export interface LoadOptions {
+  /** Path of the YAML file; defaults to $COURIER_CONFIG, then ./courier.yaml. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out || '(root)';
+}
+
+/** Replaces ${NAME} and ${NAME:-default} in every string of the tree; unset names are problems. */
+export function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  path: PropertyKey[] = [],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_whole, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== '') return found;
+      if (fallback !== undefined) return fallback;
+      problems.push(`${formatPath(path)}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, problems, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, env, problems, [...path, k])]),
+    );
+  }
+  return value;
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
+}
+
+/** KAFKA_BROKERS, REDIS_URL and SCHEMA_REGISTRY_URL win over the file. */
+export function applyEnvOverrides(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  const out = { ...raw };
+  if (env.KAFKA_BROKERS) {
+    out.kafka = {
+      ...asObject(out.kafka),
+      brokers: env.KAFKA_BROKERS.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    };
+  }
+  if (env.REDIS_URL) out.redis = { ...asObject(out.redis), url: env.REDIS_URL };
+  if (env.SCHEMA_REGISTRY_URL)
+    out.schemaRegistry = { ...asObject(out.schemaRegistry), url: env.SCHEMA_REGISTRY_URL };
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
+  }
+  return [`${formatPath(issue.path)}: ${issue.message}`];
+}
+
+/** Validates an already-parsed document; throws ConfigError listing every problem. */
+export function parseConfig(
+  document: unknown,
+  options: { source: string; env?: NodeJS.ProcessEnv },
+): CourierConfig {
+  const env = options.env ?? process.env;
+  const problems: string[] = [];
+  const substituted = substituteEnv(document ?? {}, env, problems);
+  if (substituted === null || typeof substituted !== 'object' || Array.isArray(substituted)) {
+    throw new ConfigError(options.source, ['(root): must be a mapping']);
+  }
+  const result = configSchema.safeParse(applyEnvOverrides(substituted as Record<string, unknown>, env));
+  if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
+  if (problems.length > 0) throw new ConfigError(options.source, problems);
+  return result.data as CourierConfig;
+}
+
+export function loadConfig(options: LoadOptions = {}): CourierConfig {
+  const env = options.env ?? process.env;
+  const path = options.path ?? env.COURIER_CONFIG ?? 'courier.yaml';
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [
+      `(file): cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      path,
+      doc.errors.map((e) => `(yaml) line ${e.linePos?.[0]?.line ?? '?'}: ${e.message.split('\n')[0]}`),
+    );
+  }
+  return parseConfig(doc.toJS(), { source: path, env });
+}

@@ -1,0 +1,218 @@
+// Sends one webhook: POST with Standard Webhooks headers through a pooled undici Agent per
+// destination (keep-alive), a per-destination timeout, no redirects, the response body capped
+// at 1 KiB, and an SSRF guard that checks every address at connect time (DNS rebinding too).
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { BlockList, isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import type { SendErrorCode, SendResult } from './outcome.ts';
+
+export const SNIPPET_BYTES = 1024;
+
+const blocked = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv6');
+}
+
+/** Loopback, private, link-local (cloud metadata), CGNAT, multicast and reserved addresses. */
+export function isForbiddenAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family === 6) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return blocked.check(mapped[1] as string, 'ipv4');
+    return blocked.check(address, 'ipv6');
+  }
+  return true;
+}
+
+class ForbiddenAddressError extends Error {
+  readonly code = 'ECOURIERFORBIDDEN';
+}
+
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+
+function guardedLookup(hostname: string, options: { all?: boolean }, callback: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    const bad = addresses.find((a) => isForbiddenAddress(a.address));
+    if (bad) {
+      return callback(
+        new ForbiddenAddressError(`${hostname} resolves to ${bad.address}, a private or reserved address`),
+        [],
+      );
+    }
+    if (options.all) return callback(null, addresses);
+    const first = addresses[0] as LookupAddress;
+    callback(null, first.address, first.family);
+  });
+}
+
+export interface SenderOptions {
+  url: string;
+  timeoutMs: number;
+  connections: number;
+  allowPrivateAddresses: boolean;
+  userAgent: string;
+}
+
+export interface WebhookRequest {
+  body: string;
+  headers: Record<string, string>;
+}
+
+function errorCode(err: unknown): { code: SendErrorCode; message: string } {
+  const e = err as {
+    code?: string;
+    name?: string;
+    message?: string;
+    cause?: { code?: string; message?: string };
+  };
+  const code = e?.cause?.code ?? e?.code ?? '';
+  const message = e?.cause?.message ?? e?.message ?? String(err);
+  if (code === 'ECOURIERFORBIDDEN') return { code: 'FORBIDDEN_ADDRESS', message };
+  if (code === 'ECONNREFUSED') return { code: 'CONNECTION_REFUSED', message };
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL')
+    return { code: 'DNS_FAILURE', message };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { code: 'CONNECTION_REFUSED', message };
+  if (
+    e?.name === 'TimeoutError' ||
+    e?.name === 'AbortError' ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'ABORT_ERR'
+  ) {
+    return { code: 'TIMEOUT', message: 'no response within the timeout' };
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED') {
+    return { code: 'CONNECTION_RESET', message };
+  }
+  if (
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    code.includes('CERT') ||
+    code === 'EPROTO'
+  ) {
+    return { code: 'TLS_FAILURE', message };
+  }
+  return { code: 'NETWORK_ERROR', message };
+}
+
+async function readSnippet(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= SNIPPET_BYTES) break;
+  }
+  if (size >= SNIPPET_BYTES) await body.dump().catch(() => {});
+  return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
+}
+
+export class WebhookSender {
+  private readonly agent: Agent;
+  private readonly options: SenderOptions;
+  private readonly literalForbidden: boolean;
+
+  constructor(options: SenderOptions) {
+    this.options = options;
+    const host = new URL(options.url).hostname.replace(/^\[|\]$/g, '');
+    // An IP literal never goes through lookup, so it is checked here once.
+    this.literalForbidden = !options.allowPrivateAddresses && isIP(host) !== 0 && isForbiddenAddress(host);
+    this.agent = new Agent({
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never },
+    });
+  }
+
+  async send(req: WebhookRequest): Promise<SendResult> {
+    const started = performance.now();
+    const latency = () => Math.round(performance.now() - started);
+    if (this.literalForbidden) {
+      return {
+        errorCode: 'FORBIDDEN_ADDRESS',
+        errorMessage: 'destination address is private or reserved',
+        latencyMs: 0,
+      };
+    }
+    try {
+      const res = await request(this.options.url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: {
+          ...req.headers,
+          'content-type': 'application/json',
+          'user-agent': this.options.userAgent,
+        },
+        body: req.body,
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      const snippet = await readSnippet(res.body as never);
+      const retryAfter = res.headers['retry-after'];
+      return {
+        status: res.statusCode,
+        snippet,
+        latencyMs: latency(),
+        ...(retryAfter === undefined
+          ? {}
+          : { retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter }),
+      };
+    } catch (err) {
+      const { code, message } = errorCode(err);
+      return { errorCode: code, errorMessage: message, latencyMs: latency() };
+    }
+  }
+
+  /** A HEAD request: any HTTP answer means the destination is reachable. */
+  async probe(): Promise<SendResult> {
+    const started = performance.now();
+    if (this.literalForbidden) return { errorCode: 'FORBIDDEN_ADDRESS', latencyMs: 0 };
+    try {
+      const res = await request(this.options.url, {
+        method: 'HEAD',
+        dispatcher: this.agent,
+        headers: { 'user-agent': this.options.userAgent },
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+      });
+      await res.body.dump().catch(() => {});
+      return { status: res.statusCode, latencyMs: Math.round(performance.now() - started) };
+    } catch (err) {
+      const { code, message } = errorCode(err);
+      return { errorCode: code, errorMessage: message, latencyMs: Math.round(performance.now() - started) };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => {});
+  }
+}

@@ -1,0 +1,71 @@
+// The error family: every error Courier raises on purpose carries a stable `code` (grep it in
+// logs) and a `retriable` flag. Decisions branch on classes and codes, never on message text.
+
+export class CourierError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    Object.setPrototypeOf(this, new.target.prototype);
+  }
+}
+
+/** Invalid configuration; `problems` holds one "path: message" line per problem. */
+export class ConfigError extends CourierError {
+  readonly problems: string[];
+
+  constructor(source: string, problems: string[]) {
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration in ${source}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    this.problems = problems;
+  }
+}
+
+/** Why an input event cannot be routed; the code goes into the `courier-error` header. */
+export type InvalidEventReason =
+  | 'EVENT_TOO_LARGE'
+  | 'EVENT_EMPTY'
+  | 'EVENT_NOT_DECODABLE'
+  | 'EVENT_UNKNOWN_SCHEMA'
+  | 'EVENT_SCHEMA_MISMATCH'
+  | 'EVENT_MISSING_FIELD'
+  | 'EVENT_BAD_FIELD';
+
+export class InvalidEventError extends CourierError {
+  constructor(reason: InvalidEventReason, message: string, cause?: unknown) {
+    super(reason, message, { cause });
+  }
+}
+
+/** A destination URL Courier refuses to call (SSRF guard, bad scheme). */
+export class ForbiddenDestinationError extends CourierError {
+  constructor(message: string) {
+    super('DESTINATION_FORBIDDEN', message);
+  }
+}
+
+/** A topic that exists with settings Courier cannot work with. */
+export class TopicMismatchError extends CourierError {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(
+      'TOPIC_MISMATCH',
+      `topics do not match the configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    this.problems = problems;
+  }
+}
+
+/** A CLI usage error: wrong or conflicting flags. */
+export class UsageError extends CourierError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}

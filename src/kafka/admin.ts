@@ -1,0 +1,85 @@
+// Creates or checks the topics of the plan, idempotently: missing topics are created; existing
+// ones are compared (partitions, retention) and every mismatch is reported.
+import type { Admin } from 'kafkajs';
+import { TopicMismatchError } from '../errors.ts';
+import type { TopicSpec } from './topics.ts';
+
+export interface TopicReport {
+  created: string[];
+  verified: string[];
+  problems: string[];
+}
+
+const TOPIC_RESOURCE = 2; // kafkajs ConfigResourceTypes.TOPIC
+
+export async function ensureTopics(
+  admin: Admin,
+  plan: TopicSpec[],
+  options: { create?: boolean } = {},
+): Promise<TopicReport> {
+  const create = options.create ?? true;
+  const existing = new Set(await admin.listTopics());
+  const missing = plan.filter((t) => !existing.has(t.topic));
+  const present = plan.filter((t) => existing.has(t.topic));
+  const report: TopicReport = { created: [], verified: [], problems: [] };
+
+  if (missing.length > 0) {
+    if (create) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({
+          topic: t.topic,
+          numPartitions: t.partitions,
+          replicationFactor: t.replicationFactor,
+          configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
+        })),
+      });
+      report.created.push(...missing.map((t) => t.topic));
+    } else {
+      report.problems.push(...missing.map((t) => `${t.topic}: missing`));
+    }
+  }
+
+  if (present.length > 0) {
+    const metadata = await admin.fetchTopicMetadata({ topics: present.map((t) => t.topic) });
+    const partitionCount = new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: present.map((t) => ({
+        type: TOPIC_RESOURCE,
+        name: t.topic,
+        configNames: Object.keys(t.configs),
+      })),
+    });
+    const configsOf = new Map(
+      described.resources.map((r) => [
+        r.resourceName,
+        new Map(r.configEntries.map((e) => [e.configName, e.configValue])),
+      ]),
+    );
+    for (const spec of present) {
+      const before = report.problems.length;
+      const count = partitionCount.get(spec.topic) ?? 0;
+      if (count < spec.partitions) {
+        report.problems.push(
+          `${spec.topic}: has ${count} partitions, configuration wants ${spec.partitions}`,
+        );
+      }
+      const actual = configsOf.get(spec.topic);
+      for (const [name, want] of Object.entries(spec.configs)) {
+        const have = actual?.get(name);
+        if (have !== want)
+          report.problems.push(`${spec.topic}: ${name} is ${have ?? 'unset'}, configuration wants ${want}`);
+      }
+      if (report.problems.length === before) report.verified.push(spec.topic);
+    }
+  }
+  return report;
+}
+
+/** ensureTopics that throws TopicMismatchError when anything does not match. */
+export async function ensureTopicsOrThrow(admin: Admin, plan: TopicSpec[]): Promise<TopicReport> {
+  const report = await ensureTopics(admin, plan);
+  if (report.problems.length > 0) throw new TopicMismatchError(report.problems);
+  return report;
+}

@@ -1,0 +1,50 @@
+// The Kafka client: one kafkajs instance per process, its log lines routed into pino.
+import { Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { CourierConfig } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(
+  config: CourierConfig,
+  logger: Logger,
+  overrides: Partial<KafkaConfig> = {},
+): Kafka {
+  const kafkaLog = logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: config.kafka.clientId,
+    brokers: config.kafka.brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 200, retries: 8 },
+    // kafkajs is chatty at info (every group join); keep its warnings and errors.
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, level, log }: LogEntry) => {
+        const { message, timestamp: _t, logger: _l, ...rest } = log;
+        kafkaLog[LEVELS[level] ?? 'info']({ namespace, ...rest }, message);
+      },
+    ...overrides,
+  });
+}
+
+/**
+ * The idempotent producer every role shares: acks from all replicas (set per send), retries
+ * without a cap (kafkajs' own default for idempotence), the Java client's partitioner so keys
+ * land where users' Java producers would put them.
+ */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 5,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+  });
+}

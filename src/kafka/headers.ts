@@ -1,0 +1,48 @@
+// Kafka header names Courier writes and reads (DESIGN §2), and helpers to read them.
+import type { IHeaders } from 'kafkajs';
+
+export const H = {
+  eventId: 'courier-event-id',
+  eventType: 'courier-event-type',
+  destination: 'courier-destination',
+  attempt: 'courier-attempt',
+  firstAttemptAt: 'courier-first-attempt-at',
+  lastAttemptAt: 'courier-last-attempt-at',
+  dueAt: 'courier-due-at',
+  error: 'courier-error',
+  errorClass: 'courier-error-class',
+  lastStatus: 'courier-last-status',
+  lastError: 'courier-last-error',
+  attempts: 'courier-attempts',
+  responseSnippet: 'courier-response-snippet',
+  replayedAt: 'courier-replayed-at',
+  replayOffset: 'courier-replay-dlq-offset',
+  replaySource: 'courier-replay-source',
+  replayForce: 'courier-replay-force',
+  pausedReason: 'courier-paused-reason',
+} as const;
+
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const value = headers?.[name];
+  if (value === undefined || value === null) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return undefined;
+  return Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+}
+
+export function headerNumber(headers: IHeaders | undefined, name: string): number | undefined {
+  const raw = headerString(headers, name);
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** Headers as plain strings, for copying a message onward. */
+export function stringHeaders(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(headers ?? {})) {
+    const v = headerString(headers, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}

@@ -1,0 +1,62 @@
+// Topic names and the topic plan (DESIGN §2): pure functions of the configuration.
+import type { CourierConfig } from '../config/schema.ts';
+
+export interface TopicNames {
+  dest(destinationId: string): string;
+  retry(tier: string): string;
+  dlq(destinationId: string): string;
+  attempts: string;
+  invalid: string;
+  events: string;
+}
+
+export function topicNames(config: Pick<CourierConfig, 'kafka'>): TopicNames {
+  const prefix = config.kafka.topicPrefix;
+  return {
+    dest: (id) => `${prefix}.dest.${id}`,
+    retry: (tier) => `${prefix}.retry.${tier}`,
+    dlq: (id) => `${prefix}.dlq.${id}`,
+    attempts: `${prefix}.attempts`,
+    invalid: `${prefix}.events.invalid`,
+    events: config.kafka.eventsTopic,
+  };
+}
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  replicationFactor: number;
+  /** Topic-level configs Courier depends on; checked on existing topics. */
+  configs: Record<string, string>;
+  role: 'events' | 'destination' | 'retry' | 'dlq' | 'attempts' | 'invalid';
+}
+
+/** Every topic the configuration needs, with partition counts and retention. */
+export function topicPlan(config: CourierConfig): TopicSpec[] {
+  const names = topicNames(config);
+  const { partitions, replicationFactor, retentionMs } = config.kafka;
+  const keep = { 'retention.ms': String(retentionMs) };
+  const forever = { 'retention.ms': '-1' };
+  const spec = (
+    role: TopicSpec['role'],
+    topic: string,
+    count: number,
+    configs: Record<string, string>,
+  ): TopicSpec => ({
+    topic,
+    partitions: count,
+    replicationFactor,
+    configs,
+    role,
+  });
+  return [
+    spec('events', names.events, partitions.events, {}),
+    spec('invalid', names.invalid, partitions.invalid, forever),
+    spec('attempts', names.attempts, partitions.attempts, keep),
+    ...config.retryTiers.map((tier) => spec('retry', names.retry(tier), partitions.retry, keep)),
+    ...config.destinations.flatMap((d) => [
+      spec('destination', names.dest(d.id), d.partitions ?? partitions.destination, keep),
+      spec('dlq', names.dlq(d.id), partitions.dlq, forever),
+    ]),
+  ];
+}

@@ -1,0 +1,38 @@
+// Typed pipeline events. Stages emit; logs, the attempt log, metrics and tests subscribe.
+import { EventEmitter } from 'node:events';
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'dlq' | 'paused' | 'duplicate-skipped';
+
+export interface AttemptRecord {
+  eventId: string;
+  eventType?: string;
+  destination: string;
+  attempt: number;
+  at: string;
+  status?: number;
+  errorCode?: string;
+  error?: string;
+  latencyMs: number;
+  outcome: AttemptOutcome;
+  errorClass?: string;
+  nextAttemptAt?: string;
+  responseSnippet?: string;
+  replay: boolean;
+  /** Set on auth failures: the destination was paused and an operator must act. */
+  alert?: 'destination-paused-auth';
+}
+
+export interface PipelineEvents {
+  attempt: [AttemptRecord];
+  routed: [{ eventId: string; eventType: string; destinations: string[] }];
+  invalid: [{ reason: string; message: string; partition: number; offset: string }];
+  'breaker-open': [{ destination: string }];
+  'breaker-half-open': [{ destination: string }];
+  'breaker-close': [{ destination: string }];
+  paused: [{ destination: string; reason: string; until?: number }];
+  resumed: [{ destination: string }];
+  dlq: [{ destination: string; eventId: string; errorClass: string }];
+  forwarded: [{ destination: string; count: number }];
+}
+
+export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

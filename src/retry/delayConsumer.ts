@@ -1,0 +1,136 @@
+// The delay consumer: reads every retry tier topic and forwards each message to its
+// destination topic once its `courier-due-at` has passed. A partition whose head is not due is
+// paused and resumed by a timer at the due time: no busy loop and no blocked consumer session.
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
+import type { PipelineEmitter } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+
+export interface DelayConsumerOptions {
+  kafka: Kafka;
+  producer: Producer;
+  groupId: string;
+  topics: string[];
+  destinationTopic: (destination: string) => string;
+  events: PipelineEmitter;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class DelayConsumer {
+  private readonly o: DelayConsumerOptions;
+  private readonly consumer: Consumer;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(options: DelayConsumerOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger.child({ component: 'delay-consumer' });
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      maxWaitTimeInMs: 250,
+      sessionTimeout: 30_000,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.o.topics, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await this.consumer.disconnect();
+  }
+
+  private async onBatch({
+    batch,
+    resolveOffset,
+    pause,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const due: Array<{
+      topic: string;
+      key: Buffer | null;
+      value: Buffer | null;
+      headers: Record<string, string>;
+    }> = [];
+    let lastForwarded: string | undefined;
+    let notDueOffset: string | undefined;
+    let notDueAt = 0;
+
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) break;
+      const dueAt = headerNumber(message.headers, H.dueAt) ?? 0;
+      if (dueAt > this.now()) {
+        notDueOffset = message.offset;
+        notDueAt = dueAt;
+        break;
+      }
+      const destination = headerString(message.headers, H.destination);
+      if (!destination) {
+        this.log.error(
+          { topic, partition, offset: message.offset },
+          'retry message without courier-destination; skipped',
+        );
+        lastForwarded = message.offset;
+        continue;
+      }
+      const headers = stringHeaders(message.headers);
+      delete headers[H.dueAt];
+      due.push({
+        topic: this.o.destinationTopic(destination),
+        key: message.key,
+        value: message.value,
+        headers,
+      });
+      lastForwarded = message.offset;
+    }
+
+    if (due.length > 0) {
+      const byTopic = new Map<string, typeof due>();
+      for (const m of due) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+      await this.o.producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([t, messages]) => ({
+          topic: t,
+          messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
+        })),
+      });
+      for (const [t, messages] of byTopic) {
+        this.o.events.emit('forwarded', { destination: t, count: messages.length });
+      }
+    }
+    if (lastForwarded !== undefined) {
+      resolveOffset(lastForwarded);
+      const next = String(Number(lastForwarded) + 1);
+      await this.consumer.commitOffsets([{ topic, partition, offset: next }]).catch((err) => {
+        this.log.debug({ err, topic, partition }, 'offset commit skipped');
+      });
+    }
+    if (notDueOffset !== undefined && isRunning() && !isStale()) {
+      // Read this message again once it is due.
+      this.consumer.seek({ topic, partition, offset: notDueOffset });
+      const resume = pause();
+      const timer = setTimeout(
+        () => {
+          this.timers.delete(timer);
+          resume();
+        },
+        Math.max(0, notDueAt - this.now()) + 2,
+      );
+      this.timers.add(timer);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// Hands a failed message to the delay tier that fits its next attempt, with the attempt count,
+// the first-attempt time and the due time in headers.
+import type { KafkaMessage, Producer } from 'kafkajs';
+import { H, stringHeaders } from '../kafka/headers.ts';
+import { type Tier, tierFor } from './policy.ts';
+
+export interface ScheduledRetry {
+  destination: string;
+  /** Attempts made so far (including the one that just failed). */
+  attempts: number;
+  firstAttemptAt: number;
+  dueAt: number;
+  lastStatus?: number;
+  lastError?: string;
+}
+
+export class RetryScheduler {
+  private readonly producer: Producer;
+  private readonly tiers: Tier[];
+  private readonly topicOf: (tier: string) => string;
+  private readonly now: () => number;
+
+  constructor(options: {
+    producer: Producer;
+    tiers: Tier[];
+    topicOf: (tier: string) => string;
+    now?: () => number;
+  }) {
+    this.producer = options.producer;
+    this.tiers = options.tiers;
+    this.topicOf = options.topicOf;
+    this.now = options.now ?? Date.now;
+  }
+
+  async schedule(
+    message: Pick<KafkaMessage, 'key' | 'value' | 'headers'>,
+    retry: ScheduledRetry,
+  ): Promise<string> {
+    const tier = tierFor(this.tiers, retry.dueAt - this.now());
+    const topic = this.topicOf(tier.label);
+    await this.producer.send({
+      topic,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...stringHeaders(message.headers),
+            [H.destination]: retry.destination,
+            [H.attempt]: String(retry.attempts),
+            [H.firstAttemptAt]: String(retry.firstAttemptAt),
+            [H.dueAt]: String(retry.dueAt),
+            [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
+            [H.lastError]: retry.lastError ?? '',
+          },
+        },
+      ],
+    });
+    return topic;
+  }
+}

@@ -1,0 +1,266 @@
+#!/usr/bin/env bash
+# The local stack: Apache Kafka (KRaft, one node) on 127.0.0.1:9092, Redis on 127.0.0.1:6379 and
+# Apicurio Registry 3 (Confluent-compatible API under /apis/ccompat/v7) on 127.0.0.1:8080.
+# Kafka and Apicurio come from Maven Central through Maven, Redis from Debian. Everything the
+# stack writes lives under .stack/ (ignored by git).
+#
+#   stack.sh up       start whatever is not running yet, wait for real readiness (idempotent)
+#   stack.sh down     stop what this script started
+#   stack.sh status   say what is running, with its resident memory
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_DIR="${COURIER_STACK_DIR:-$ROOT/.stack}"
+POM="$ROOT/stack/pom.xml"
+KAFKA_PORT=9092
+REDIS_PORT=6379
+REGISTRY_PORT=8080
+REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+READY_DEADLINE_S="${STACK_READY_DEADLINE_S:-120}"
+
+mkdir -p "$STACK_DIR/logs" "$STACK_DIR/pids"
+
+log() { printf '[stack] %s\n' "$*"; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+pom_property() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$POM" | head -n1; }
+
+pid_alive() { # name
+  local f="$STACK_DIR/pids/$1.pid"
+  [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+fail_with_log() { # name logfile message
+  log "$1 did not become ready: $3"
+  if [[ -f "$2" ]]; then
+    log "last lines of $2:"
+    tail -n 40 "$2" >&2
+  fi
+  exit 1
+}
+
+wait_until() { # name logfile pidname command...
+  local name="$1" logfile="$2" pidname="$3"; shift 3
+  local deadline=$((SECONDS + READY_DEADLINE_S))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n "$pidname" ]] && ! pid_alive "$pidname"; then
+      fail_with_log "$name" "$logfile" "the process exited"
+    fi
+    if ((SECONDS >= deadline)); then
+      fail_with_log "$name" "$logfile" "no answer within ${READY_DEADLINE_S}s"
+    fi
+    sleep 0.5
+  done
+}
+
+java_major() { # java binary
+  "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+# The newest Java on the machine: Apicurio Registry 3.3 needs 21+, Kafka 4 needs 17+.
+find_java() {
+  local best="" best_major=0 candidate major
+  for candidate in "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [[ -n "$candidate" && -x "$candidate" ]] || continue
+    major="$(java_major "$candidate")"
+    [[ -n "$major" ]] || continue
+    if ((major > best_major)); then best="$candidate"; best_major="$major"; fi
+  done
+  [[ -n "$best" ]] || die "no Java found: install Java 17 or newer (Kafka and the registry are Java programs)"
+  ((best_major >= 17)) || die "Java $best_major found at $best; Kafka 4 needs Java 17 or newer"
+  printf '%s %s\n' "$best" "$best_major"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+kafka_lib() { echo "$STACK_DIR/kafka-$(pom_property kafka.version)/lib"; }
+
+kafka_ready() { node "$ROOT/stack/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT"; }
+
+fetch_kafka() {
+  kafka_ready && return 0
+  local lib
+  lib="$(kafka_lib)"
+  [[ -f "$lib/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka from Maven Central"
+  log "resolving Kafka $(pom_property kafka.version) from Maven Central"
+  rm -rf "$lib"
+  mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib" \
+    >"$STACK_DIR/logs/maven-kafka.log" 2>&1 || fail_with_log Maven "$STACK_DIR/logs/maven-kafka.log" "dependency resolution failed"
+  touch "$lib/.complete"
+}
+
+kafka_up() {
+  if kafka_ready; then
+    log "kafka: already running on 127.0.0.1:$KAFKA_PORT"
+    return 0
+  fi
+  local java lib data logfile
+  read -r java _ < <(find_java)
+  lib="$(kafka_lib)"
+  data="$STACK_DIR/kafka-data"
+  logfile="$STACK_DIR/logs/kafka.log"
+  mkdir -p "$data"
+  sed "s:@DATA_DIR@:$data:" "$ROOT/stack/kafka/server.properties" >"$STACK_DIR/server.properties"
+  if [[ ! -f "$data/meta.properties" ]]; then
+    local cluster_id
+    cluster_id="$(head -c16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    log "kafka: formatting storage (cluster $cluster_id)"
+    "$java" -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$STACK_DIR/server.properties" \
+      >"$STACK_DIR/logs/kafka-format.log" 2>&1 || fail_with_log kafka "$STACK_DIR/logs/kafka-format.log" "storage format failed"
+  fi
+  log "kafka: starting"
+  nohup "$java" -Xms256m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$ROOT/stack/kafka/log4j2.yaml" \
+    -cp "$lib/*" kafka.Kafka "$STACK_DIR/server.properties" >"$logfile" 2>&1 &
+  echo $! >"$STACK_DIR/pids/kafka.pid"
+  wait_until kafka "$logfile" kafka kafka_ready
+  log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_ready() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
+
+install_redis() {
+  command -v redis-server >/dev/null && return 0
+  command -v apt-get >/dev/null || die "redis-server is missing and apt-get is not available: install Redis 6.2+"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  log "redis: installing redis-server with apt-get"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server; } \
+    >"$STACK_DIR/logs/apt-redis.log" 2>&1 || fail_with_log redis "$STACK_DIR/logs/apt-redis.log" "apt-get install redis-server failed"
+}
+
+redis_up() {
+  install_redis
+  if redis_ready; then
+    log "redis: already running on 127.0.0.1:$REDIS_PORT"
+    return 0
+  fi
+  local logfile="$STACK_DIR/logs/redis.log"
+  mkdir -p "$STACK_DIR/redis-data"
+  log "redis: starting"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$STACK_DIR/redis-data" \
+    --daemonize yes --pidfile "$STACK_DIR/pids/redis.pid" --logfile "$logfile" \
+    --appendonly yes --save "" >/dev/null
+  wait_until redis "$logfile" "" redis_ready
+  log "redis: ready on 127.0.0.1:$REDIS_PORT"
+}
+
+# ---------------------------------------------------------------- Apicurio Registry
+
+registry_ready() { curl -fsS -m 2 "$REGISTRY_URL/subjects" >/dev/null 2>&1; }
+
+registry_version() { # java major
+  # Apicurio Registry 3.3 is built for Java 21; on a Java 17-only machine use 3.0, the last for 17.
+  if (($1 >= 21)); then pom_property apicurio.version; else pom_property apicurio.java17.version; fi
+}
+
+fetch_registry() {
+  registry_ready && return 0
+  local major version dir
+  read -r _ major < <(find_java)
+  version="$(registry_version "$major")"
+  dir="$STACK_DIR/apicurio-$version"
+  [[ -f "$dir/.complete" ]] && return 0
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Apicurio Registry from Maven Central"
+  log "registry: resolving Apicurio Registry $version from Maven Central"
+  rm -rf "$dir" && mkdir -p "$dir"
+  mvn -q -B -f "$POM" dependency:unpack -Dartifact="io.apicurio:apicurio-registry-app:$version:tar.gz:all" \
+    -DoutputDirectory="$dir" >"$STACK_DIR/logs/maven-registry.log" 2>&1 ||
+    fail_with_log registry "$STACK_DIR/logs/maven-registry.log" "dependency resolution failed"
+  touch "$dir/.complete"
+}
+
+registry_up() {
+  if registry_ready; then
+    log "registry: already running on 127.0.0.1:$REGISTRY_PORT"
+    return 0
+  fi
+  local java major version dir logfile jar
+  read -r java major < <(find_java)
+  version="$(registry_version "$major")"
+  dir="$STACK_DIR/apicurio-$version"
+  jar="$(find "$dir" -maxdepth 1 \( -name quarkus-run.jar -o -name '*-runner.jar' \) | head -n1)"
+  [[ -n "$jar" ]] || die "no runnable jar in $dir"
+  logfile="$STACK_DIR/logs/registry.log"
+  log "registry: starting Apicurio Registry $version (Java $major)"
+  (
+    cd "$dir"
+    nohup "$java" -Xms128m -Xmx${REGISTRY_HEAP:-384m} -XX:+UseSerialGC \
+      -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+      -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port=9009 \
+      -jar "$jar" >"$logfile" 2>&1 &
+    echo $! >"$STACK_DIR/pids/registry.pid"
+  )
+  wait_until registry "$logfile" registry registry_ready
+  log "registry: ready at $REGISTRY_URL"
+}
+
+# ---------------------------------------------------------------- commands
+
+stop_one() { # name
+  local f="$STACK_DIR/pids/$1.pid" pid
+  if pid_alive "$1"; then
+    pid="$(cat "$f")"
+    log "$1: stopping (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  else
+    log "$1: not started by this script"
+  fi
+  rm -f "$f"
+}
+
+rss_of() { # name
+  local f="$STACK_DIR/pids/$1.pid"
+  if pid_alive "$1"; then
+    awk '/VmRSS/ {printf "%d MiB", $2/1024}' "/proc/$(cat "$f")/status"
+  else
+    echo "n/a (not started by this script)"
+  fi
+}
+
+status() {
+  local rc=0
+  if kafka_ready; then log "kafka:    up   127.0.0.1:$KAFKA_PORT   rss $(rss_of kafka)"; else log "kafka:    down"; rc=1; fi
+  if redis_ready; then log "redis:    up   127.0.0.1:$REDIS_PORT   rss $(rss_of redis)"; else log "redis:    down"; rc=1; fi
+  if registry_ready; then log "registry: up   $REGISTRY_URL   rss $(rss_of registry)"; else log "registry: down"; rc=1; fi
+  return $rc
+}
+
+case "${1:-}" in
+  up)
+    start=$SECONDS
+    redis_up
+    # Resolve artifacts one at a time (Maven's local repository is not safe for concurrent
+    # writers), then start Kafka and the registry side by side: they are independent.
+    fetch_kafka
+    fetch_registry
+    kafka_up &
+    kafka_job=$!
+    registry_up &
+    registry_job=$!
+    failed=0
+    wait "$kafka_job" || failed=1
+    wait "$registry_job" || failed=1
+    ((failed == 0)) || die "the stack did not come up (see above)"
+    log "stack up in $((SECONDS - start))s"
+    ;;
+  down)
+    stop_one registry
+    stop_one kafka
+    if pid_alive redis; then
+      log "redis: stopping"
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || stop_one redis
+      rm -f "$STACK_DIR/pids/redis.pid"
+    fi
+    ;;
+  status) status ;;
+  *)
+    echo "usage: $0 up|down|status" >&2
+    exit 2
+    ;;
+esac
