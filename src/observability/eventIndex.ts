@@ -64,9 +64,7 @@ export class EventIndex {
       .exec();
   }
 
-  async lookup(
-    eventId: string,
-  ): Promise<{
+  async lookup(eventId: string): Promise<{
     eventType?: string;
     destinations: Record<string, DestinationState>;
     attempts: AttemptRecord[];

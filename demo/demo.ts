@@ -1,0 +1,153 @@
+// `npm run demo`: runs Courier (the real `courier` CLI) against two local receivers — one
+// healthy, one that fails now and then — produces a few hundred events and prints, per
+// destination, what was delivered, retried and dead-lettered.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { logLevel } from 'kafkajs';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/load.ts';
+import { ensureTopics } from '../src/kafka/admin.ts';
+import { createKafka } from '../src/kafka/client.ts';
+import { topicNames, topicPlan } from '../src/kafka/topics.ts';
+import type { AttemptRecord } from '../src/observability/events.ts';
+import { createLogger } from '../src/observability/logger.ts';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const DIR = `${ROOT}.demo`;
+const EVENTS = Number(process.env.DEMO_EVENTS ?? 300);
+
+function receiver(port: number, answer: (body: { data?: { reject?: boolean } }) => number) {
+  let requests = 0;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      requests += 1;
+      let status = 200;
+      try {
+        status = answer(JSON.parse(body));
+      } catch {
+        status = 400;
+      }
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `demo says ${status}`);
+    });
+  });
+  return new Promise<{ close: () => void; requests: () => number }>((resolve) =>
+    server.listen(port, '127.0.0.1', () => resolve({ close: () => server.close(), requests: () => requests })),
+  );
+}
+
+async function main() {
+  mkdirSync(DIR, { recursive: true });
+  const run = `demo${Date.now().toString(36)}`;
+  const healthy = await receiver(4701, () => 200);
+  // Fails a quarter of requests with 503 and rejects events flagged `reject` with 422.
+  const flaky = await receiver(4702, (e) => (e.data?.reject ? 422 : Math.random() < 0.25 ? 503 : 200));
+  const raw = {
+    kafka: { brokers: ['127.0.0.1:9092'], eventsTopic: `${run}-events`, topicPrefix: run },
+    redis: { url: 'redis://127.0.0.1:6379' },
+    schemaRegistry: { url: 'http://127.0.0.1:8080/apis/ccompat/v7' },
+    network: { allowPrivateAddresses: true },
+    retryTiers: ['250ms', '1s', '5s'],
+    destinations: [
+      {
+        id: 'analytics',
+        url: 'http://127.0.0.1:4701/events',
+        eventTypes: ['*'],
+        secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+        concurrency: 16,
+      },
+      {
+        id: 'billing',
+        url: 'http://127.0.0.1:4702/hooks',
+        eventTypes: ['order.*'],
+        secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+        headers: { authorization: 'Bearer demo-token-not-logged' },
+        rateLimit: { perSecond: 200, burst: 50 },
+        retry: { baseDelayMs: 200, maxDelayMs: 2000, maxAttempts: 5 },
+      },
+    ],
+  };
+  const configPath = `${DIR}/courier.yaml`;
+  writeFileSync(configPath, stringify(raw));
+  const config = parseConfig(raw, { source: configPath });
+  const logger = createLogger({ level: 'warn' });
+  const kafka = createKafka(config, logger, { logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topicPlan(config));
+  await admin.disconnect();
+  console.log(`demo: config ${configPath}, topics prefixed ${run}`);
+
+  const logFile = `${DIR}/courier.log`;
+  const cli = (args: string[], stdio: 'inherit' | number = 'inherit') =>
+    spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', `${ROOT}src/cli/main.ts`, ...args, '--config', configPath], {
+      stdio: ['ignore', stdio, stdio],
+    });
+  const courier = cli(['run'], openSync(logFile, 'a'));
+  console.log(`demo: courier run started (pid ${courier.pid}), logs in ${logFile}`);
+
+  const orders = Math.round(EVENTS * 0.6);
+  const rejects = Math.max(1, Math.round(orders / 20));
+  const produce = (args: string[]) =>
+    new Promise<void>((resolve, reject) =>
+      cli(['produce', ...args]).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`produce exited ${code}`)))),
+    );
+  await produce(['--type', 'order.created', '--data', '{"amount":42}', '--count', String(orders - rejects), '--format', 'avro']);
+  await produce(['--type', 'order.created', '--data', '{"reject":true}', '--count', String(rejects), '--format', 'json']);
+  await produce(['--type', 'contact.updated', '--data', '{"name":"Ada"}', '--count', String(EVENTS - orders), '--format', 'json']);
+
+  const expected: Record<string, number> = { analytics: EVENTS, billing: orders };
+  const tally: Record<string, { delivered: number; retried: number; deadLettered: number; attempts: number }> = {
+    analytics: { delivered: 0, retried: 0, deadLettered: 0, attempts: 0 },
+    billing: { delivered: 0, retried: 0, deadLettered: 0, attempts: 0 },
+  };
+  const done = () => Object.entries(expected).every(([d, n]) => (tally[d]?.delivered ?? 0) + (tally[d]?.deadLettered ?? 0) >= n);
+  const consumer = kafka.consumer({ groupId: `${run}-demo-report` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: topicNames(config).attempts, fromBeginning: true });
+  const finished = new Promise<void>((resolve) => {
+    void consumer.run({
+      eachMessage: async ({ message }) => {
+        const a = JSON.parse(String(message.value)) as AttemptRecord;
+        const t = tally[a.destination];
+        if (!t) return;
+        t.attempts += 1;
+        if (a.outcome === 'delivered') t.delivered += 1;
+        if (a.outcome === 'retry') t.retried += 1;
+        if (a.outcome === 'dlq') t.deadLettered += 1;
+        if (done()) resolve();
+      },
+    });
+  });
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 120_000).unref());
+  const result = await Promise.race([finished, timeout]);
+  await consumer.disconnect();
+
+  courier.kill('SIGTERM');
+  await new Promise((resolve) => courier.on('exit', resolve));
+  healthy.close();
+  flaky.close();
+
+  console.log('\ndestination   events  delivered  retries  dead-lettered  http requests');
+  for (const [d, t] of Object.entries(tally)) {
+    const requests = d === 'analytics' ? healthy.requests() : flaky.requests();
+    console.log(
+      `${d.padEnd(13)} ${String(expected[d]).padStart(6)}  ${String(t.delivered).padStart(9)}  ${String(t.retried).padStart(7)}  ${String(t.deadLettered).padStart(13)}  ${String(requests).padStart(13)}`,
+    );
+  }
+  console.log(`\nDead letters are on ${topicNames(config).dlq('billing')} (${rejects} events were rejected with 422 on purpose).`);
+  console.log(`Inspect one: node src/cli/main.ts inspect <event id> --config ${configPath}`);
+  if (result === 'timeout') {
+    console.error('demo: not every event reached a final state within 120 s; see the log');
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

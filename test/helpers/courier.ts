@@ -1,0 +1,42 @@
+// Runs Courier in the test process (the same CourierApp `courier run` uses) and collects its
+// pipeline events.
+import { CourierApp, type Role } from '../../src/app.ts';
+import type { CourierConfig } from '../../src/config/schema.ts';
+import type { AttemptRecord } from '../../src/observability/events.ts';
+import { testLogger } from './stack.ts';
+
+export interface RunningCourier {
+  app: CourierApp;
+  attempts: AttemptRecord[];
+  invalid: Array<{ reason: string; message: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startCourier(
+  config: CourierConfig,
+  options: { roles?: Role[]; sessionTimeoutMs?: number } = {},
+): Promise<RunningCourier> {
+  const app = new CourierApp({
+    config,
+    logger: testLogger(),
+    sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
+    pausePollMs: 100,
+    ...(options.roles ? { roles: options.roles } : {}),
+  });
+  const attempts: AttemptRecord[] = [];
+  const invalid: Array<{ reason: string; message: string }> = [];
+  app.events.on('attempt', (a) => attempts.push(a));
+  app.events.on('invalid', (i) => invalid.push(i));
+  await app.start();
+  let stopped = false;
+  return {
+    app,
+    attempts,
+    invalid,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await app.stop();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// Helpers for the failure tests: reading dead letters and their headers, counting what a topic
+// holds (to show that nothing was retried or dead-lettered), and the shared pause-state handle.
+import type { KafkaMessage } from 'kafkajs';
+import type { CourierConfig } from '../../src/config/schema.ts';
+import { DestinationControl } from '../../src/delivery/destinationControl.ts';
+import { type CourierRedis, createRedis, redisKeys } from '../../src/delivery/redis.ts';
+import { topicNames } from '../../src/kafka/topics.ts';
+import { readTopic, withAdmin } from './stack.ts';
+
+/** How many messages the topics hold in all (high minus low watermark, summed over partitions). */
+export async function topicMessageCount(config: CourierConfig, topics: string[]): Promise<number> {
+  return withAdmin(config, async (admin) => {
+    let total = 0;
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      for (const p of offsets) total += Number(p.high) - Number(p.low);
+    }
+    return total;
+  });
+}
+
+/** Every retry tier topic of the configuration. */
+export function retryTopics(config: CourierConfig): string[] {
+  const names = topicNames(config);
+  return config.retryTiers.map((tier) => names.retry(tier));
+}
+
+/** Reads a destination's DLQ topic from the beginning until `count` dead letters arrived. */
+export async function readDlq(
+  config: CourierConfig,
+  destinationId: string,
+  count: number,
+  timeoutMs = 15_000,
+): Promise<KafkaMessage[]> {
+  return readTopic(config, topicNames(config).dlq(destinationId), { count, timeoutMs });
+}
+
+/** A message's headers as plain strings. */
+export function headersOf(message: KafkaMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}
+
+/** The shared pause state, as an operator (or `courier pause|resume`) would reach it. */
+export function destinationControl(config: CourierConfig): {
+  control: DestinationControl;
+  redis: CourierRedis;
+} {
+  const redis = createRedis(config.redis.url);
+  const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
+  return { control, redis };
+}
