@@ -32,11 +32,15 @@ function receiver(port: number, answer: (body: { data?: { reject?: boolean } }) 
       } catch {
         status = 400;
       }
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `demo says ${status}`);
+      res
+        .writeHead(status, { 'content-type': 'text/plain' })
+        .end(status === 200 ? 'ok' : `demo says ${status}`);
     });
   });
   return new Promise<{ close: () => void; requests: () => number }>((resolve) =>
-    server.listen(port, '127.0.0.1', () => resolve({ close: () => server.close(), requests: () => requests })),
+    server.listen(port, '127.0.0.1', () =>
+      resolve({ close: () => server.close(), requests: () => requests }),
+    ),
   );
 }
 
@@ -84,9 +88,13 @@ async function main() {
 
   const logFile = `${DIR}/courier.log`;
   const cli = (args: string[], stdio: 'inherit' | number = 'inherit') =>
-    spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', `${ROOT}src/cli/main.ts`, ...args, '--config', configPath], {
-      stdio: ['ignore', stdio, stdio],
-    });
+    spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', `${ROOT}src/cli/main.ts`, ...args, '--config', configPath],
+      {
+        stdio: ['ignore', stdio, stdio],
+      },
+    );
   const courier = cli(['run'], openSync(logFile, 'a'));
   console.log(`demo: courier run started (pid ${courier.pid}), logs in ${logFile}`);
 
@@ -94,18 +102,53 @@ async function main() {
   const rejects = Math.max(1, Math.round(orders / 20));
   const produce = (args: string[]) =>
     new Promise<void>((resolve, reject) =>
-      cli(['produce', ...args]).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`produce exited ${code}`)))),
+      cli(['produce', ...args]).on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`produce exited ${code}`)),
+      ),
     );
-  await produce(['--type', 'order.created', '--data', '{"amount":42}', '--count', String(orders - rejects), '--format', 'avro']);
-  await produce(['--type', 'order.created', '--data', '{"reject":true}', '--count', String(rejects), '--format', 'json']);
-  await produce(['--type', 'contact.updated', '--data', '{"name":"Ada"}', '--count', String(EVENTS - orders), '--format', 'json']);
+  await produce([
+    '--type',
+    'order.created',
+    '--data',
+    '{"amount":42}',
+    '--count',
+    String(orders - rejects),
+    '--format',
+    'avro',
+  ]);
+  await produce([
+    '--type',
+    'order.created',
+    '--data',
+    '{"reject":true}',
+    '--count',
+    String(rejects),
+    '--format',
+    'json',
+  ]);
+  await produce([
+    '--type',
+    'contact.updated',
+    '--data',
+    '{"name":"Ada"}',
+    '--count',
+    String(EVENTS - orders),
+    '--format',
+    'json',
+  ]);
 
   const expected: Record<string, number> = { analytics: EVENTS, billing: orders };
-  const tally: Record<string, { delivered: number; retried: number; deadLettered: number; attempts: number }> = {
+  const tally: Record<
+    string,
+    { delivered: number; retried: number; deadLettered: number; attempts: number }
+  > = {
     analytics: { delivered: 0, retried: 0, deadLettered: 0, attempts: 0 },
     billing: { delivered: 0, retried: 0, deadLettered: 0, attempts: 0 },
   };
-  const done = () => Object.entries(expected).every(([d, n]) => (tally[d]?.delivered ?? 0) + (tally[d]?.deadLettered ?? 0) >= n);
+  const done = () =>
+    Object.entries(expected).every(
+      ([d, n]) => (tally[d]?.delivered ?? 0) + (tally[d]?.deadLettered ?? 0) >= n,
+    );
   const consumer = kafka.consumer({ groupId: `${run}-demo-report` });
   await consumer.connect();
   await consumer.subscribe({ topic: topicNames(config).attempts, fromBeginning: true });
@@ -139,7 +182,9 @@ async function main() {
       `${d.padEnd(13)} ${String(expected[d]).padStart(6)}  ${String(t.delivered).padStart(9)}  ${String(t.retried).padStart(7)}  ${String(t.deadLettered).padStart(13)}  ${String(requests).padStart(13)}`,
     );
   }
-  console.log(`\nDead letters are on ${topicNames(config).dlq('billing')} (${rejects} events were rejected with 422 on purpose).`);
+  console.log(
+    `\nDead letters are on ${topicNames(config).dlq('billing')} (${rejects} events were rejected with 422 on purpose).`,
+  );
   console.log(`Inspect one: node src/cli/main.ts inspect <event id> --config ${configPath}`);
   if (result === 'timeout') {
     console.error('demo: not every event reached a final state within 120 s; see the log');

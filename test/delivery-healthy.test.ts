@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
-import { startCourier, type RunningCourier } from './helpers/courier.ts';
-import { startReceiver, type Receiver } from './helpers/receiver.ts';
+import { type RunningCourier, startCourier } from './helpers/courier.ts';
+import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, SECRET, testConfig, waitFor } from './helpers/stack.ts';
 
 let receiver: Receiver;
@@ -33,7 +33,10 @@ test('delivers every event once, verifiably signed, in order per key', async () 
     events.map((e) => ({ key: e.key, value: JSON.stringify(e.event) })),
   );
 
-  await waitFor(() => receiver.accepted.length >= events.length, { message: 'all deliveries', timeoutMs: 30_000 });
+  await waitFor(() => receiver.accepted.length >= events.length, {
+    message: 'all deliveries',
+    timeoutMs: 30_000,
+  });
 
   const ids = receiver.requests.map((r) => r.headers['webhook-id']);
   assert.equal(new Set(ids).size, events.length, 'every event arrived');

@@ -32,7 +32,8 @@ test('courier topics creates every topic, then verifies them', async () => {
     names.dest('billing'),
     names.dlq('billing'),
   ];
-  for (const t of expected) assert.match(first.stdout, new RegExp(`created\\s+${t.replaceAll('.', '\\.')}\\n`));
+  for (const t of expected)
+    assert.match(first.stdout, new RegExp(`created\\s+${t.replaceAll('.', '\\.')}\\n`));
   assert.match(first.stdout, new RegExp(`${expected.length} created, 0 ok, 0 problems`));
 
   const second = await courierCli(['topics', '--config', path]);
@@ -54,7 +55,8 @@ test('courier topics creates every topic, then verifies them', async () => {
 test('courier topics reports a topic with fewer partitions than configured', async () => {
   const config = testConfig([{ id: 'crm', url: 'https://crm.example.com/hook', partitions: 2 }]);
   const names = topicNames(config);
-  await withAdmin(config, (admin) => admin.createTopics({
+  await withAdmin(config, (admin) =>
+    admin.createTopics({
       topics: [
         {
           topic: names.dest('crm'),
@@ -62,10 +64,16 @@ test('courier topics reports a topic with fewer partitions than configured', asy
           configEntries: [{ name: 'retention.ms', value: String(config.kafka.retentionMs) }],
         },
       ],
-    }));
+    }),
+  );
   const result = await courierCli(['topics', '--config', writeConfig(config)]);
   assert.equal(result.code, 1);
-  assert.match(result.stdout, new RegExp(`MISMATCH\\s+${names.dest('crm').replaceAll('.', '\\.')}: has 1 partitions, configuration wants 2`));
+  assert.match(
+    result.stdout,
+    new RegExp(
+      `MISMATCH\\s+${names.dest('crm').replaceAll('.', '\\.')}: has 1 partitions, configuration wants 2`,
+    ),
+  );
   assert.match(result.stdout, /, 1 problems\n/);
 });
 
@@ -84,7 +92,9 @@ test('an Avro event through the registry and the same event as JSON decode to th
   const avro = await codec.encodeAvro(event);
   assert.equal(avro[0], 0, 'Confluent wire format starts with magic byte 0');
   const schemaId = avro.readInt32BE(1);
-  const registered = (await (await fetch(`${REGISTRY_URL}/subjects/${subject}/versions/latest`)).json()) as { id: number };
+  const registered = (await (await fetch(`${REGISTRY_URL}/subjects/${subject}/versions/latest`)).json()) as {
+    id: number;
+  };
   assert.equal(registered.id, schemaId, 'schema registered under <eventsTopic>-value');
 
   const fromAvro = await codec.decode(avro);

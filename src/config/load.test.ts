@@ -99,14 +99,22 @@ destinations:
   assert.equal(config.destinations[0]?.url, 'https://hooks.example.com/events');
 
   const problems = problemsOf(() => loadConfig({ path, env: {} }));
-  assert.ok(problems.some((p) => p.startsWith('destinations[0].secrets[0]: environment variable CRM_SECRET is not set')));
+  assert.ok(
+    problems.some((p) =>
+      p.startsWith('destinations[0].secrets[0]: environment variable CRM_SECRET is not set'),
+    ),
+  );
   assert.ok(problems.some((p) => p.includes('CRM_TOKEN')));
 });
 
 test('environment overrides win over the file', () => {
   const config = loadConfig({
     path: file('kafka: { brokers: [localhost:9092] }\nredis: { url: redis://file:6379 }\n'),
-    env: { KAFKA_BROKERS: 'a:1, b:2', REDIS_URL: 'redis://env:6379', SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7' },
+    env: {
+      KAFKA_BROKERS: 'a:1, b:2',
+      REDIS_URL: 'redis://env:6379',
+      SCHEMA_REGISTRY_URL: 'http://reg:8080/apis/ccompat/v7',
+    },
   });
   assert.deepEqual(config.kafka.brokers, ['a:1', 'b:2']);
   assert.equal(config.redis.url, 'redis://env:6379');

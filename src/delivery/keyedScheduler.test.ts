@@ -17,7 +17,12 @@ test('same key runs in order, other keys concurrently up to the limit', async ()
     order.push(`end ${name}`);
     return name;
   };
-  const all = [s.run('a', task('a1')), s.run('a', task('a2')), s.run('b', task('b1')), s.run('c', task('c1'))];
+  const all = [
+    s.run('a', task('a1')),
+    s.run('a', task('a2')),
+    s.run('b', task('b1')),
+    s.run('c', task('c1')),
+  ];
   while (gates.length < 2) await new Promise((r) => setImmediate(r));
   assert.deepEqual(order, ['start a1', 'start b1']);
   while (order.filter((o) => o.startsWith('end')).length < 4) {

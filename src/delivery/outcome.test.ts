@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { classify, parseRetryAfter } from './outcome.ts';
 
-const at = (status: number, retryAfter?: string) => classify({ status, latencyMs: 1, ...(retryAfter ? { retryAfter } : {}) }, 0);
+const at = (status: number, retryAfter?: string) =>
+  classify({ status, latencyMs: 1, ...(retryAfter ? { retryAfter } : {}) }, 0);
 
 test('2xx is delivered', () => {
   for (const s of [200, 201, 202, 204]) assert.equal(at(s).kind, 'delivered');
@@ -34,8 +35,9 @@ test('Retry-After on 429/503 is honoured in seconds or as a date', () => {
 });
 
 test('errors without a response are transient; timeouts and resets are ambiguous', () => {
-  const err = (errorCode: 'TIMEOUT' | 'CONNECTION_REFUSED' | 'CONNECTION_RESET' | 'DNS_FAILURE' | 'TLS_FAILURE') =>
-    classify({ errorCode, latencyMs: 1 });
+  const err = (
+    errorCode: 'TIMEOUT' | 'CONNECTION_REFUSED' | 'CONNECTION_RESET' | 'DNS_FAILURE' | 'TLS_FAILURE',
+  ) => classify({ errorCode, latencyMs: 1 });
   assert.deepEqual(err('TIMEOUT'), { kind: 'transient', ambiguous: true });
   assert.deepEqual(err('CONNECTION_RESET'), { kind: 'transient', ambiguous: true });
   assert.deepEqual(err('CONNECTION_REFUSED'), { kind: 'transient', ambiguous: false });

@@ -13,8 +13,14 @@ test('backoff doubles from the base and is capped', () => {
 });
 
 test('jitter stays within ±jitter of the nominal delay', () => {
-  assert.equal(backoffDelay(policy, 1, () => 0), 750);
-  assert.equal(backoffDelay(policy, 1, () => 1), 1250);
+  assert.equal(
+    backoffDelay(policy, 1, () => 0),
+    750,
+  );
+  assert.equal(
+    backoffDelay(policy, 1, () => 1),
+    1250,
+  );
   for (let i = 0; i < 200; i++) {
     const d = backoffDelay(policy, 3, Math.random);
     assert.ok(d >= 3000 && d <= 5000, `delay ${d}`);
