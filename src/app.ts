@@ -90,6 +90,7 @@ export class CourierApp {
         destinationTopic: names.dest,
         events: this.events,
         logger,
+        sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       });
       await delay.start();
       this.started.push(delay);
@@ -139,7 +140,7 @@ export class CourierApp {
           attemptLog: this.attemptLog,
           events: this.events,
           logger,
-          ...(this.o.sessionTimeoutMs ? { sessionTimeoutMs: this.o.sessionTimeoutMs } : {}),
+          sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
           ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
         });
         await actor.start();
@@ -165,6 +166,7 @@ export class CourierApp {
         index,
         events: this.events,
         logger,
+        sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       });
       await router.start();
       this.started.push(router);

@@ -107,6 +107,8 @@ export const configSchema = z
         })
         .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
       retentionMs: positiveInt.default(14 * DAY),
+      /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
+      sessionTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
     }),
     redis: z
       .strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') })

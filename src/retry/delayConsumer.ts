@@ -15,6 +15,7 @@ export interface DelayConsumerOptions {
   events: PipelineEmitter;
   logger: Logger;
   now?: () => number;
+  sessionTimeoutMs?: number;
 }
 
 export class DelayConsumer {
@@ -31,7 +32,8 @@ export class DelayConsumer {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 250,
-      sessionTimeout: 30_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 4)),
     });
   }
 

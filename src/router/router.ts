@@ -24,6 +24,7 @@ export interface RouterOptions {
   index?: EventIndex;
   events: PipelineEmitter;
   logger: Logger;
+  sessionTimeoutMs?: number;
 }
 
 export class Router {
@@ -37,7 +38,8 @@ export class Router {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 4)),
     });
   }
 
