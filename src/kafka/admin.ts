@@ -26,7 +26,9 @@ export async function ensureTopics(
   if (missing.length > 0) {
     if (create) {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs only waits out LEADER_NOT_AVAILABLE; a topic the broker does not list yet
+        // answers UNKNOWN_TOPIC_OR_PARTITION, so leaders are awaited below instead.
+        waitForLeaders: false,
         topics: missing.map((t) => ({
           topic: t.topic,
           numPartitions: t.partitions,
@@ -34,6 +36,10 @@ export async function ensureTopics(
           configEntries: Object.entries(t.configs).map(([name, value]) => ({ name, value })),
         })),
       });
+      await waitForLeaders(
+        admin,
+        missing.map((t) => t.topic),
+      );
       report.created.push(...missing.map((t) => t.topic));
     } else {
       report.problems.push(...missing.map((t) => `${t.topic}: missing`));
@@ -82,4 +88,24 @@ export async function ensureTopicsOrThrow(admin: Admin, plan: TopicSpec[]): Prom
   const report = await ensureTopics(admin, plan);
   if (report.problems.length > 0) throw new TopicMismatchError(report.problems);
   return report;
+}
+
+async function waitForLeaders(admin: Admin, topics: string[], deadlineMs = 30_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      const { topics: found } = await admin.fetchTopicMetadata({ topics });
+      if (
+        found.length === topics.length &&
+        found.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))
+      ) {
+        return;
+      }
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    if (Date.now() >= deadline)
+      throw new Error(`topics without a leader after ${deadlineMs} ms: ${topics.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
