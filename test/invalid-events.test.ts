@@ -91,7 +91,8 @@ test('invalid events go to the invalid topic with the reason; valid ones behind 
       const error = header(found, 'courier-error');
       assert.ok(error, `${b.name}: has a courier-error header`);
       assert.ok(error.startsWith(b.reason), `${b.name}: courier-error names ${b.reason}, got "${error}"`);
-      if (b.mentions) assert.ok(error.includes(b.mentions), `${b.name}: courier-error names the field ${b.mentions}`);
+      if (b.mentions)
+        assert.ok(error.includes(b.mentions), `${b.name}: courier-error names the field ${b.mentions}`);
       assert.equal(found.key?.toString('utf8'), KEY, `${b.name}: original key kept`);
     }
 
