@@ -35,19 +35,30 @@ export function testConfig(
   extra: Record<string, unknown> = {},
 ): CourierConfig {
   const prefix = uniqueName('c');
+  const extraKafka = (extra.kafka ?? {}) as { partitions?: Record<string, number> } & Record<string, unknown>;
   return parseConfig(
     {
-      kafka: {
-        brokers: BROKERS,
-        eventsTopic: `${prefix}-events`,
-        topicPrefix: prefix,
-        partitions: { events: 3, destination: 3, retry: 2, dlq: 2, attempts: 2, invalid: 1 },
-      },
       redis: { url: REDIS_URL },
       schemaRegistry: { url: REGISTRY_URL },
       network: { allowPrivateAddresses: true },
       retryTiers: ['50ms', '200ms', '1s', '5s'],
       ...extra,
+      // `extra.kafka` is merged, never replaces the per-test prefix and events topic.
+      kafka: {
+        brokers: BROKERS,
+        ...extraKafka,
+        eventsTopic: `${prefix}-events`,
+        topicPrefix: prefix,
+        partitions: {
+          events: 3,
+          destination: 3,
+          retry: 2,
+          dlq: 2,
+          attempts: 2,
+          invalid: 1,
+          ...extraKafka.partitions,
+        },
+      },
       destinations: destinations.map((d) => ({
         secrets: [SECRET],
         timeoutMs: 2000,
