@@ -3,9 +3,11 @@
 // classify → mark delivered · schedule a retry · dead-letter · pause on auth.
 // Same-key messages go in order, other keys concurrently up to `concurrency`; offsets are
 // committed only below the lowest unfinished message of each partition.
+
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DlqWriter } from '../dlq/dlqWriter.ts';
+import { sessionSettings } from '../kafka/client.ts';
 import { H, headerNumber, headerString } from '../kafka/headers.ts';
 import type { AttemptLog } from '../observability/attemptLog.ts';
 import type { AttemptRecord, PipelineEmitter } from '../observability/events.ts';
@@ -102,8 +104,7 @@ export class DestinationActor {
     this.scheduler = new KeyedScheduler(options.destination.concurrency);
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 4)),
+      ...sessionSettings(options.sessionTimeoutMs),
       maxBytesPerPartition: 512 * 1024,
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },

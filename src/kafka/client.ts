@@ -48,3 +48,14 @@ export function createProducer(kafka: Kafka): Producer {
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
   });
 }
+
+/** Session timeout and a heartbeat well inside it, for every Courier consumer group. */
+export function sessionSettings(sessionTimeoutMs = 30_000): {
+  sessionTimeout: number;
+  heartbeatInterval: number;
+} {
+  return {
+    sessionTimeout: sessionTimeoutMs,
+    heartbeatInterval: Math.min(3000, Math.floor(sessionTimeoutMs / 4)),
+  };
+}

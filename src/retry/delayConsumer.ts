@@ -1,7 +1,9 @@
 // The delay consumer: reads every retry tier topic and forwards each message to its
 // destination topic once its `courier-due-at` has passed. A partition whose head is not due is
 // paused and resumed by a timer at the due time: no busy loop and no blocked consumer session.
+
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { sessionSettings } from '../kafka/client.ts';
 import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -32,8 +34,7 @@ export class DelayConsumer {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 250,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 4)),
+      ...sessionSettings(options.sessionTimeoutMs),
     });
   }
 

@@ -2,9 +2,11 @@
 // each event, and fans it out to every subscribed destination's topic, keyed by the event's key
 // (or id). Invalid events go to `<prefix>.events.invalid` with the reason. A batch's offsets are
 // committed only after its whole fan-out is acknowledged.
+
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import { InvalidEventError } from '../errors.ts';
+import { sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import { H, stringHeaders } from '../kafka/headers.ts';
 import type { EventIndex } from '../observability/eventIndex.ts';
@@ -38,8 +40,7 @@ export class Router {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 4)),
+      ...sessionSettings(options.sessionTimeoutMs),
     });
   }
 
