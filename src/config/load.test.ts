@@ -84,7 +84,7 @@ destinations:
   assert.ok(problems.length >= 8);
 });
 
-test('${ENV} is substituted and unset variables are reported', () => {
+test('environment variables are substituted and unset ones are reported', () => {
   const path = file(`
 kafka: { brokers: [localhost:9092] }
 destinations:
