@@ -86,7 +86,7 @@ fetch_kafka() {
   log "resolving Kafka $(pom_property kafka.version) from Maven Central"
   rm -rf "$lib"
   mvn -q -B -f "$POM" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$lib" \
-    -DmarkersDirectory="$STACK_DIR/maven-markers" >"$STACK_DIR/logs/maven-kafka.log" 2>&1 ||
+    >"$STACK_DIR/logs/maven-kafka.log" 2>&1 ||
     fail_with_log Maven "$STACK_DIR/logs/maven-kafka.log" "dependency resolution failed"
   touch "$lib/.complete"
 }
@@ -169,7 +169,7 @@ fetch_registry() {
   log "registry: resolving Apicurio Registry $version from Maven Central"
   rm -rf "$dir" && mkdir -p "$dir"
   mvn -q -B -f "$POM" dependency:unpack -Dartifact="io.apicurio:apicurio-registry-app:$version:tar.gz:all" \
-    -DoutputDirectory="$dir" -DmarkersDirectory="$STACK_DIR/maven-markers" -Dmdep.overWriteReleases=true \
+    -DoutputDirectory="$dir" -Dmdep.overWriteReleases=true \
     >"$STACK_DIR/logs/maven-registry.log" 2>&1 ||
     fail_with_log registry "$STACK_DIR/logs/maven-registry.log" "dependency resolution failed"
   [[ -f "$dir/quarkus-run.jar" ]] ||
