@@ -1,5 +1,7 @@
 // The composition root: builds the shared clients, wires the roles (router, deliver, retry),
-// starts them in order and stops them in reverse.
+// starts them in order and stops them in reverse. Each role writes through its own idempotent
+// producer (kafkajs allows one request per broker in flight for each), so a failing
+// destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
 import type { CourierConfig } from './config/schema.ts';
 import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
@@ -11,6 +13,7 @@ import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
 import { EventCodec } from './kafka/codec.ts';
+import { ProducerQueue } from './kafka/producerQueue.ts';
 import { topicNames } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
@@ -53,7 +56,7 @@ export class CourierApp {
   readonly events: PipelineEmitter;
   private readonly o: CourierAppOptions;
   private readonly kafka: Kafka;
-  private readonly producer: Producer;
+  private readonly producers: Producer[] = [];
   private readonly redis: CourierRedis;
   private readonly started: Stoppable[] = [];
   private attemptLog: AttemptLog | undefined;
@@ -62,7 +65,6 @@ export class CourierApp {
     this.o = options;
     this.events = options.events ?? new PipelineEmitter();
     this.kafka = createKafka(options.config, options.logger);
-    this.producer = createProducer(this.kafka);
     this.redis = createRedis(options.config.redis.url);
   }
 
@@ -73,9 +75,11 @@ export class CourierApp {
     const keys = redisKeys(config.kafka.topicPrefix);
     const groups = groupIds(config);
     const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
-    await this.producer.connect();
+    // Attempt records, retries and dead letters share one producer; the router and the delay
+    // consumer get their own.
+    const deliveryProducer = await this.connectProducer();
     this.attemptLog = new AttemptLog({
-      producer: this.producer,
+      producer: deliveryProducer,
       topic: names.attempts,
       logger: logger.child({ component: 'attempts' }),
       index,
@@ -84,7 +88,7 @@ export class CourierApp {
     if (roles.has('retry')) {
       const delay = new DelayConsumer({
         kafka: this.kafka,
-        producer: this.producer,
+        producer: await this.connectProducer(),
         groupId: groups.retry,
         topics: config.retryTiers.map((t) => names.retry(t)),
         destinationTopic: names.dest,
@@ -98,12 +102,13 @@ export class CourierApp {
 
     if (roles.has('deliver')) {
       const control = new DestinationControl({ redis: this.redis, keys });
+      const queue = new ProducerQueue(deliveryProducer);
       const retries = new RetryScheduler({
-        producer: this.producer,
+        queue,
         tiers: parseTiers(config.retryTiers),
         topicOf: names.retry,
       });
-      const dlq = new DlqWriter({ producer: this.producer, topicOf: names.dlq });
+      const dlq = new DlqWriter({ queue, topicOf: names.dlq });
       for (const destination of config.destinations) {
         const actor = new DestinationActor({
           kafka: this.kafka,
@@ -156,7 +161,7 @@ export class CourierApp {
       });
       const router = new Router({
         kafka: this.kafka,
-        producer: this.producer,
+        producer: await this.connectProducer(),
         groupId: groups.router,
         eventsTopic: names.events,
         invalidTopic: names.invalid,
@@ -174,13 +179,21 @@ export class CourierApp {
     logger.info({ roles: [...roles], destinations: config.destinations.map((d) => d.id) }, 'courier started');
   }
 
+  private async connectProducer(): Promise<Producer> {
+    const producer = createProducer(this.kafka);
+    this.producers.push(producer);
+    await producer.connect();
+    return producer;
+  }
+
   async stop(): Promise<void> {
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }
     this.started.length = 0;
     await this.attemptLog?.flush();
-    await this.producer.disconnect().catch(() => {});
+    for (const producer of this.producers) await producer.disconnect().catch(() => {});
+    this.producers.length = 0;
     this.redis.disconnect();
     this.o.logger.info('courier stopped');
   }

@@ -65,6 +65,8 @@ test('each event lands in the DLQ once as exhausted after 3 attempts', async () 
     const h = headersOf(letters[0]!);
     assert.equal(h['courier-error-class'], 'exhausted', `${id} error class`);
     assert.equal(h['courier-attempts'], String(MAX_ATTEMPTS), `${id} attempts`);
+    assert.equal(h['courier-attempt'], undefined, `${id} carries no stale per-retry attempt header`);
+    assert.equal(h['courier-due-at'], undefined, `${id} carries no retry due time`);
     assert.equal(h['courier-last-status'], '500', `${id} last status`);
     assert.equal(h['courier-destination'], DEST, `${id} destination`);
     assert.equal(h['courier-response-snippet'], 'still broken', `${id} snippet`);

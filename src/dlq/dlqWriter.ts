@@ -1,7 +1,8 @@
 // Writes a message to its destination's DLQ topic with the DESIGN §2 headers, acknowledged by
 // all replicas before the source offset may be committed.
-import type { KafkaMessage, Producer } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import { H, stringHeaders } from '../kafka/headers.ts';
+import type { ProducerQueue } from '../kafka/producerQueue.ts';
 
 export interface DeadLetter {
   destination: string;
@@ -16,11 +17,11 @@ export interface DeadLetter {
 }
 
 export class DlqWriter {
-  private readonly producer: Producer;
+  private readonly queue: ProducerQueue;
   private readonly topicOf: (destination: string) => string;
 
-  constructor(options: { producer: Producer; topicOf: (destination: string) => string }) {
-    this.producer = options.producer;
+  constructor(options: { queue: ProducerQueue; topicOf: (destination: string) => string }) {
+    this.queue = options.queue;
     this.topicOf = options.topicOf;
   }
 
@@ -37,11 +38,13 @@ export class DlqWriter {
       [H.lastError]: letter.lastError ?? '',
       [H.responseSnippet]: (letter.responseSnippet ?? '').slice(0, 1024),
     };
+    // Scheduling headers of the last retry would contradict the totals above.
     delete headers[H.dueAt];
-    await this.producer.send({
-      topic: this.topicOf(letter.destination),
-      acks: -1,
-      messages: [{ key: message.key, value: message.value, headers }],
+    delete headers[H.attempt];
+    await this.queue.send(this.topicOf(letter.destination), {
+      key: message.key,
+      value: message.value,
+      headers,
     });
   }
 }

@@ -35,7 +35,7 @@ export function createKafka(
 }
 
 /**
- * The idempotent producer every role shares: acks from all replicas (set per send), retries
+ * An idempotent producer (each role has its own): acks from all replicas (set per send), retries
  * without a cap (kafkajs' own default for idempotence), the Java client's partitioner so keys
  * land where users' Java producers would put them.
  */

@@ -103,7 +103,11 @@ export class DelayConsumer {
 
     if (due.length > 0) {
       const byTopic = new Map<string, typeof due>();
-      for (const m of due) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+      for (const m of due) {
+        const same = byTopic.get(m.topic);
+        if (same) same.push(m);
+        else byTopic.set(m.topic, [m]);
+      }
       await this.o.producer.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([t, messages]) => ({

@@ -1,7 +1,8 @@
 // Hands a failed message to the delay tier that fits its next attempt, with the attempt count,
 // the first-attempt time and the due time in headers.
-import type { KafkaMessage, Producer } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import { H, stringHeaders } from '../kafka/headers.ts';
+import type { ProducerQueue } from '../kafka/producerQueue.ts';
 import { type Tier, tierFor } from './policy.ts';
 
 export interface ScheduledRetry {
@@ -15,18 +16,18 @@ export interface ScheduledRetry {
 }
 
 export class RetryScheduler {
-  private readonly producer: Producer;
+  private readonly queue: ProducerQueue;
   private readonly tiers: Tier[];
   private readonly topicOf: (tier: string) => string;
   private readonly now: () => number;
 
   constructor(options: {
-    producer: Producer;
+    queue: ProducerQueue;
     tiers: Tier[];
     topicOf: (tier: string) => string;
     now?: () => number;
   }) {
-    this.producer = options.producer;
+    this.queue = options.queue;
     this.tiers = options.tiers;
     this.topicOf = options.topicOf;
     this.now = options.now ?? Date.now;
@@ -38,24 +39,18 @@ export class RetryScheduler {
   ): Promise<string> {
     const tier = tierFor(this.tiers, retry.dueAt - this.now());
     const topic = this.topicOf(tier.label);
-    await this.producer.send({
-      topic,
-      acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...stringHeaders(message.headers),
-            [H.destination]: retry.destination,
-            [H.attempt]: String(retry.attempts),
-            [H.firstAttemptAt]: String(retry.firstAttemptAt),
-            [H.dueAt]: String(retry.dueAt),
-            [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
-            [H.lastError]: retry.lastError ?? '',
-          },
-        },
-      ],
+    await this.queue.send(topic, {
+      key: message.key,
+      value: message.value,
+      headers: {
+        ...stringHeaders(message.headers),
+        [H.destination]: retry.destination,
+        [H.attempt]: String(retry.attempts),
+        [H.firstAttemptAt]: String(retry.firstAttemptAt),
+        [H.dueAt]: String(retry.dueAt),
+        [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
+        [H.lastError]: retry.lastError ?? '',
+      },
     });
     return topic;
   }
