@@ -100,6 +100,7 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
     );
   }
   const app = new CourierApp({ config, logger: ctx.logger, roles: roles as Role[] });
+  const starting = app.start();
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     if (stopping) {
@@ -107,11 +108,20 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
       process.exit(1);
     }
     ctx.logger.info({ signal }, 'stopping: finishing in-flight work');
-    stopping = app.stop();
+    // A signal during start-up stops what has started once start-up is over, never half of it.
+    stopping = starting.then(
+      () => app.stop(),
+      () => {},
+    );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  await app.start();
+  try {
+    await starting;
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const wait = setInterval(() => {
       if (stopping) {

@@ -89,6 +89,8 @@ export class DestinationActor {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopping = false;
+  /** Batches being handled right now; `stop()` waits for them before leaving the group. */
+  private readonly inFlight = new Set<Promise<void>>();
   private sharedPause: { paused: boolean; reason?: string; until?: number } = { paused: false };
   private localPauseUntil = 0;
   private breakerOpen = false;
@@ -139,7 +141,11 @@ export class DestinationActor {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.min(16, this.o.destination.concurrency),
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: (payload) => {
+        const handling = this.onBatch(payload);
+        this.inFlight.add(handling);
+        return handling.finally(() => this.inFlight.delete(handling));
+      },
     });
     this.syncConsumer();
     this.pollTimer = setInterval(() => {
@@ -147,11 +153,17 @@ export class DestinationActor {
     }, this.o.pausePollMs ?? 500);
   }
 
-  /** Stops taking new messages, lets in-flight sends finish, commits what is finished. */
+  /**
+   * Stops taking new messages, lets in-flight sends finish (each is bounded by the destination's
+   * timeout) and commits what is finished, all while still a member of the group; only then
+   * leaves it, so the partitions' next owner starts exactly after the finished work.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.consumer.pause([{ topic: this.o.topic }]);
+    await Promise.allSettled([...this.inFlight]);
     await this.consumer.disconnect();
     this.breaker.shutdown();
     await this.o.sender.close();
@@ -301,7 +313,7 @@ export class DestinationActor {
         return 'done';
       }
       if (claim.state === 'claimed') break;
-      if (abandon()) return 'hold';
+      if (abandon() || this.stopping) return 'hold';
       await new Promise((r) => setTimeout(r, Math.min(claim.retryInMs, 250)));
     }
 
