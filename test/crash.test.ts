@@ -2,30 +2,13 @@
 // delivered; a receiver sees an event twice only with the same webhook-id, and only for sends
 // that were in flight when the process died (their outcome was unknown).
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { after, test } from 'node:test';
-import { CLI, writeConfig } from './helpers/cli.ts';
+import { CourierProcesses, writeConfig } from './helpers/cli.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
-const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-function runCourier(configPath: string): ChildProcess {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, LOG_LEVEL: 'error' },
-    },
-  );
-  children.push(child);
-  return child;
-}
+const courier = new CourierProcesses();
+after(() => courier.killAll());
 
 test('kill -9 mid-stream and restart: nothing lost, duplicates only for in-flight sends', async () => {
   const N = 600;
@@ -49,24 +32,22 @@ test('kill -9 mid-stream and restart: nothing lost, duplicates only for in-fligh
     })),
   );
 
-  let child = runCourier(path);
+  let child = courier.start(path);
   const kills: number[] = [];
   for (const threshold of [N / 4, N / 2]) {
     await waitFor(() => receiver.accepted.length >= threshold, {
       timeoutMs: 60_000,
       message: `${threshold} deliveries`,
     });
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+    await courier.stop(child, 'SIGKILL');
     kills.push(receiver.requests.length);
-    child = runCourier(path);
+    child = courier.start(path);
   }
   await waitFor(() => new Set(receiver.accepted.map((r) => r.json.id)).size === N, {
     timeoutMs: 90_000,
     message: 'every event delivered after the restarts',
   });
-  child.kill('SIGTERM');
-  await once(child, 'exit');
+  await courier.stop(child, 'SIGTERM');
 
   const ids = receiver.requests.map((r) => String(r.headers['webhook-id']));
   const duplicates = ids.length - new Set(ids).size;

@@ -1,5 +1,6 @@
 // Runs the `courier` command line (src/cli/main.ts) as a child process with a config file.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,4 +28,47 @@ export function courierCli(args: string[], options: { env?: NodeJS.ProcessEnv; t
       },
     );
   });
+}
+
+/** `courier run` processes started by a test; `killAll` ends any still running (call it in `after`). */
+export class CourierProcesses {
+  private readonly children = new Set<ChildProcess>();
+
+  /** Starts `courier run` with the config file; its stderr (errors only) goes to the test's stderr. */
+  start(configPath: string, args: string[] = []): ChildProcess {
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, ...args],
+      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'error' } },
+    );
+    this.children.add(child);
+    child.once('exit', () => this.children.delete(child));
+    return child;
+  }
+
+  /** Sends the signal and waits for the process to exit; a graceful stop has `graceMs` to finish. */
+  async stop(child: ChildProcess, signal: 'SIGKILL' | 'SIGTERM', graceMs = 60_000): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    const outcome = await Promise.race([exited, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
+      child.kill('SIGKILL');
+      throw new Error(`courier run (pid ${child.pid}) did not exit within ${graceMs} ms of ${signal}`);
+    }
+  }
+
+  /** How many started processes are still running. */
+  alive(): number {
+    return this.children.size;
+  }
+
+  killAll(): void {
+    for (const child of this.children) child.kill('SIGKILL');
+  }
 }

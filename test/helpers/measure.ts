@@ -2,10 +2,9 @@
 // (so timing measurements do not include a connection per batch), and statistics over times.
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { logLevel } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import { createKafka, createProducer } from '../../src/kafka/client.ts';
-import { testLogger } from './stack.ts';
+import { createProducer } from '../../src/kafka/client.ts';
+import { createKafkaForTest } from './stack.ts';
 
 /** A loopback port nothing listens on right now (the OS picks it; the probe server is closed). */
 export async function freePort(): Promise<number> {
@@ -25,8 +24,7 @@ export interface OpenProducer {
 
 /** A connected producer on the events topic (or another topic) until `close()`. */
 export async function openProducer(config: CourierConfig): Promise<OpenProducer> {
-  const kafka = createKafka(config, testLogger(), { logLevel: logLevel.NOTHING });
-  const producer = createProducer(kafka);
+  const producer = createProducer(createKafkaForTest(config));
   await producer.connect();
   return {
     send: async (messages, topic = config.kafka.eventsTopic) => {

@@ -1,7 +1,7 @@
 // The real local stack the integration tests run against, and per-test isolation: every test
 // gets its own topic prefix (so its own topics, consumer groups and Redis keys).
 import { randomBytes } from 'node:crypto';
-import { type Admin, type Kafka, type KafkaMessage, logLevel } from 'kafkajs';
+import { type Admin, AssignerProtocol, type Kafka, type KafkaMessage, logLevel } from 'kafkajs';
 import { parseConfig } from '../../src/config/load.ts';
 import type { CourierConfig } from '../../src/config/schema.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
@@ -70,11 +70,16 @@ export function testConfig(
   );
 }
 
+/** A kafkajs client for the test's own reading and writing, quiet. */
+export function createKafkaForTest(config: CourierConfig): Kafka {
+  return createKafka(config, testLogger(), { logLevel: logLevel.NOTHING });
+}
+
 export async function withAdmin<T>(
   config: CourierConfig,
   fn: (admin: Admin, kafka: Kafka) => Promise<T>,
 ): Promise<T> {
-  const kafka = createKafka(config, testLogger(), { logLevel: logLevel.NOTHING });
+  const kafka = createKafkaForTest(config);
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -82,6 +87,19 @@ export async function withAdmin<T>(
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Each member of a consumer group with how many partitions it holds (empty while it rebalances). */
+export async function groupAssignments(config: CourierConfig, groupId: string): Promise<number[]> {
+  return withAdmin(config, async (admin) => {
+    const { groups } = await admin.describeGroups([groupId]);
+    const group = groups[0];
+    if (group?.state !== 'Stable') return [];
+    return group.members.map((m) => {
+      const decoded = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+      return Object.values(decoded?.assignment ?? {}).reduce((n, partitions) => n + partitions.length, 0);
+    });
+  });
 }
 
 export async function provision(config: CourierConfig): Promise<void> {
@@ -93,7 +111,7 @@ export async function produceRaw(
   messages: Array<{ key?: string | null; value: Buffer | string | null; headers?: Record<string, string> }>,
   topic: string = config.kafka.eventsTopic,
 ): Promise<void> {
-  const kafka = createKafka(config, testLogger(), { logLevel: logLevel.NOTHING });
+  const kafka = createKafkaForTest(config);
   const producer = createProducer(kafka);
   await producer.connect();
   try {
@@ -113,7 +131,7 @@ export async function readTopic(
   topic: string,
   options: { count: number; timeoutMs?: number },
 ): Promise<KafkaMessage[]> {
-  const kafka = createKafka(config, testLogger(), { logLevel: logLevel.NOTHING });
+  const kafka = createKafkaForTest(config);
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
   const got: KafkaMessage[] = [];
   await consumer.connect();
@@ -136,7 +154,8 @@ export async function readTopic(
 export interface WaitOptions {
   timeoutMs?: number;
   intervalMs?: number;
-  message?: string;
+  /** What was awaited; a function is asked at the deadline, so it can report the state then. */
+  message?: string | (() => string);
   /** Return instead of throwing at the deadline. */
   soft?: boolean;
 }
@@ -151,7 +170,8 @@ export async function waitFor(
     if (await condition()) return;
     if (Date.now() >= deadline) {
       if (options.soft) return;
-      throw new Error(`timed out waiting for ${options.message ?? 'condition'}`);
+      const what = typeof options.message === 'function' ? options.message() : options.message;
+      throw new Error(`timed out waiting for ${what ?? 'condition'}`);
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 25));
   }
