@@ -75,7 +75,7 @@ find_java() {
 
 kafka_lib() { echo "$STACK_DIR/kafka-$(pom_property kafka.version)/lib"; }
 
-kafka_ready() { node "$ROOT/stack/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT"; }
+kafka_ready() { node --disable-warning=TimeoutNegativeWarning "$ROOT/stack/kafka-ready.mjs" "127.0.0.1:$KAFKA_PORT"; }
 
 fetch_kafka() {
   kafka_ready && return 0
