@@ -21,10 +21,21 @@ test('isForbiddenAddress blocks loopback, private, link-local and ULA addresses,
     '::ffff:127.0.0.1',
     '::ffff:7f00:1', // the same, as URL parsing normalises it
     'fd00::1',
+    '::127.0.0.1', // IPv4-compatible
+    '64:ff9b::a9fe:a9fe', // NAT64 of 169.254.169.254
+    '64:ff9b::10.0.0.1',
+    '2002:7f00:1::1', // 6to4 of 127.0.0.1
+    '2002:c0a8:101::', // 6to4 of 192.168.1.1
   ]) {
     assert.equal(isForbiddenAddress(address), true, `${address} is forbidden`);
   }
-  for (const address of ['8.8.8.8', '2001:4860:4860::8888']) {
+  for (const address of [
+    '8.8.8.8',
+    '2001:4860:4860::8888',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808', // NAT64 of 8.8.8.8: an IPv6-only network reaching a public host
+    '2002:808:808::1',
+  ]) {
     assert.equal(isForbiddenAddress(address), false, `${address} is allowed`);
   }
 });
