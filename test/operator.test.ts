@@ -6,7 +6,7 @@ import { DestinationControl } from '../src/delivery/destinationControl.ts';
 import { createRedis, redisKeys } from '../src/delivery/redis.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
-import { startReceiver } from './helpers/receiver.ts';
+import { type Behaviour, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -17,14 +17,22 @@ after(async () => {
 const event = (id: string, data: unknown = {}) =>
   JSON.stringify({ specversion: '1.0', id, type: 'order.created', source: 'test', data });
 
-test('replay re-sends a DLQ window once the receiver is fixed; dry run changes nothing', async () => {
-  let rejecting = true;
-  const receiver = await startReceiver(() => ({ status: rejecting ? 422 : 200 }));
+/** A receiver, a destination `id` pointing at it, its topics, a running Courier and a config file. */
+async function deployment(id: string, behaviour?: Behaviour) {
+  const receiver = await startReceiver(behaviour);
   cleanups.push(() => receiver.close());
-  const config = testConfig([{ id: 'orders', url: receiver.url }]);
+  const config = testConfig([{ id, url: receiver.url }]);
   await provision(config);
   const courier = await startCourier(config);
   cleanups.push(() => courier.stop());
+  return { receiver, config, courier, path: writeConfig(config) };
+}
+
+test('replay re-sends a DLQ window once the receiver is fixed; dry run changes nothing', async () => {
+  let rejecting = true;
+  const { receiver, config, courier, path } = await deployment('orders', () => ({
+    status: rejecting ? 422 : 200,
+  }));
   const from = new Date(Date.now() - 1000).toISOString();
   await produceRaw(
     config,
@@ -33,7 +41,6 @@ test('replay re-sends a DLQ window once the receiver is fixed; dry run changes n
   await waitFor(() => courier.attempts.filter((a) => a.outcome === 'dlq').length === 3, {
     message: '3 dead letters',
   });
-  const path = writeConfig(config);
 
   const dry = await courierCli([
     'replay',
@@ -108,12 +115,7 @@ test('replay refuses a paused or unreachable destination', async () => {
 });
 
 test('forced re-delivery sends delivered events again, marked as replays', async () => {
-  const receiver = await startReceiver();
-  cleanups.push(() => receiver.close());
-  const config = testConfig([{ id: 'crm', url: receiver.url }]);
-  await provision(config);
-  const courier = await startCourier(config);
-  cleanups.push(() => courier.stop());
+  const { receiver, config, path } = await deployment('crm');
   const from = new Date(Date.now() - 1000).toISOString();
   await produceRaw(
     config,
@@ -132,7 +134,7 @@ test('forced re-delivery sends delivered events again, marked as replays', async
     '--to',
     to,
     '--config',
-    writeConfig(config),
+    path,
   ]);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /found 2, re-sent 2/);
@@ -141,13 +143,7 @@ test('forced re-delivery sends delivered events again, marked as replays', async
 });
 
 test('pause through the CLI stops delivery on the running instance; resume delivers the rest', async () => {
-  const receiver = await startReceiver();
-  cleanups.push(() => receiver.close());
-  const config = testConfig([{ id: 'crm', url: receiver.url }]);
-  await provision(config);
-  const courier = await startCourier(config);
-  cleanups.push(() => courier.stop());
-  const path = writeConfig(config);
+  const { receiver, config, courier, path } = await deployment('crm');
   const redis = createRedis(config.redis.url);
   cleanups.push(async () => redis.disconnect());
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });

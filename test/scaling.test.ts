@@ -5,23 +5,12 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { groupIds } from '../src/app.ts';
 import { CourierProcesses, writeConfig } from './helpers/cli.ts';
+import { eventJson, maxInWindow } from './helpers/measure.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { groupAssignments, produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
 const courier = new CourierProcesses();
 after(() => courier.killAll());
-
-/** The largest number of timestamps inside any window [t, t + windowMs), sliding. */
-function maxInWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let best = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while ((sorted[end] as number) - (sorted[start] as number) >= windowMs) start++;
-    best = Math.max(best, end - start + 1);
-  }
-  return best;
-}
 
 test('two instances share the consumer group and one rate limit', async () => {
   const N = 150;
@@ -47,10 +36,7 @@ test('two instances share the consumer group and one rate limit', async () => {
   );
 
   const events = (label: string, count: number) =>
-    Array.from({ length: count }, (_, i) => ({
-      key: `k${i}`,
-      value: JSON.stringify({ specversion: '1.0', id: `${label}-${i}`, type: 't', source: 'test' }),
-    }));
+    Array.from({ length: count }, (_, i) => ({ key: `k${i}`, value: eventJson(`${label}-${i}`) }));
   // Warm-up: both processes open their connections and compile their send path first, so that
   // slow first requests do not arrive bunched with later ones and blur the measurement.
   const WARM = 8;
