@@ -328,6 +328,7 @@ export class DestinationActor {
       'webhook-signature': sign({ id: meta.eventId, timestampSeconds, body, secrets: destination.secrets }),
     };
 
+    const sentAt = this.now();
     let classified: ClassifiedResult;
     try {
       classified = await this.breaker.fire(async () => {
@@ -347,6 +348,8 @@ export class DestinationActor {
     const { result, outcome } = classified;
     const now = this.now();
     const base = {
+      // When the attempt was made, not when its outcome was written down.
+      at: new Date(sentAt).toISOString(),
       attempt,
       latencyMs: result.latencyMs,
       ...(result.status === undefined ? {} : { status: result.status }),
@@ -446,7 +449,7 @@ export class DestinationActor {
 
   private record(
     meta: MessageMeta,
-    fields: Omit<AttemptRecord, 'eventId' | 'destination' | 'at' | 'replay' | 'eventType'>,
+    fields: Omit<AttemptRecord, 'eventId' | 'destination' | 'at' | 'replay' | 'eventType'> & { at?: string },
   ): void {
     const record: AttemptRecord = {
       eventId: meta.eventId,

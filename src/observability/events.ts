@@ -8,6 +8,7 @@ export interface AttemptRecord {
   eventType?: string;
   destination: string;
   attempt: number;
+  /** When the request was sent (ISO-8601); for a skipped duplicate, when it was skipped. */
   at: string;
   status?: number;
   errorCode?: string;
