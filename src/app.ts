@@ -146,6 +146,7 @@ export class CourierApp {
           events: this.events,
           logger,
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
+          retentionMs: config.kafka.retentionMs,
           ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
         });
         await actor.start();

@@ -41,6 +41,8 @@ export interface DestinationActorOptions {
   attemptLog: AttemptLog;
   events: PipelineEmitter;
   logger: Logger;
+  /** The destination topic's retention: a warning goes out when undelivered work is half that old. */
+  retentionMs: number;
   /** How often shared pause state is read from Redis. */
   pausePollMs?: number;
   sessionTimeoutMs?: number;
@@ -91,6 +93,9 @@ export class DestinationActor {
   private stopping = false;
   /** Batches being handled right now; `stop()` waits for them before leaving the group. */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Per partition, the Kafka timestamp of the oldest message not finished yet (held or backlog). */
+  private readonly oldest = new Map<number, number>();
+  private lastRetentionWarning = 0;
   private sharedPause: { paused: boolean; reason?: string; until?: number } = { paused: false };
   private localPauseUntil = 0;
   private breakerOpen = false;
@@ -135,7 +140,10 @@ export class DestinationActor {
   async start(): Promise<void> {
     await this.refreshPause();
     await this.consumer.connect();
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.trackers.clear());
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.trackers.clear();
+      this.oldest.clear();
+    });
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
@@ -150,6 +158,7 @@ export class DestinationActor {
     this.syncConsumer();
     this.pollTimer = setInterval(() => {
       this.refreshPause().catch((err) => this.log.warn({ err }, 'pause state read failed'));
+      this.checkRetention();
     }, this.o.pausePollMs ?? 500);
   }
 
@@ -226,6 +235,29 @@ export class DestinationActor {
     return 'stopping';
   }
 
+  /**
+   * Warns (at most once a minute) when the oldest undelivered message of the destination is past
+   * half of its topic's retention: a paused or failing destination must be dealt with, or its
+   * retention raised, before Kafka deletes what it has not delivered.
+   */
+  private checkRetention(): void {
+    let partition = -1;
+    let oldestAt = Infinity;
+    for (const [p, at] of this.oldest) {
+      if (at < oldestAt) [partition, oldestAt] = [p, at];
+    }
+    const ageMs = this.now() - oldestAt;
+    const { retentionMs } = this.o;
+    if (retentionMs <= 0 || ageMs < retentionMs / 2 || this.now() - this.lastRetentionWarning < 60_000)
+      return;
+    this.lastRetentionWarning = this.now();
+    this.log.warn(
+      { partition, ageMs, retentionMs, paused: !this.gateOpen(), reason: this.pauseReason() },
+      'oldest undelivered message is past half of the topic retention: resume or fix the destination, or raise retention',
+    );
+    this.o.events.emit('retention-risk', { destination: this.id, partition, ageMs, retentionMs });
+  }
+
   private trackerFor(partition: number): OffsetTracker {
     let tracker = this.trackers.get(partition);
     if (!tracker) {
@@ -248,6 +280,9 @@ export class DestinationActor {
     }, 1000);
     const abandon = () => revoked || !isRunning() || isStale();
 
+    const first = batch.messages[0];
+    if (first)
+      this.oldest.set(partition, Math.min(this.oldest.get(partition) ?? Infinity, Number(first.timestamp)));
     try {
       const results = batch.messages.map((message) => {
         const offset = Number(message.offset);
@@ -274,6 +309,10 @@ export class DestinationActor {
     }
 
     const lowest = tracker.lowestUnfinished();
+    const held = lowest === undefined ? undefined : batch.messages.find((m) => Number(m.offset) === lowest);
+    if (held) this.oldest.set(partition, Number(held.timestamp));
+    else this.oldest.delete(partition);
+    this.checkRetention();
     if (lowest === undefined) {
       const last = batch.messages[batch.messages.length - 1];
       if (last) resolveOffset(last.offset);

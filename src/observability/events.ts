@@ -34,6 +34,8 @@ export interface PipelineEvents {
   resumed: [{ destination: string }];
   dlq: [{ destination: string; eventId: string; errorClass: string }];
   forwarded: [{ destination: string; count: number }];
+  /** A destination's oldest undelivered message is older than half its topic's retention. */
+  'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}
