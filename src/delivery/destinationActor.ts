@@ -248,8 +248,7 @@ export class DestinationActor {
     }
     const ageMs = this.now() - oldestAt;
     const { retentionMs } = this.o;
-    if (retentionMs <= 0 || ageMs < retentionMs / 2 || this.now() - this.lastRetentionWarning < 60_000)
-      return;
+    if (ageMs < retentionMs / 2 || this.now() - this.lastRetentionWarning < 60_000) return;
     this.lastRetentionWarning = this.now();
     this.log.warn(
       { partition, ageMs, retentionMs, paused: !this.gateOpen(), reason: this.pauseReason() },

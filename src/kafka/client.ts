@@ -1,5 +1,14 @@
 // The Kafka client: one kafkajs instance per process, its log lines routed into pino.
-import { Kafka, type KafkaConfig, type LogEntry, logLevel, Partitioners, type Producer } from 'kafkajs';
+import {
+  Kafka,
+  type KafkaConfig,
+  type LogEntry,
+  logLevel,
+  type Message,
+  Partitioners,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -47,6 +56,17 @@ export function createProducer(kafka: Kafka): Producer {
     createPartitioner: Partitioners.DefaultPartitioner,
     retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
   });
+}
+
+/** Messages for several topics, grouped as `sendBatch` takes them (order kept within a topic). */
+export function groupByTopic(entries: Iterable<{ topic: string; message: Message }>): TopicMessages[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const { topic, message } of entries) {
+    const messages = byTopic.get(topic);
+    if (messages) messages.push(message);
+    else byTopic.set(topic, [message]);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
 /** Session timeout and a heartbeat well inside it, for every Courier consumer group. */

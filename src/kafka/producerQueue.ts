@@ -3,6 +3,7 @@
 // others. Here callers hand over a message and wait for its acknowledgement; whatever arrives
 // while a request is in flight goes out together in the next one.
 import type { Message, Producer } from 'kafkajs';
+import { groupByTopic } from './client.ts';
 
 interface Pending {
   topic: string;
@@ -34,17 +35,8 @@ export class ProducerQueue {
     this.draining = true;
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
-      const byTopic = new Map<string, Message[]>();
-      for (const { topic, message } of batch) {
-        const messages = byTopic.get(topic);
-        if (messages) messages.push(message);
-        else byTopic.set(topic, [message]);
-      }
       try {
-        await this.producer.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
+        await this.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) });
         for (const p of batch) p.resolve();
       } catch (err) {
         for (const p of batch) p.reject(err);

@@ -2,8 +2,8 @@
 // destination topic once its `courier-due-at` has passed. A partition whose head is not due is
 // paused and resumed by a timer at the due time: no busy loop and no blocked consumer session.
 
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
-import { sessionSettings } from '../kafka/client.ts';
+import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import { groupByTopic, sessionSettings } from '../kafka/client.ts';
 import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -63,12 +63,7 @@ export class DelayConsumer {
     isStale,
   }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    const due: Array<{
-      topic: string;
-      key: Buffer | null;
-      value: Buffer | null;
-      headers: Record<string, string>;
-    }> = [];
+    const due: Array<{ topic: string; message: Message }> = [];
     let lastForwarded: string | undefined;
     let notDueOffset: string | undefined;
     let notDueAt = 0;
@@ -94,28 +89,15 @@ export class DelayConsumer {
       delete headers[H.dueAt];
       due.push({
         topic: this.o.destinationTopic(destination),
-        key: message.key,
-        value: message.value,
-        headers,
+        message: { key: message.key, value: message.value, headers },
       });
       lastForwarded = message.offset;
     }
 
     if (due.length > 0) {
-      const byTopic = new Map<string, typeof due>();
-      for (const m of due) {
-        const same = byTopic.get(m.topic);
-        if (same) same.push(m);
-        else byTopic.set(m.topic, [m]);
-      }
-      await this.o.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([t, messages]) => ({
-          topic: t,
-          messages: messages.map(({ key, value, headers }) => ({ key, value, headers })),
-        })),
-      });
-      for (const [t, messages] of byTopic) {
+      const topicMessages = groupByTopic(due);
+      await this.o.producer.sendBatch({ acks: -1, topicMessages });
+      for (const { topic: t, messages } of topicMessages) {
         this.o.events.emit('forwarded', { destination: t, count: messages.length });
       }
     }

@@ -6,7 +6,7 @@
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import { InvalidEventError } from '../errors.ts';
-import { sessionSettings } from '../kafka/client.ts';
+import { groupByTopic, sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import { H, stringHeaders } from '../kafka/headers.ts';
 import type { EventIndex } from '../observability/eventIndex.ts';
@@ -66,12 +66,8 @@ export class Router {
     isRunning,
     isStale,
   }: EachBatchPayload): Promise<void> {
-    const out = new Map<string, Message[]>();
-    const push = (topic: string, message: Message) => {
-      const list = out.get(topic);
-      if (list) list.push(message);
-      else out.set(topic, [message]);
-    };
+    const out: Array<{ topic: string; message: Message }> = [];
+    const push = (topic: string, message: Message) => out.push({ topic, message });
     const routed: Array<{ eventId: string; eventType: string; destinations: string[] }> = [];
 
     for (const message of batch.messages) {
@@ -121,11 +117,8 @@ export class Router {
     }
 
     if (!isRunning() || isStale()) return;
-    if (out.size > 0) {
-      await this.o.producer.sendBatch({
-        acks: -1,
-        topicMessages: [...out].map(([topic, messages]) => ({ topic, messages })),
-      });
+    if (out.length > 0) {
+      await this.o.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(out) });
     }
     if (this.o.index) {
       await Promise.all(
