@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { CourierProcesses, writeConfig } from './helpers/cli.ts';
+import { eventJson } from './helpers/measure.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -28,7 +29,7 @@ test('kill -9 mid-stream and restart: nothing lost, duplicates only for in-fligh
     config,
     Array.from({ length: N }, (_, i) => ({
       key: `k${i % 50}`,
-      value: JSON.stringify({ specversion: '1.0', id: `crash-${i}`, type: 't', source: 'test' }),
+      value: eventJson(`crash-${i}`, 't'),
     })),
   );
 

@@ -7,6 +7,7 @@ import type { CourierConfig } from '../src/config/schema.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { topicMessageCount } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -39,7 +40,7 @@ before(async () => {
     config,
     ids.map((id, i) => ({
       key: `k${i % 5}`,
-      value: JSON.stringify({ specversion: '1.0', id, type: 'order.created', source: 'test', data: { i } }),
+      value: eventJson(id, 'order.created', { i }),
     })),
   );
   // Let the scenario run to its end; the tests below assert on what happened.

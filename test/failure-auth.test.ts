@@ -9,6 +9,7 @@ import type { CourierRedis } from '../src/delivery/redis.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl, retryTopics, topicMessageCount } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -35,13 +36,7 @@ for (const status of [401, 403] as const) {
         config,
         ids.map((id, i) => ({
           key: `k${i % 4}`,
-          value: JSON.stringify({
-            specversion: '1.0',
-            id,
-            type: 'user.created',
-            source: 'test',
-            data: { i },
-          }),
+          value: eventJson(id, 'user.created', { i }),
         })),
       );
     });

@@ -4,9 +4,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../src/config/schema.ts';
+import { stringHeaders } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
-import { headersOf, readDlq, topicMessageCount } from './helpers/dlq.ts';
+import { readDlq, topicMessageCount } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -36,7 +38,7 @@ before(async () => {
     config,
     IDS.map((id) => ({
       key: id,
-      value: JSON.stringify({ specversion: '1.0', id, type: 'payment.failed', source: 'test', data: {} }),
+      value: eventJson(id, 'payment.failed', {}),
     })),
   );
   dlq = await readDlq(config, DEST, IDS.length, 20_000);
@@ -60,9 +62,9 @@ test('each event lands in the DLQ once as exhausted after 3 attempts', async () 
   assert.equal(dlq.length, IDS.length, 'one dead letter per event');
   assert.equal(await topicMessageCount(config, [topicNames(config).dlq(DEST)]), IDS.length, 'DLQ size');
   for (const id of IDS) {
-    const letters = dlq.filter((m) => headersOf(m)['courier-event-id'] === id);
+    const letters = dlq.filter((m) => stringHeaders(m.headers)['courier-event-id'] === id);
     assert.equal(letters.length, 1, `${id} dead-lettered once`);
-    const h = headersOf(letters[0]!);
+    const h = stringHeaders(letters[0]!.headers);
     assert.equal(h['courier-error-class'], 'exhausted', `${id} error class`);
     assert.equal(h['courier-attempts'], String(MAX_ATTEMPTS), `${id} attempts`);
     assert.equal(h['courier-attempt'], undefined, `${id} carries no stale per-retry attempt header`);
@@ -76,7 +78,7 @@ test('each event lands in the DLQ once as exhausted after 3 attempts', async () 
 
 test('the dead letter spans the first to the last attempt', () => {
   for (const id of IDS) {
-    const h = headersOf(dlq.find((m) => headersOf(m)['courier-event-id'] === id)!);
+    const h = stringHeaders(dlq.find((m) => stringHeaders(m.headers)['courier-event-id'] === id)!.headers);
     const sent = receiver.requests.filter((r) => r.headers['webhook-id'] === id);
     const first = Number(h['courier-first-attempt-at']);
     const last = Number(h['courier-last-attempt-at']);

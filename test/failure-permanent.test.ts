@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../src/config/schema.ts';
+import { stringHeaders } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
-import { headersOf, readDlq, retryTopics, topicMessageCount } from './helpers/dlq.ts';
+import { readDlq, retryTopics, topicMessageCount } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -62,7 +64,7 @@ before(async () => {
     config,
     cases.map((c) => ({
       key: c.id,
-      value: JSON.stringify({ specversion: '1.0', id: c.id, type: 'invoice.paid', source: 'test', data: {} }),
+      value: eventJson(c.id, 'invoice.paid', {}),
     })),
   );
   dlq = await readDlq(config, DEST, cases.length, 20_000);
@@ -77,9 +79,9 @@ after(async () => {
 });
 
 function letterFor(id: string): Record<string, string> {
-  const found = dlq.find((m) => headersOf(m)['courier-event-id'] === id);
+  const found = dlq.find((m) => stringHeaders(m.headers)['courier-event-id'] === id);
   assert.ok(found, `a dead letter for ${id}`);
-  return headersOf(found);
+  return stringHeaders(found.headers);
 }
 
 test('each permanently failing event is sent exactly once and never retried', async () => {
@@ -112,7 +114,7 @@ test('each lands in the DLQ once, with the error class, status and attempt count
 
 test('the dead letter carries the exact body, key and attempt times', () => {
   for (const c of cases) {
-    const message = dlq.find((m) => headersOf(m)['courier-event-id'] === c.id)!;
+    const message = dlq.find((m) => stringHeaders(m.headers)['courier-event-id'] === c.id)!;
     const sent = receiver.requests.find((r) => r.headers['webhook-id'] === c.id)!;
     assert.equal(message.value?.toString('utf8'), sent.body, `${c.id} value is the POSTed body`);
     assert.equal(message.key?.toString('utf8'), c.id, `${c.id} key kept`);

@@ -8,15 +8,14 @@ import type { PauseState } from '../src/delivery/destinationControl.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl, topicMessageCount } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type ReceivedRequest, type Receiver, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
 const DEST = 'throttled';
 const RETRY_AFTER_MS = 2000;
 
-function event(id: string) {
-  return JSON.stringify({ specversion: '1.0', id, type: 'order.shipped', source: 'test', data: {} });
-}
+const event = (id: string) => eventJson(id, 'order.shipped', {});
 
 const scenarios = [
   {

@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
+import { headerString } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
-import { header, produceRaw, provision, readTopic, testConfig, waitFor } from './helpers/stack.ts';
+import { produceRaw, provision, readTopic, testConfig, waitFor } from './helpers/stack.ts';
 
 const MAX_EVENT_BYTES = 2048;
 const KEY = 'same-partition';
@@ -88,7 +89,7 @@ test('invalid events go to the invalid topic with the reason; valid ones behind 
     for (const b of bad) {
       const found = messages.find((m) => m.value !== null && Buffer.compare(m.value, b.value) === 0);
       assert.ok(found, `${b.name}: original bytes are on the invalid topic`);
-      const error = header(found, 'courier-error');
+      const error = headerString(found.headers, 'courier-error');
       assert.ok(error, `${b.name}: has a courier-error header`);
       assert.ok(error.startsWith(b.reason), `${b.name}: courier-error names ${b.reason}, got "${error}"`);
       if (b.mentions)

@@ -8,9 +8,10 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
+import { stringHeaders } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { CourierProcesses, writeConfig } from './helpers/cli.ts';
-import { headersOf } from './helpers/dlq.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Behaviour, type Receiver, startReceiver } from './helpers/receiver.ts';
 import {
   createKafkaForTest,
@@ -109,7 +110,7 @@ test(`ledger: ${N} events x 3 destinations survive kills, restarts and rebalance
   await dlqReader.subscribe({ topics: Object.keys(sinks).map((d) => names.dlq(d)), fromBeginning: true });
   await dlqReader.run({
     eachMessage: async ({ message }) => {
-      const h = headersOf(message);
+      const h = stringHeaders(message.headers);
       dead
         .get(h['courier-destination'] ?? '')
         ?.set(h['courier-event-id'] ?? '', h['courier-error-class'] ?? '');
@@ -132,7 +133,7 @@ test(`ledger: ${N} events x 3 destinations survive kills, restarts and rebalance
     config,
     ids.map((id, i) => ({
       key: `customer-${i % 200}`,
-      value: JSON.stringify({ specversion: '1.0', id, type: 'order.updated', source: 'ledger', data: { i } }),
+      value: eventJson(id, 'order.updated', { i }),
     })),
   );
 

@@ -6,6 +6,7 @@ import { DestinationControl } from '../src/delivery/destinationControl.ts';
 import { createRedis, redisKeys } from '../src/delivery/redis.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type Behaviour, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -14,8 +15,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
 });
 
-const event = (id: string, data: unknown = {}) =>
-  JSON.stringify({ specversion: '1.0', id, type: 'order.created', source: 'test', data });
+const event = (id: string) => eventJson(id, 'order.created', {});
 
 /** A receiver, a destination `id` pointing at it, its topics, a running Courier and a config file. */
 async function deployment(id: string, behaviour?: Behaviour) {

@@ -6,11 +6,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
 import { isForbiddenAddress } from '../src/delivery/sender.ts';
+import { headerString } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
-import { header, produceRaw, provision, readTopic, testConfig, waitFor } from './helpers/stack.ts';
+import { produceRaw, provision, readTopic, testConfig, waitFor } from './helpers/stack.ts';
 
 test('isForbiddenAddress blocks loopback, private, link-local and ULA addresses, allows public ones', () => {
   for (const address of [
@@ -84,10 +85,14 @@ test('destinations on loopback receive nothing and their events are dead-lettere
       });
       assert.equal(dlq.length, 1, `${d}: one message on its DLQ`);
       const [letter] = dlq as [KafkaMessage];
-      assert.equal(header(letter, 'courier-error-class'), 'forbidden', `${d}: error class forbidden`);
-      assert.equal(header(letter, 'courier-event-id'), id);
-      assert.equal(header(letter, 'courier-destination'), d);
-      assert.match(header(letter, 'courier-last-error') ?? '', /^FORBIDDEN_ADDRESS/);
+      assert.equal(
+        headerString(letter.headers, 'courier-error-class'),
+        'forbidden',
+        `${d}: error class forbidden`,
+      );
+      assert.equal(headerString(letter.headers, 'courier-event-id'), id);
+      assert.equal(headerString(letter.headers, 'courier-destination'), d);
+      assert.match(headerString(letter.headers, 'courier-last-error') ?? '', /^FORBIDDEN_ADDRESS/);
       assert.equal(JSON.parse(letter.value?.toString('utf8') ?? '{}').id, id, `${d}: the event body is kept`);
     }
 

@@ -1,4 +1,4 @@
-// Helpers for the failure tests: reading dead letters and their headers, counting what a topic
+// Helpers for the failure tests: reading dead letters, counting what a topic
 // holds (to show that nothing was retried or dead-lettered), and the shared pause-state handle.
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
@@ -33,17 +33,6 @@ export async function readDlq(
   timeoutMs = 15_000,
 ): Promise<KafkaMessage[]> {
   return readTopic(config, topicNames(config).dlq(destinationId), { count, timeoutMs });
-}
-
-/** A message's headers as plain strings. */
-export function headersOf(message: KafkaMessage): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    if (first !== undefined) out[name] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
 }
 
 /** The shared pause state, as an operator (or `courier pause|resume`) would reach it. */

@@ -176,8 +176,3 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 25));
   }
 }
-
-export function header(message: KafkaMessage, name: string): string | undefined {
-  const v = message.headers?.[name];
-  return v === undefined ? undefined : Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
-}
