@@ -8,7 +8,7 @@ import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { DestinationControl } from './delivery/destinationControl.ts';
 import { RateLimiter } from './delivery/rateLimiter.ts';
-import { type CourierRedis, createRedis, redisKeys } from './delivery/redis.ts';
+import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
@@ -60,6 +60,7 @@ export class CourierApp {
   private readonly redis: CourierRedis;
   private readonly started: Stoppable[] = [];
   private attemptLog: AttemptLog | undefined;
+  private readonly fatalHandlers: Array<(err: Error) => void> = [];
 
   constructor(options: CourierAppOptions) {
     this.o = options;
@@ -103,12 +104,10 @@ export class CourierApp {
     if (roles.has('deliver')) {
       const control = new DestinationControl({ redis: this.redis, keys });
       const queue = new ProducerQueue(deliveryProducer);
-      const retries = new RetryScheduler({
-        queue,
-        tiers: parseTiers(config.retryTiers),
-        topicOf: names.retry,
-      });
-      const dlq = new DlqWriter({ queue, topicOf: names.dlq });
+      const tiers = parseTiers(config.retryTiers);
+      const retries = new RetryScheduler({ queue, tiers, topicOf: names.retry });
+      const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
+      const longestTierMs = Math.max(...tiers.map((t) => t.ms));
       for (const destination of config.destinations) {
         const actor = new DestinationActor({
           kafka: this.kafka,
@@ -137,14 +136,18 @@ export class CourierApp {
                   key: keys.rate(destination.id),
                   perSecond: destination.rateLimit.perSecond,
                   burst: destination.rateLimit.burst,
+                  onWait: (waitedMs, permits) =>
+                    this.events.emit('rate-limited', { destination: destination.id, waitedMs, permits }),
                 }),
               }
             : {}),
           retries,
-          dlq,
-          attemptLog: this.attemptLog,
+          deadLetters,
+          attempts: this.attemptLog,
           events: this.events,
           logger,
+          longestTierMs,
+          onFatal: (err) => this.fail(`deliver.${destination.id}`, err),
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
           retentionMs: config.kafka.retentionMs,
           ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
@@ -180,6 +183,16 @@ export class CourierApp {
     logger.info({ roles: [...roles], destinations: config.destinations.map((d) => d.id) }, 'courier started');
   }
 
+  /** Called when a role cannot continue (a consumer crash kafkajs will not restart). */
+  onFatal(handler: (err: Error) => void): void {
+    this.fatalHandlers.push(handler);
+  }
+
+  private fail(role: string, err: Error): void {
+    this.o.logger.error({ err, role, code: 'ROLE_CRASHED' }, `${role} cannot continue: its Kafka consumer crashed`);
+    for (const handler of this.fatalHandlers) handler(err);
+  }
+
   private async connectProducer(): Promise<Producer> {
     const producer = createProducer(this.kafka);
     this.producers.push(producer);
@@ -192,7 +205,7 @@ export class CourierApp {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }
     this.started.length = 0;
-    await this.attemptLog?.flush();
+    await this.attemptLog?.close();
     for (const producer of this.producers) await producer.disconnect().catch(() => {});
     this.producers.length = 0;
     this.redis.disconnect();

@@ -47,7 +47,15 @@ for (const scenario of scenarios) {
           ? { status: 429, headers: { 'retry-after': String(RETRY_AFTER_MS / 1000) }, body: 'slow down' }
           : { status: 200 };
       });
-      config = testConfig([{ id: DEST, url: receiver.url, concurrency: scenario.concurrency }]);
+      // Retry-After is capped at retry.maxDelayMs (and the longest tier, 5s here): allow 2s.
+      config = testConfig([
+        {
+          id: DEST,
+          url: receiver.url,
+          concurrency: scenario.concurrency,
+          retry: { baseDelayMs: 50, maxDelayMs: 4000, maxAttempts: 8, jitter: 0.25 },
+        },
+      ]);
       await provision(config);
       courier = await startCourier(config);
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { DestinationControl } from '../src/delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../src/delivery/redis.ts';
+import { createRedis, redisKeys } from '../src/redis/client.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';

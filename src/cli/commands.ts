@@ -4,7 +4,7 @@ import { CourierApp, ROLES, type Role } from '../app.ts';
 import { loadConfig } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../delivery/redis.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
 import { replay } from '../dlq/replay.ts';
 import { UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';

@@ -8,7 +8,7 @@ import { groupIds } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../delivery/redis.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
 import { WebhookSender } from '../delivery/sender.ts';
 import { CourierError, UsageError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';

@@ -12,11 +12,17 @@ export interface AttemptLogOptions {
   logger: Logger;
   index?: EventIndex;
   flushEveryMs?: number;
+  /** How often the per-destination summary line is written (ms). */
+  summaryEveryMs?: number;
   maxBatch?: number;
 }
 
+type Tally = Record<AttemptRecord['outcome'], number>;
+
 export class AttemptLog {
   private readonly options: AttemptLogOptions;
+  private tallies = new Map<string, Tally>();
+  private summaryTimer: NodeJS.Timeout | undefined;
   private buffer: AttemptRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -27,23 +33,57 @@ export class AttemptLog {
 
   record(attempt: AttemptRecord): void {
     const { logger } = this.options;
-    const level = attempt.alert
-      ? 'error'
-      : attempt.outcome === 'delivered' || attempt.outcome === 'duplicate-skipped'
-        ? 'info'
-        : 'warn';
-    logger[level](
-      { ...attempt, responseSnippet: attempt.responseSnippet?.slice(0, 200) },
-      attempt.alert
-        ? `ALERT destination ${attempt.destination} paused: authentication failed`
-        : `attempt ${attempt.outcome}`,
-    );
+    const ok = attempt.outcome === 'delivered' || attempt.outcome === 'duplicate-skipped';
+    // Successes are counted into the periodic summary and logged one by one only at debug.
+    const level = attempt.alert ? 'error' : ok ? 'debug' : 'warn';
+    if (logger.isLevelEnabled(level)) {
+      const { request: _request, ...fields } = attempt;
+      logger[level](
+        { ...fields, responseSnippet: attempt.responseSnippet?.slice(0, 200) },
+        attempt.alert
+          ? `ALERT destination ${attempt.destination} paused (${attempt.pauseReason}): an operator must act, then resume it`
+          : `attempt ${attempt.outcome}`,
+      );
+    }
+    this.count(attempt);
     this.options.index
       ?.recordAttempt(attempt)
       .catch((err) => logger.warn({ err }, 'event index write failed'));
     this.buffer.push(attempt);
     if (this.buffer.length >= (this.options.maxBatch ?? 500)) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.flushEveryMs ?? 100);
+  }
+
+  private count(attempt: AttemptRecord): void {
+    let tally = this.tallies.get(attempt.destination);
+    if (!tally) {
+      tally = { delivered: 0, retry: 0, dlq: 0, paused: 0, 'duplicate-skipped': 0 };
+      this.tallies.set(attempt.destination, tally);
+    }
+    tally[attempt.outcome] += 1;
+    if (!this.summaryTimer) {
+      this.summaryTimer = setTimeout(() => this.summarise(), this.options.summaryEveryMs ?? 60_000);
+      this.summaryTimer.unref();
+    }
+  }
+
+  /** One info line per destination with what its attempts came to since the last summary. */
+  private summarise(): void {
+    this.summaryTimer = undefined;
+    const tallies = this.tallies;
+    this.tallies = new Map();
+    for (const [destination, tally] of tallies) {
+      this.options.logger.info({ destination, ...tally }, 'delivery summary');
+    }
+  }
+
+  /** Writes the last summary and everything buffered. */
+  close(): Promise<void> {
+    if (this.summaryTimer) {
+      clearTimeout(this.summaryTimer);
+      this.summarise();
+    }
+    return this.flush();
   }
 
   flush(): Promise<void> {

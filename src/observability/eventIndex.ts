@@ -1,6 +1,6 @@
 // A per-event index in Redis, kept for the idempotency window, so that "what happened to
 // event X?" is one lookup, not a scan of the attempt topic.
-import type { CourierRedis, RedisKeys } from '../delivery/redis.ts';
+import type { CourierRedis, RedisKeys } from '../redis/client.ts';
 import type { AttemptRecord } from './events.ts';
 
 export interface DestinationState {

@@ -19,8 +19,12 @@ export interface AttemptRecord {
   nextAttemptAt?: string;
   responseSnippet?: string;
   replay: boolean;
-  /** Set on auth failures: the destination was paused and an operator must act. */
-  alert?: 'destination-paused-auth';
+  /** Set when the attempt paused its destination (401, 403, 410, revoked credentials): an operator must act. */
+  alert?: 'destination-paused';
+  /** Why it paused: auth-rejected · forbidden · auth-revoked · gone. */
+  pauseReason?: string;
+  /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
+  request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
 }
 
 export interface PipelineEvents {
@@ -34,6 +38,8 @@ export interface PipelineEvents {
   resumed: [{ destination: string }];
   dlq: [{ destination: string; eventId: string; errorClass: string }];
   forwarded: [{ destination: string; count: number }];
+  /** Permits handed out after waiting for the destination's rate limit. */
+  'rate-limited': [{ destination: string; waitedMs: number; permits: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
 }

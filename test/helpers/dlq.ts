@@ -3,7 +3,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
 import { DestinationControl } from '../../src/delivery/destinationControl.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../../src/delivery/redis.ts';
+import { type CourierRedis, createRedis, redisKeys } from '../../src/redis/client.ts';
 import { topicNames } from '../../src/kafka/topics.ts';
 import { readTopic, withAdmin } from './stack.ts';
 
