@@ -8,7 +8,6 @@ import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { DestinationControl } from './delivery/destinationControl.ts';
 import { RateLimiter } from './delivery/rateLimiter.ts';
-import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
@@ -19,6 +18,7 @@ import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
+import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { parseTiers } from './retry/policy.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
@@ -189,7 +189,10 @@ export class CourierApp {
   }
 
   private fail(role: string, err: Error): void {
-    this.o.logger.error({ err, role, code: 'ROLE_CRASHED' }, `${role} cannot continue: its Kafka consumer crashed`);
+    this.o.logger.error(
+      { err, role, code: 'ROLE_CRASHED' },
+      `${role} cannot continue: its Kafka consumer crashed`,
+    );
     for (const handler of this.fatalHandlers) handler(err);
   }
 

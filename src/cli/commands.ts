@@ -4,7 +4,6 @@ import { CourierApp, ROLES, type Role } from '../app.ts';
 import { loadConfig } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../redis/client.ts';
 import { replay } from '../dlq/replay.ts';
 import { UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
@@ -14,6 +13,7 @@ import { EventCodec } from '../kafka/codec.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 

@@ -4,8 +4,8 @@
 import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../observability/events.ts';
 import type { ScheduledRetry } from '../retry/retryScheduler.ts';
 import type { Action } from './decide.ts';
-import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import type { Delivery } from './deliver.ts';
+import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
 import { type DeliveryMessage, eventHeaders } from './message.ts';
 
@@ -97,7 +97,10 @@ export class Executor {
 
       case 'pause':
         await deliveredKeys.release(meta.eventId);
-        await gate.pause(action.reason, result.status === undefined ? String(result.errorCode) : `HTTP ${result.status}`);
+        await gate.pause(
+          action.reason,
+          result.status === undefined ? String(result.errorCode) : `HTTP ${result.status}`,
+        );
         this.record(message, attempt, 'paused', { alert: 'destination-paused', pauseReason: action.reason });
         return false;
 

@@ -4,7 +4,13 @@ import type { RetryPolicy } from '../config/schema.ts';
 import { type DecideInput, decide, delayCap } from './decide.ts';
 import { classify } from './outcome.ts';
 
-const policy: RetryPolicy = { maxAttempts: 5, maxAgeMs: 60_000, baseDelayMs: 1000, maxDelayMs: 8000, jitter: 0 };
+const policy: RetryPolicy = {
+  maxAttempts: 5,
+  maxAgeMs: 60_000,
+  baseDelayMs: 1000,
+  maxDelayMs: 8000,
+  jitter: 0,
+};
 const HOUR = 3_600_000;
 
 function input(over: Partial<DecideInput> & Pick<DecideInput, 'outcome'>): DecideInput {
@@ -21,7 +27,9 @@ function input(over: Partial<DecideInput> & Pick<DecideInput, 'outcome'>): Decid
 }
 
 test('2xx is done; 4xx dead-letters at once with its class; 401/403/410 pause and keep the message', () => {
-  assert.deepEqual(decide(input({ outcome: classify({ status: 204, latencyMs: 1 }) })), { kind: 'delivered' });
+  assert.deepEqual(decide(input({ outcome: classify({ status: 204, latencyMs: 1 }) })), {
+    kind: 'delivered',
+  });
   assert.deepEqual(decide(input({ outcome: classify({ status: 422, latencyMs: 1 }) })), {
     kind: 'dead-letter',
     errorClass: 'permanent',
@@ -35,7 +43,10 @@ test('2xx is done; 4xx dead-letters at once with its class; 401/403/410 pause an
     [403, 'forbidden'],
     [410, 'gone'],
   ] as const) {
-    assert.deepEqual(decide(input({ outcome: classify({ status, latencyMs: 1 }) })), { kind: 'pause', reason });
+    assert.deepEqual(decide(input({ outcome: classify({ status, latencyMs: 1 }) })), {
+      kind: 'pause',
+      reason,
+    });
   }
 });
 

@@ -31,7 +31,7 @@ export class DeliveredKeySet {
   /** Identifies this process as the holder of its locks. */
   readonly owner = randomUUID();
   private readonly admissions: Batcher<{ eventId: string; force: boolean }, ClaimResult>;
-  private readonly completions: Batcher<Completion, void>;
+  private readonly completions: Batcher<Completion, undefined>;
 
   constructor(options: DeliveredKeySetOptions) {
     this.options = options;
@@ -44,12 +44,12 @@ export class DeliveredKeySet {
     return this.admissions.submit({ eventId, force: options.force === true });
   }
 
-  markDelivered(eventId: string, at: number = Date.now()): Promise<void> {
-    return this.completions.submit({ eventId, deliveredAt: at });
+  async markDelivered(eventId: string, at: number = Date.now()): Promise<void> {
+    await this.completions.submit({ eventId, deliveredAt: at });
   }
 
-  release(eventId: string): Promise<void> {
-    return this.completions.submit({ eventId });
+  async release(eventId: string): Promise<void> {
+    await this.completions.submit({ eventId });
   }
 
   async isDelivered(eventId: string): Promise<boolean> {
@@ -79,7 +79,7 @@ export class DeliveredKeySet {
     });
   }
 
-  private async completeMany(items: Completion[]): Promise<void[]> {
+  private async completeMany(items: Completion[]): Promise<undefined[]> {
     const keys = this.keysOf(items.map((i) => i.eventId));
     await this.options.redis.complete(
       keys.length,

@@ -177,7 +177,8 @@ export class DeliveryGate {
     if (state === 'open') this.log.warn('circuit breaker open: sending stopped');
     else if (state === 'half-open') this.log.info('circuit breaker half-open: letting one probe through');
     else this.log.info('circuit breaker closed');
-    const event = state === 'open' ? 'breaker-open' : state === 'half-open' ? 'breaker-half-open' : 'breaker-close';
+    const event =
+      state === 'open' ? 'breaker-open' : state === 'half-open' ? 'breaker-half-open' : 'breaker-close';
     this.o.events.emit(event, { destination: this.id });
     this.changed();
   }
@@ -188,7 +189,10 @@ export class DeliveryGate {
     const flowing = this.reason() === undefined && this.breakerState === 'closed';
     if (flowing !== this.lastFlowing) {
       this.lastFlowing = flowing;
-      this.log.info({ reason: this.reason() ?? this.breakerState }, flowing ? 'sending resumed' : 'sending paused');
+      this.log.info(
+        { reason: this.reason() ?? this.breakerState },
+        flowing ? 'sending resumed' : 'sending paused',
+      );
       this.o.onFlowing(flowing);
     }
     if (this.retryAfterUntil > this.now()) {

@@ -8,8 +8,8 @@ import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type AttemptSink, type DeadLetterSink, Executor, type RetrySink } from './act.ts';
 import { decide } from './decide.ts';
-import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import { Deliverer } from './deliver.ts';
+import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import { DeliveryGate } from './deliveryGate.ts';
 import type { DestinationControl } from './destinationControl.ts';
 import type { DeliveryMessage } from './message.ts';
@@ -153,7 +153,8 @@ export class DestinationActor {
             now: this.now(),
             random: this.random,
           });
-          if (await this.executor.apply(message, { number: attempt, firstAttemptAt, delivery }, action)) return true;
+          if (await this.executor.apply(message, { number: attempt, firstAttemptAt, delivery }, action))
+            return true;
           // Paused: the message waits at the gate and is sent again after the resume.
         }
       }

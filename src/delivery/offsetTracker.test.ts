@@ -81,7 +81,7 @@ test('matches a reference model over random track/finish/hold/commit sequences',
       }
       const lowestOpen = tracked.find((o) => !done.has(o));
       const expected =
-        tracked.length === 0 ? undefined : lowestOpen ?? (tracked[tracked.length - 1] as number) + 1;
+        tracked.length === 0 ? undefined : (lowestOpen ?? (tracked[tracked.length - 1] as number) + 1);
       const got = t.committable();
       assert.equal(got, expected, `run ${run} step ${s}`);
       if (got !== undefined) {

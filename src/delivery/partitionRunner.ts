@@ -224,7 +224,9 @@ export class PartitionRunner {
     const bytes = w?.bytes ?? 0;
     const isPaused = this.paused.has(partition);
     // Pause at the limit, resume at half of it: no flapping on every message.
-    const full = isPaused ? count > maxMessages / 2 || bytes > maxBytes / 2 : count >= maxMessages || bytes >= maxBytes;
+    const full = isPaused
+      ? count > maxMessages / 2 || bytes > maxBytes / 2
+      : count >= maxMessages || bytes >= maxBytes;
     const want = !this.flowing || full;
     if (want && !isPaused) {
       this.consumer.pause([{ topic: this.o.topic, partitions: [partition] }]);

@@ -96,7 +96,9 @@ export class RateLimiter {
             this.o.onWait?.(now - (woken[0] as Waiter).since, woken.length);
             for (const w of woken) this.settle(w, true);
           }
-          return this.waiters.length > 0 ? Math.max(Number(waitMs), this.gatherMs - (Date.now() - this.lastCallAt)) : 0;
+          return this.waiters.length > 0
+            ? Math.max(Number(waitMs), this.gatherMs - (Date.now() - this.lastCallAt))
+            : 0;
         },
         // Redis unreachable: try again shortly; the waiters keep waiting (nothing is sent).
         () => 500,

@@ -8,13 +8,13 @@ import { groupIds } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../redis/client.ts';
 import { WebhookSender } from '../delivery/sender.ts';
 import { CourierError, UsageError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import { H, headerString, stringHeaders } from '../kafka/headers.ts';
 import { topicNames } from '../kafka/topics.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
 import { VERSION } from '../version.ts';
 
 export interface ReplayOptions {

@@ -27,7 +27,10 @@ export function createRedis(url: string, options: { lazyConnect?: boolean } = {}
     if (!match) continue;
     const lua = readFileSync(new URL(file, LUA_DIR), 'utf8');
     // Without a fixed number of keys, ioredis takes it as the first argument of each call.
-    redis.defineCommand(match[1] as string, match[2] === undefined ? { lua } : { numberOfKeys: Number(match[2]), lua });
+    redis.defineCommand(
+      match[1] as string,
+      match[2] === undefined ? { lua } : { numberOfKeys: Number(match[2]), lua },
+    );
   }
   return redis as CourierRedis;
 }

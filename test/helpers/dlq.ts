@@ -3,8 +3,8 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
 import { DestinationControl } from '../../src/delivery/destinationControl.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../../src/redis/client.ts';
 import { topicNames } from '../../src/kafka/topics.ts';
+import { type CourierRedis, createRedis, redisKeys } from '../../src/redis/client.ts';
 import { readTopic, withAdmin } from './stack.ts';
 
 /** How many messages the topics hold in all (high minus low watermark, summed over partitions). */
