@@ -91,6 +91,7 @@ export class CourierApp {
         producer: await this.connectProducer(),
         groupId: groups.retry,
         topics: config.retryTiers.map((t) => names.retry(t)),
+        tierMs: new Map(parseTiers(config.retryTiers).map((t) => [names.retry(t.label), t.ms])),
         destinationTopic: names.dest,
         events: this.events,
         logger,

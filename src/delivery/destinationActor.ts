@@ -12,7 +12,7 @@ import { H, headerNumber, headerString } from '../kafka/headers.ts';
 import type { AttemptLog } from '../observability/attemptLog.ts';
 import type { AttemptRecord, PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { backoffDelay, budget } from '../retry/policy.ts';
+import { backoffDelay, budget, capDelay } from '../retry/policy.ts';
 import type { RetryScheduler } from '../retry/retryScheduler.ts';
 import { type ClassifiedResult, createBreaker, isBreakerRejection, TransientFailure } from './breaker.ts';
 import type { DeliveredKeySet } from './deliveredKeySet.ts';
@@ -424,10 +424,16 @@ export class DestinationActor {
 
       case 'transient': {
         await this.o.deliveredKeys.release(meta.eventId);
-        let delay = backoffDelay(destination.retry, attempt, this.o.random);
+        const tiers = this.o.retries.tiers;
+        let delay = capDelay(
+          destination.retry,
+          tiers,
+          backoffDelay(destination.retry, attempt, this.o.random),
+        );
         if (outcome.retryAfterMs !== undefined) {
-          const until = now + outcome.retryAfterMs;
-          delay = Math.max(delay, outcome.retryAfterMs);
+          const retryAfterMs = capDelay(destination.retry, tiers, outcome.retryAfterMs);
+          const until = now + retryAfterMs;
+          delay = Math.max(delay, retryAfterMs);
           this.localPauseUntil = Math.max(this.localPauseUntil, until);
           await this.o.control.pauseUntil(this.id, until);
           this.o.events.emit('paused', { destination: this.id, reason: 'retry-after', until });
