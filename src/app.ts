@@ -14,7 +14,7 @@ import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
 import { EventCodec } from './kafka/codec.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
-import { topicNames } from './kafka/topics.ts';
+import { consumerGroups, topicNames } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
@@ -38,15 +38,8 @@ export interface CourierAppOptions {
   pausePollMs?: number;
 }
 
-export function groupIds(config: CourierConfig) {
-  const prefix = config.kafka.topicPrefix;
-  return {
-    router: `${prefix}-router`,
-    deliver: (id: string) => `${prefix}-deliver.${id}`,
-    retry: `${prefix}-retry`,
-    replay: (id: string) => `${prefix}-replay.${id}`,
-  };
-}
+/** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
+export const groupIds = consumerGroups;
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -73,7 +66,7 @@ export class CourierApp {
     const roles = new Set(this.o.roles ?? ROLES);
     const names = topicNames(config);
     const keys = redisKeys(config.kafka.topicPrefix);
-    const groups = groupIds(config);
+    const groups = consumerGroups(config);
     const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     // Attempt records, retries and dead letters share one producer; the router and the delay
     // consumer get their own.
