@@ -13,7 +13,7 @@ import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
 import { EventCodec } from './kafka/codec.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
-import { topicNames } from './kafka/topics.ts';
+import { consumerGroups, topicNames } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
@@ -38,15 +38,8 @@ export interface CourierAppOptions {
   pausePollMs?: number;
 }
 
-export function groupIds(config: CourierConfig) {
-  const prefix = config.kafka.topicPrefix;
-  return {
-    router: `${prefix}-router`,
-    deliver: (id: string) => `${prefix}-deliver.${id}`,
-    retry: `${prefix}-retry`,
-    replay: (id: string) => `${prefix}-replay.${id}`,
-  };
-}
+/** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
+export const groupIds = consumerGroups;
 
 interface Stoppable {
   stop(): Promise<void>;
@@ -74,7 +67,7 @@ export class CourierApp {
     const roles = new Set(this.o.roles ?? ROLES);
     const names = topicNames(config);
     const keys = redisKeys(config.kafka.topicPrefix);
-    const groups = groupIds(config);
+    const groups = consumerGroups(config);
     const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     // Attempt records, retries and dead letters share one producer; the router and the delay
     // consumer get their own.
@@ -92,6 +85,7 @@ export class CourierApp {
         producer: await this.connectProducer(),
         groupId: groups.retry,
         topics: config.retryTiers.map((t) => names.retry(t)),
+        tierMs: new Map(parseTiers(config.retryTiers).map((t) => [names.retry(t.label), t.ms])),
         destinationTopic: names.dest,
         events: this.events,
         logger,
@@ -107,7 +101,6 @@ export class CourierApp {
       const tiers = parseTiers(config.retryTiers);
       const retries = new RetryScheduler({ queue, tiers, topicOf: names.retry });
       const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
-      const longestTierMs = Math.max(...tiers.map((t) => t.ms));
       for (const destination of config.destinations) {
         const actor = new DestinationActor({
           kafka: this.kafka,
@@ -146,7 +139,7 @@ export class CourierApp {
           attempts: this.attemptLog,
           events: this.events,
           logger,
-          longestTierMs,
+          tiers,
           onFatal: (err) => this.fail(`deliver.${destination.id}`, err),
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
           retentionMs: config.kafka.retentionMs,

@@ -1,5 +1,6 @@
 // The commands behind `courier <command>`: each loads the configuration and calls the library.
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { CourierApp, ROLES, type Role } from '../app.ts';
 import { loadConfig } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
@@ -14,6 +15,7 @@ import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createRedis, redisKeys } from '../redis/client.ts';
+import { isWorker, leaveSupervisor, onSupervisorGone, reportStarted, superviseWorkers } from './workers.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -99,11 +101,17 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
       `--roles takes a comma-separated subset of ${ROLES.join(',')}; got "${unknown.join(',')}"`,
     );
   }
+  const workers = positiveInt(flags, 'workers', availableParallelism());
+  if (workers > 1 && !isWorker()) return superviseWorkers({ workers, logger: ctx.logger });
+
   const app = new CourierApp({ config, logger: ctx.logger, roles: roles as Role[] });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
+  let exitCode = 0;
   const stop = (signal: string) => {
     if (stopping) {
+      // A worker's supervisor escalates with SIGKILL itself; a terminal's ^C reaches both.
+      if (isWorker()) return;
       ctx.logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
@@ -116,12 +124,18 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  onSupervisorGone(() => stop('supervisor gone'));
+  app.onFatal(() => {
+    exitCode = 1;
+    stop('fatal');
+  });
   try {
     await starting;
   } catch (err) {
     await app.stop();
     throw err;
   }
+  reportStarted();
   await new Promise<void>((resolve) => {
     const wait = setInterval(() => {
       if (stopping) {
@@ -131,7 +145,8 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
     }, 100);
   });
   ctx.logger.flush();
-  return 0;
+  leaveSupervisor();
+  return exitCode;
 }
 
 async function topics(config: CourierConfig, flags: Flags, ctx: Context): Promise<number> {

@@ -11,7 +11,9 @@ const USAGE = `courier ${VERSION} — reliable webhook delivery on Kafka
 
 usage: courier <command> [--config courier.yaml] [options]
 
-  run [--roles router,deliver,retry]       run the pipeline (all roles by default)
+  run [--roles router,deliver,retry] [--workers N]
+                                           run the pipeline (all roles by default) in N worker
+                                           processes (default: the number of CPUs)
   topics [--check]                         create or check every topic (--check: never create)
   produce --type T --data JSON [--key K] [--count N] [--format avro|json] [--source S]
   replay --destination ID --from ISO [--to ISO] [--rate N] [--dry-run] [--source dlq|delivered]
@@ -30,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string', short: 'c' },
       roles: { type: 'string' },
+      workers: { type: 'string' },
       check: { type: 'boolean' },
       type: { type: 'string' },
       data: { type: 'string' },

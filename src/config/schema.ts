@@ -161,6 +161,18 @@ export const configSchema = z
       }
       tiers.set(ms, t);
     });
+    // A retry delay longer than the largest tier would park at the head of that tier's shared
+    // partitions and hold every destination's retries behind it (Courier caps delays there).
+    const largest = Math.max(...c.retryTiers.map((t) => parseDuration(t) ?? 0));
+    c.destinations.forEach((d, i) => {
+      if (d.retry.maxDelayMs > largest) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', i, 'retry', 'maxDelayMs'],
+          message: `must not exceed the largest retry tier (${largest} ms); the default is 3600000 (1h)`,
+        });
+      }
+    });
   });
 
 export type CourierConfig = z.output<typeof configSchema>;

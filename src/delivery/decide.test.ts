@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RetryPolicy } from '../config/schema.ts';
-import { type DecideInput, decide, delayCap } from './decide.ts';
+import { type DecideInput, decide } from './decide.ts';
 import { classify } from './outcome.ts';
 
 const policy: RetryPolicy = {
@@ -19,7 +19,7 @@ function input(over: Partial<DecideInput> & Pick<DecideInput, 'outcome'>): Decid
     attempt: 1,
     firstAttemptAt: 0,
     policy,
-    longestTierMs: HOUR,
+    tiers: [{ label: '1h', ms: HOUR }],
     now: 0,
     random: () => 0.5,
     ...over,
@@ -69,10 +69,9 @@ test('Retry-After pauses the destination and delays the retry, both capped at ma
   assert.deepEqual(decide(input({ outcome: wait(7200) })), { kind: 'retry', dueAt: 8000, pauseUntil: 8000 });
   // A policy allowing more is still held to the longest tier.
   const loose = { ...policy, maxDelayMs: 10 * HOUR, maxAgeMs: 100 * HOUR };
-  assert.deepEqual(decide(input({ outcome: wait(7200), policy: loose, longestTierMs: HOUR })), {
+  assert.deepEqual(decide(input({ outcome: wait(7200), policy: loose })), {
     kind: 'retry',
     dueAt: HOUR,
     pauseUntil: HOUR,
   });
-  assert.equal(delayCap(loose, HOUR), HOUR);
 });

@@ -1,7 +1,7 @@
 // What to do after an attempt: outcome + message + policy → action (DESIGN §5). Pure: the clock
 // and the randomness come in as arguments, the effects are applied by act.ts.
 import type { RetryPolicy } from '../config/schema.ts';
-import { backoffDelay, budget } from '../retry/policy.ts';
+import { backoffDelay, budget, capDelay, type Tier } from '../retry/policy.ts';
 import type { PauseReason } from './destinationControl.ts';
 import type { MessageMeta } from './message.ts';
 import type { Outcome } from './outcome.ts';
@@ -21,15 +21,10 @@ export interface DecideInput {
   attempt: number;
   firstAttemptAt: number;
   policy: RetryPolicy;
-  /** The longest retry tier (ms): no delay may exceed it, or it would hold the tier's partition. */
-  longestTierMs: number;
+  /** The retry tiers: no delay may exceed the longest, or it would hold that tier's partition. */
+  tiers: readonly Tier[];
   now: number;
   random: () => number;
-}
-
-/** The longest wait Courier will schedule: the policy's maxDelayMs, never past the longest tier. */
-export function delayCap(policy: RetryPolicy, longestTierMs: number): number {
-  return Math.max(1, Math.min(policy.maxDelayMs, longestTierMs));
 }
 
 export function decide(input: DecideInput): Action {
@@ -42,9 +37,10 @@ export function decide(input: DecideInput): Action {
     case 'permanent':
       return { kind: 'dead-letter', errorClass: outcome.errorClass ?? 'permanent' };
     case 'transient': {
-      const cap = delayCap(policy, input.longestTierMs);
-      const retryAfter = outcome.retryAfterMs === undefined ? undefined : Math.min(outcome.retryAfterMs, cap);
-      const delay = Math.min(cap, Math.max(backoffDelay(policy, attempt, input.random), retryAfter ?? 0));
+      // Both the backoff and a Retry-After stop at maxDelayMs and the longest tier.
+      const cap = (ms: number) => capDelay(policy, input.tiers, ms);
+      const retryAfter = outcome.retryAfterMs === undefined ? undefined : cap(outcome.retryAfterMs);
+      const delay = cap(Math.max(backoffDelay(policy, attempt, input.random), retryAfter ?? 0));
       const dueAt = now + delay;
       const pause = retryAfter === undefined ? {} : { pauseUntil: now + retryAfter };
       if (budget(policy, attempt, input.firstAttemptAt, dueAt).spent) {

@@ -6,6 +6,7 @@ import type { Kafka } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Tier } from '../retry/policy.ts';
 import { type AttemptSink, type DeadLetterSink, Executor, type RetrySink } from './act.ts';
 import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
@@ -31,8 +32,8 @@ export interface DestinationActorOptions {
   attempts: AttemptSink;
   events: PipelineEmitter;
   logger: Logger;
-  /** The longest retry tier (ms): no retry or Retry-After is scheduled further out. */
-  longestTierMs: number;
+  /** The retry tiers: no retry or Retry-After is scheduled further out than the longest. */
+  tiers: readonly Tier[];
   /** The destination topic's retention: a warning goes out when undelivered work is half that old. */
   retentionMs: number;
   window?: WindowLimits;
@@ -149,7 +150,7 @@ export class DestinationActor {
             attempt,
             firstAttemptAt,
             policy: this.o.destination.retry,
-            longestTierMs: this.o.longestTierMs,
+            tiers: this.o.tiers,
             now: this.now(),
             random: this.random,
           });

@@ -26,7 +26,8 @@ export interface RetryMessage {
 
 export class RetryScheduler {
   private readonly queue: ProducerQueue;
-  private readonly tiers: Tier[];
+  /** The delay tiers, shortest first; delays are capped at the largest (`capDelay`). */
+  readonly tiers: readonly Tier[];
   private readonly topicOf: (tier: string) => string;
   private readonly now: () => number;
 
