@@ -77,6 +77,7 @@ export class CourierApp {
       topic: names.attempts,
       logger: logger.child({ component: 'attempts' }),
       index,
+      partitions: config.kafka.partitions.attempts,
     });
 
     if (roles.has('retry')) {
@@ -165,7 +166,6 @@ export class CourierApp {
         destinationTopic: names.dest,
         destinations: config.destinations,
         codec,
-        index,
         events: this.events,
         logger,
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,

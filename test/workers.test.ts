@@ -23,7 +23,7 @@ test('two workers deliver; a killed worker is replaced; SIGTERM stops them all',
   const receiver = await startReceiver();
   try {
     const config = testConfig([{ id: 'multi', url: receiver.url }], {
-      kafka: { partitions: { destination: 4 } },
+      kafka: { partitions: { destination: 4 }, sessionTimeoutMs: 6000 },
     });
     await provision(config);
     const supervisor = processes.start(writeConfig(config), ['--workers', '2']);
@@ -36,7 +36,7 @@ test('two workers deliver; a killed worker is replaced; SIGTERM stops them all',
       config,
       Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: eventJson(`a-${i}`) })),
     );
-    await waitFor(() => unique() === 200, { message: '200 events delivered', timeoutMs: 60_000 });
+    await waitFor(() => unique() === 200, { message: '200 events delivered', timeoutMs: 120_000 });
 
     process.kill(first[0] as number, 'SIGKILL');
     await waitFor(
@@ -50,7 +50,7 @@ test('two workers deliver; a killed worker is replaced; SIGTERM stops them all',
       config,
       Array.from({ length: 100 }, (_, i) => ({ key: `k${i}`, value: eventJson(`b-${i}`) })),
     );
-    await waitFor(() => unique() === 300, { message: '300 events delivered', timeoutMs: 60_000 });
+    await waitFor(() => unique() === 300, { message: '300 events delivered', timeoutMs: 120_000 });
 
     const workers = childrenOf(pid);
     const exited = once(supervisor, 'exit');

@@ -13,6 +13,7 @@ import type { CloudEvent } from '../kafka/cloudEvent.ts';
 import { EventCodec } from '../kafka/codec.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
+import { inspectEvent } from '../observability/inspect.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createRedis, redisKeys } from '../redis/client.ts';
 import { isWorker, leaveSupervisor, onSupervisorGone, reportStarted, superviseWorkers } from './workers.ts';
@@ -72,7 +73,7 @@ export async function runCommand(
     case 'resume':
       return pauseResume(command, config, flags);
     case 'inspect':
-      return inspect(config, args, flags);
+      return inspect(config, args, flags, ctx);
     case 'replay':
       return replay({
         config,
@@ -239,14 +240,20 @@ async function pauseResume(
   }
 }
 
-async function inspect(config: CourierConfig, args: string[], flags: Flags): Promise<number> {
+async function inspect(config: CourierConfig, args: string[], flags: Flags, ctx: Context): Promise<number> {
   const eventId = args[0];
   if (!eventId) throw new UsageError('inspect needs an EVENT_ID');
   const redis = createRedis(config.redis.url);
   try {
     const keys = redisKeys(config.kafka.topicPrefix);
     const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });
-    const found = await index.lookup(eventId);
+    const found = await inspectEvent({
+      eventId,
+      destinations: config.destinations.map((d) => d.id),
+      index,
+      kafka: createKafka(config, ctx.logger),
+      attemptsTopic: topicNames(config).attempts,
+    });
     const control = new DestinationControl({ redis, keys });
     const paused: Record<string, unknown> = {};
     for (const d of Object.keys(found.destinations)) {
@@ -254,7 +261,7 @@ async function inspect(config: CourierConfig, args: string[], flags: Flags): Pro
       if (s.paused) paused[d] = s;
     }
     if (flags.json) {
-      console.log(JSON.stringify({ eventId, ...found, pausedDestinations: paused }, null, 2));
+      console.log(JSON.stringify({ ...found, pausedDestinations: paused }, null, 2));
       return Object.keys(found.destinations).length > 0 ? 0 : 1;
     }
     if (Object.keys(found.destinations).length === 0) {

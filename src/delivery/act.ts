@@ -91,7 +91,7 @@ export class Executor {
 
     switch (action.kind) {
       case 'delivered':
-        await deliveredKeys.markDelivered(meta.eventId, now);
+        await deliveredKeys.markDelivered(meta.eventId, attempt.number);
         this.record(message, attempt, 'delivered');
         return true;
 

@@ -1,8 +1,10 @@
 // The delivered-key set: which events each destination has already received (kept for the
-// idempotency window), plus a short in-flight lock so two senders never send one event at once.
-// Admissions and completions of many events share one Redis round trip each (see ../redis/lua).
+// idempotency window in the destination's day buckets, see ../redis/buckets.ts), plus a short
+// in-flight lock so two senders never send one event at once. Admissions and completions of many
+// events share one Redis round trip each (see ../redis/lua).
 import { randomUUID } from 'node:crypto';
 import { Batcher } from '../redis/batcher.ts';
+import { bucketDays, bucketExpiresAt, parseEntry } from '../redis/buckets.ts';
 import type { CourierRedis, RedisKeys } from '../redis/client.ts';
 
 export type ClaimResult =
@@ -22,8 +24,8 @@ export interface DeliveredKeySetOptions {
 
 interface Completion {
   eventId: string;
-  /** Delivery time when the event was delivered; undefined to only release the lock. */
-  deliveredAt?: number;
+  /** The attempt that delivered the event; undefined to only release the lock. */
+  attempt?: number;
 }
 
 export class DeliveredKeySet {
@@ -44,8 +46,8 @@ export class DeliveredKeySet {
     return this.admissions.submit({ eventId, force: options.force === true });
   }
 
-  async markDelivered(eventId: string, at: number = Date.now()): Promise<void> {
-    await this.completions.submit({ eventId, deliveredAt: at });
+  async markDelivered(eventId: string, attempt = 1): Promise<void> {
+    await this.completions.submit({ eventId, attempt });
   }
 
   async release(eventId: string): Promise<void> {
@@ -53,23 +55,33 @@ export class DeliveredKeySet {
   }
 
   async isDelivered(eventId: string): Promise<boolean> {
-    const { redis, keys, destination } = this.options;
-    return (await redis.exists(keys.delivered(destination, eventId))) === 1;
+    const { redis } = this.options;
+    const values = await Promise.all(this.buckets().map((b) => redis.hget(b, eventId)));
+    const found = values.find((v) => v !== null);
+    return found ? parseEntry(found)?.state === 'delivered' : false;
   }
 
-  private keysOf(eventIds: string[]): string[] {
+  /** The destination's delivery buckets, newest first. */
+  private buckets(now = Date.now()): string[] {
+    const { keys, destination, ttlMs } = this.options;
+    return bucketDays(now, ttlMs).map((day) => keys.deliveries(destination, day));
+  }
+
+  private locks(eventIds: string[]): string[] {
     const { keys, destination } = this.options;
-    return eventIds.flatMap((id) => [keys.delivered(destination, id), keys.inflight(destination, id)]);
+    return eventIds.map((id) => keys.inflight(destination, id));
   }
 
   private async admitMany(items: Array<{ eventId: string; force: boolean }>): Promise<ClaimResult[]> {
-    const keys = this.keysOf(items.map((i) => i.eventId));
+    const buckets = this.buckets();
+    const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
     const states = await this.options.redis.admit(
       keys.length,
       ...keys,
       this.owner,
       this.options.lockMs,
-      ...items.map((i) => (i.force ? '1' : '0')),
+      buckets.length,
+      ...items.flatMap((i) => [i.eventId, i.force ? '1' : '0']),
     );
     return states.map((s) => {
       const n = Number(s);
@@ -80,13 +92,16 @@ export class DeliveredKeySet {
   }
 
   private async completeMany(items: Completion[]): Promise<undefined[]> {
-    const keys = this.keysOf(items.map((i) => i.eventId));
+    const now = Date.now();
+    const buckets = this.buckets(now);
+    const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
     await this.options.redis.complete(
       keys.length,
       ...keys,
       this.owner,
-      this.options.ttlMs,
-      ...items.map((i) => (i.deliveredAt === undefined ? '' : String(i.deliveredAt))),
+      buckets.length,
+      bucketExpiresAt(now, this.options.ttlMs),
+      ...items.flatMap((i) => [i.eventId, i.attempt === undefined ? '' : String(i.attempt)]),
     );
     return items.map(() => undefined);
   }

@@ -1,8 +1,8 @@
 // The attempt log: every delivery attempt becomes one record on `courier.attempts` (keyed by
-// event id, batched), one structured log line, and an entry in the per-event index that
-// `courier inspect` reads.
-import type { Producer } from 'kafkajs';
-import type { EventIndex } from './eventIndex.ts';
+// event id, batched), a log line (failures and pauses; successes at debug and in a periodic
+// summary), and, once written, its location in the per-event index that `courier inspect` reads.
+import { type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
+import type { EventIndex, LocatedAttempt } from './eventIndex.ts';
 import type { AttemptRecord } from './events.ts';
 import type { Logger } from './logger.ts';
 
@@ -11,6 +11,8 @@ export interface AttemptLogOptions {
   topic: string;
   logger: Logger;
   index?: EventIndex;
+  /** Partitions of the attempts topic: records are placed by key here so their offsets are known. */
+  partitions: number;
   flushEveryMs?: number;
   /** How often the per-destination summary line is written (ms). */
   summaryEveryMs?: number;
@@ -27,8 +29,26 @@ export class AttemptLog {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
+  private readonly partitionOf: (key: string) => number;
+
   constructor(options: AttemptLogOptions) {
     this.options = options;
+    // The Java client's partitioner (murmur2 of the key), as every Courier producer uses.
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from(
+      { length: options.partitions },
+      (_, partitionId) =>
+        ({
+          partitionId,
+          leader: 0,
+          replicas: [],
+          isr: [],
+          partitionErrorCode: 0,
+          offlineReplicas: [],
+        }) as PartitionMetadata,
+    );
+    this.partitionOf = (key) =>
+      partitioner({ topic: options.topic, partitionMetadata, message: { key, value: null } });
   }
 
   record(attempt: AttemptRecord): void {
@@ -46,9 +66,6 @@ export class AttemptLog {
       );
     }
     this.count(attempt);
-    this.options.index
-      ?.recordAttempt(attempt)
-      .catch((err) => logger.warn({ err }, 'event index write failed'));
     this.buffer.push(attempt);
     if (this.buffer.length >= (this.options.maxBatch ?? 500)) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.flushEveryMs ?? 100);
@@ -93,12 +110,29 @@ export class AttemptLog {
     this.buffer = [];
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(async () => {
+      const byPartition = new Map<number, AttemptRecord[]>();
+      for (const a of batch) {
+        const p = this.partitionOf(a.eventId);
+        const list = byPartition.get(p);
+        if (list) list.push(a);
+        else byPartition.set(p, [a]);
+      }
+      const messages: Message[] = [];
+      for (const [partition, records] of byPartition) {
+        for (const a of records) messages.push({ key: a.eventId, value: JSON.stringify(a), partition });
+      }
       try {
-        await this.options.producer.send({
-          topic: this.options.topic,
-          acks: -1,
-          messages: batch.map((a) => ({ key: a.eventId, value: JSON.stringify(a) })),
-        });
+        const written = await this.options.producer.send({ topic: this.options.topic, acks: -1, messages });
+        // The records of one partition were appended in order from its base offset.
+        const located: LocatedAttempt[] = [];
+        for (const meta of written) {
+          const records = byPartition.get(meta.partition) ?? [];
+          const base = Number(meta.baseOffset);
+          records.forEach((record, i) => {
+            located.push({ record, partition: meta.partition, offset: base + i });
+          });
+        }
+        await this.options.index?.recordAttempts(located);
       } catch (err) {
         this.options.logger.error({ err, records: batch.length }, 'attempt log write failed');
       }

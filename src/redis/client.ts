@@ -10,6 +10,7 @@ export interface CourierRedisCommands {
   /** Per event: 0 claimed, -1 delivered already, n > 0 locked by another sender for n ms. */
   admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  indexAttempts(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
 }
@@ -37,19 +38,18 @@ export function createRedis(url: string, options: { lazyConnect?: boolean } = {}
 
 /**
  * Redis key names, all under the topic prefix so that separate deployments never collide. Every
- * key of one destination carries the hash tag `{<prefix>:<destination>}` and every key of one
- * event's index the tag `{<prefix>:e:<eventId>}`, so each script's or transaction's keys share a
- * slot on a Redis Cluster.
+ * key of one destination carries the hash tag `{<prefix>:<destination>}`, so each script's or
+ * transaction's keys share a slot on a Redis Cluster.
  */
 export function redisKeys(prefix: string) {
   const dest = (d: string) => `${prefix}:{${prefix}:${d}}`;
   return {
     rate: (d: string) => `${dest(d)}:rate`,
-    delivered: (d: string, eventId: string) => `${dest(d)}:d:${eventId}`,
+    /** One UTC day's delivery bucket of a destination (see buckets.ts). */
+    deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
     inflight: (d: string, eventId: string) => `${dest(d)}:l:${eventId}`,
     paused: (d: string) => `${dest(d)}:paused`,
     backoff: (d: string) => `${dest(d)}:backoff`,
-    eventIndex: (eventId: string) => `${prefix}:{${prefix}:e:${eventId}}`,
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;

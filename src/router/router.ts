@@ -9,7 +9,6 @@ import { InvalidEventError } from '../errors.ts';
 import { groupByTopic, sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import { H, stringHeaders } from '../kafka/headers.ts';
-import type { EventIndex } from '../observability/eventIndex.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { matchesEventType } from './match.ts';
@@ -23,7 +22,6 @@ export interface RouterOptions {
   destinationTopic: (id: string) => string;
   destinations: DestinationConfig[];
   codec: EventCodec;
-  index?: EventIndex;
   events: PipelineEmitter;
   logger: Logger;
   sessionTimeoutMs?: number;
@@ -119,11 +117,6 @@ export class Router {
     if (!isRunning() || isStale()) return;
     if (out.length > 0) {
       await this.o.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(out) });
-    }
-    if (this.o.index) {
-      await Promise.all(
-        routed.map((r) => this.o.index?.recordRouted(r.eventId, r.eventType, r.destinations)),
-      ).catch((err) => this.log.warn({ err }, 'event index write failed'));
     }
     for (const r of routed) this.o.events.emit('routed', r);
     const last = batch.messages[batch.messages.length - 1];
