@@ -57,7 +57,7 @@ export function httpUrl(options: { credentials: boolean }) {
 
 /** A redis:// or rediss:// URL that parses. */
 export const redisUrl = z.string().check((ctx) => {
-  if (!/^rediss?:\/\//.test(ctx.value) || !URL.canParse(ctx.value)) {
+  if (!/^rediss?:\/\//.test(ctx.value) || !URL.canParse(ctx.value) || !new URL(ctx.value).hostname) {
     ctx.issues.push({
       code: 'custom',
       input: ctx.value,
