@@ -29,10 +29,14 @@ export function crossFieldProblems(input: unknown): string[] {
         }
       }
       if (isObject(d.retry)) {
-        const base = d.retry.baseDelayMs === undefined ? RETRY_DEFAULTS.baseDelayMs : durationMs(d.retry.baseDelayMs);
-        const max = d.retry.maxDelayMs === undefined ? RETRY_DEFAULTS.maxDelayMs : durationMs(d.retry.maxDelayMs);
+        const base =
+          d.retry.baseDelayMs === undefined ? RETRY_DEFAULTS.baseDelayMs : durationMs(d.retry.baseDelayMs);
+        const max =
+          d.retry.maxDelayMs === undefined ? RETRY_DEFAULTS.maxDelayMs : durationMs(d.retry.maxDelayMs);
         if (base !== undefined && max !== undefined && max > 0 && max < base) {
-          problems.push(`${formatPath(['destinations', i, 'retry', 'maxDelayMs'])}: must be at least retry.baseDelayMs`);
+          problems.push(
+            `${formatPath(['destinations', i, 'retry', 'maxDelayMs'])}: must be at least retry.baseDelayMs`,
+          );
         }
       }
     });

@@ -22,12 +22,17 @@ export function duration(bounds: { min?: number; max?: number; minMessage?: stri
       ctx.issues.push({
         code: 'custom',
         input: value,
-        message: bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
+        message:
+          bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
       });
       return z.NEVER;
     }
     if (bounds.max !== undefined && ms > bounds.max) {
-      ctx.issues.push({ code: 'custom', input: value, message: `must be at most ${formatDuration(bounds.max)}` });
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: `must be at most ${formatDuration(bounds.max)}`,
+      });
       return z.NEVER;
     }
     return ms;

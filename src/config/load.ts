@@ -97,7 +97,10 @@ export function parseConfig(
     result = configSchema.safeParse(input);
   } catch (err) {
     // A check that throws is a bug, but it must still end as a listed problem, not a stack.
-    throw new ConfigError(options.source, [...problems, `(root): cannot validate: ${(err as Error).message}`]);
+    throw new ConfigError(options.source, [
+      ...problems,
+      `(root): cannot validate: ${(err as Error).message}`,
+    ]);
   }
   if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
   problems.push(...crossFieldProblems(input));

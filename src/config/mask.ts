@@ -45,9 +45,7 @@ function maskAll(value: unknown): unknown {
 export function maskSecrets(value: unknown, key?: string): unknown {
   if (typeof value === 'string') return key !== undefined && SECRET_NAME.test(key) ? MASK : maskUrl(value);
   if (Array.isArray(value)) {
-    return key !== undefined && SECRET_NAME.test(key)
-      ? value.map(maskAll)
-      : value.map((v) => maskSecrets(v));
+    return key !== undefined && SECRET_NAME.test(key) ? value.map(maskAll) : value.map((v) => maskSecrets(v));
   }
   if (value === null || typeof value !== 'object') return value;
   const entries = Object.entries(value as Record<string, unknown>);

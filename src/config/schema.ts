@@ -27,85 +27,79 @@ const breakerSchema = z.strictObject({
   rollingWindowMs: duration().default(10_000),
 });
 
-const destinationSchema = z
-  .strictObject({
-    id: z
-      .string()
-      .max(100)
-      .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
-    url: httpUrl({ credentials: false }),
-    eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
-    secrets: z
-      .array(
-        z
-          .string()
-          .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
-      )
-      .min(1, 'at least one signing secret is required'),
-    headers: z.record(headerName, headerValue).default({}),
-    timeoutMs: duration({ max: 300_000 }).default(10_000),
-    concurrency: positiveInt.max(1024).default(16),
-    rateLimit: z
-      .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
-      .transform((r) => ({ perSecond: r.perSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.perSecond)) }))
-      .optional(),
-    retry: retrySchema.default(retrySchema.parse({})),
-    circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
-    partitions: positiveInt.max(1000).optional(),
-  });
+const destinationSchema = z.strictObject({
+  id: z
+    .string()
+    .max(100)
+    .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
+  url: httpUrl({ credentials: false }),
+  eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
+  secrets: z
+    .array(
+      z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
+    )
+    .min(1, 'at least one signing secret is required'),
+  headers: z.record(headerName, headerValue).default({}),
+  timeoutMs: duration({ max: 300_000 }).default(10_000),
+  concurrency: positiveInt.max(1024).default(16),
+  rateLimit: z
+    .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
+    .transform((r) => ({ perSecond: r.perSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.perSecond)) }))
+    .optional(),
+  retry: retrySchema.default(retrySchema.parse({})),
+  circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
+  partitions: positiveInt.max(1000).optional(),
+});
 
 const tierSchema = z
   .string()
   .refine((t) => parseDuration(t) !== undefined, 'must be a duration like 500ms, 30s, 10m, 1h');
 
-export const configSchema = z
-  .strictObject({
-    kafka: z.strictObject({
-      brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
-      eventsTopic: z
-        .string()
-        .regex(/^[A-Za-z0-9._-]+$/)
-        .default('events'),
-      topicPrefix: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]+$/)
-        .default('courier'),
-      clientId: z.string().default('courier'),
-      replicationFactor: positiveInt.default(1),
-      partitions: z
-        .strictObject({
-          events: positiveInt.default(6),
-          destination: positiveInt.default(6),
-          retry: positiveInt.default(3),
-          dlq: positiveInt.default(3),
-          attempts: positiveInt.default(6),
-          invalid: positiveInt.default(3),
-        })
-        .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
-      retentionMs: duration().default(14 * DAY),
-      /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
-      sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
-    }),
-    redis: z
-      .strictObject({ url: redisUrl })
-      .default({
-        url: 'redis://127.0.0.1:6379',
-      }),
-    schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
-    network: z
-      .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
-      .default({ allowPrivateAddresses: false }),
-    router: z
-      .strictObject({ maxEventBytes: positiveInt.default(512 * 1024) })
-      .default({ maxEventBytes: 512 * 1024 }),
-    idempotency: z
+export const configSchema = z.strictObject({
+  kafka: z.strictObject({
+    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+    eventsTopic: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/)
+      .default('events'),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('courier'),
+    clientId: z.string().default('courier'),
+    replicationFactor: positiveInt.default(1),
+    partitions: z
       .strictObject({
-        windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
+        events: positiveInt.default(6),
+        destination: positiveInt.default(6),
+        retry: positiveInt.default(3),
+        dlq: positiveInt.default(3),
+        attempts: positiveInt.default(6),
+        invalid: positiveInt.default(3),
       })
-      .default({ windowMs: 7 * DAY }),
-    retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
-    destinations: z.array(destinationSchema).default([]),
-  });
+      .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
+    retentionMs: duration().default(14 * DAY),
+    /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
+    sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
+  }),
+  redis: z.strictObject({ url: redisUrl }).default({
+    url: 'redis://127.0.0.1:6379',
+  }),
+  schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
+  network: z
+    .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
+    .default({ allowPrivateAddresses: false }),
+  router: z
+    .strictObject({ maxEventBytes: positiveInt.default(512 * 1024) })
+    .default({ maxEventBytes: 512 * 1024 }),
+  idempotency: z
+    .strictObject({
+      windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
+    })
+    .default({ windowMs: 7 * DAY }),
+  retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
+  destinations: z.array(destinationSchema).default([]),
+});
 
 export type CourierConfig = z.output<typeof configSchema>;
 export type DestinationConfig = CourierConfig['destinations'][number];

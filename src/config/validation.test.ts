@@ -118,10 +118,7 @@ test('every *Ms field takes a number of milliseconds or a duration label', () =>
   assert.equal(config.idempotency.windowMs, 72 * 3_600_000);
   const [a, b] = config.destinations;
   assert.equal(a?.timeoutMs, 10_000);
-  assert.deepEqual(
-    [a?.retry.maxAgeMs, a?.retry.baseDelayMs, a?.retry.maxDelayMs],
-    [3_600_000, 250, 120_000],
-  );
+  assert.deepEqual([a?.retry.maxAgeMs, a?.retry.baseDelayMs, a?.retry.maxDelayMs], [3_600_000, 250, 120_000]);
   assert.deepEqual([a?.circuitBreaker.resetTimeoutMs, a?.circuitBreaker.rollingWindowMs], [30_000, 5000]);
   assert.deepEqual([b?.timeoutMs, b?.retry.baseDelayMs, b?.retry.maxDelayMs], [2500, 100, 400]);
 });
@@ -161,14 +158,18 @@ test('masking hides signing secrets, header values, auth, passwords and tokens i
       },
     ],
     alerts: { url: 'https://ops.example.com/a', secret: 'alertsecret' },
-  }) as Record<string, any>;
+  }) as {
+    redis: { url: string };
+    kafka: { sasl: { mechanism: string } };
+    destinations: Array<{ headers: unknown; auth: unknown; url: string }>;
+  };
   const text = JSON.stringify(masked);
   for (const secret of [SECRET, 't0ken', 'oauthpw', 'redispw', 'regpw', 'regtok', 'pw1', 'alertsecret']) {
     assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
   }
   assert.equal(masked.redis.url, `redis://courier:${MASK}@redis:6379/0`);
-  assert.deepEqual(masked.destinations[0].headers, { authorization: MASK });
-  assert.deepEqual(masked.destinations[0].auth, { type: 'oauth2', clientId: MASK, clientSecret: MASK });
-  assert.equal(masked.destinations[0].url, 'https://hooks.example.com/x');
+  assert.deepEqual(masked.destinations[0]?.headers, { authorization: MASK });
+  assert.deepEqual(masked.destinations[0]?.auth, { type: 'oauth2', clientId: MASK, clientSecret: MASK });
+  assert.equal(masked.destinations[0]?.url, 'https://hooks.example.com/x');
   assert.equal(masked.kafka.sasl.mechanism, 'scram-sha-256');
 });
