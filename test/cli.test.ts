@@ -141,6 +141,9 @@ test('Kafka or Redis unreachable at start: one line naming it, its address and w
   const path = writeConfig(testConfig([{ id: 'crm', url: 'http://127.0.0.1:9/hook' }]));
   const kafkaPort = await closedPort();
   const redisPort = await closedPort();
+  const registryPort = await closedPort();
+  const registryDown = { SCHEMA_REGISTRY_URL: `http://127.0.0.1:${registryPort}/apis/ccompat/v7` };
+  const registryLine = `courier: cannot reach the schema registry at http://127.0.0.1:${registryPort}/apis/ccompat/v7: connection refused\n`;
   const kafkaDown = { KAFKA_BROKERS: `127.0.0.1:${kafkaPort}` };
   const redisDown = { REDIS_URL: `redis://127.0.0.1:${redisPort}` };
   const kafkaLine = `courier: cannot reach Kafka at 127.0.0.1:${kafkaPort}: connection refused\n`;
@@ -153,6 +156,7 @@ test('Kafka or Redis unreachable at start: one line naming it, its address and w
     [['run'], redisDown, redisLine],
     [['pause', '--destination', 'crm'], redisDown, redisLine],
     [['inspect', 'some-id'], redisDown, redisLine],
+    [['run', '--roles', 'router'], registryDown, registryLine],
   ];
   for (const [args, env, line] of cases) {
     const started = Date.now();

@@ -40,6 +40,7 @@ test('flags parse per verb, with short forms, inline values and the common flags
   });
   assert.deepEqual(parseVerbArgs(inspect, ['ev-1', '--json']), { flags: { json: true }, args: ['ev-1'] });
   assert.deepEqual(parseVerbArgs(resume, ['--help']).flags, { help: true }, 'help skips required checks');
+  assert.deepEqual(parseVerbArgs(resume, ['--dry-run', '-h']).flags, { help: true }, 'help wins');
 });
 
 test('a flag of another verb, a missing value, a stray argument are usage errors', () => {

@@ -57,6 +57,10 @@ function allFlags(spec: VerbSpec): Record<string, FlagSpec> {
 
 /** Parses one verb's arguments (everything after the verb). `--help` skips required checks. */
 export function parseVerbArgs(spec: VerbSpec, argv: string[]): ParsedArgs {
+  const end = argv.indexOf('--');
+  const own = end === -1 ? argv : argv.slice(0, end);
+  // Asking for help wins over any mistake on the same line.
+  if (own.includes('--help') || own.includes('-h')) return { flags: { help: true }, args: [] };
   const flags = allFlags(spec);
   const options = Object.fromEntries(
     Object.entries(flags).map(([name, f]) => [
@@ -90,7 +94,6 @@ export function parseVerbArgs(spec: VerbSpec, argv: string[]): ParsedArgs {
     }
     values[token.name] = value;
   }
-  if (values.help) return { flags: values, args };
   const expected = spec.args ?? [];
   if (args.length > expected.length) {
     throw new UsageError(`${spec.name} takes no argument "${args[expected.length]}"`);

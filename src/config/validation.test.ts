@@ -173,3 +173,33 @@ test('masking hides signing secrets, header values, auth, passwords and tokens i
   assert.equal(masked.destinations[0]?.url, 'https://hooks.example.com/x');
   assert.equal(masked.kafka.sasl.mechanism, 'scram-sha-256');
 });
+
+test('odd shapes anywhere are listed problems, never a crash', () => {
+  const odd: unknown[] = [null, 5, 'x', [], [null], {}, true, [1, 'a'], { a: { b: [] } }, '${X}', -1, 1.5];
+  const places: Array<(v: unknown) => Record<string, unknown>> = [
+    (v) => ({ destinations: v }),
+    (v) => ({ destinations: [v] }),
+    (v) => ({ destinations: [dest({ url: v })] }),
+    (v) => ({ destinations: [dest({ id: v })] }),
+    (v) => ({ destinations: [dest({ headers: v })] }),
+    (v) => ({ destinations: [dest({ headers: { 'x-a': v } })] }),
+    (v) => ({ destinations: [dest({ retry: v })] }),
+    (v) => ({ destinations: [dest({ retry: { baseDelayMs: v, maxDelayMs: v } })] }),
+    (v) => ({ destinations: [dest({ timeoutMs: v })] }),
+    (v) => ({ retryTiers: v }),
+    (v) => ({ kafka: v }),
+    (v) => ({ redis: { url: v } }),
+    (v) => ({ schemaRegistry: v }),
+    (v) => ({ idempotency: { windowMs: v } }),
+  ];
+  for (const place of places) {
+    for (const value of odd) {
+      try {
+        load(place(value));
+      } catch (err) {
+        assert.ok(err instanceof ConfigError, `${JSON.stringify(place(value))}: ${String(err)}`);
+        for (const p of err.problems) assert.match(p, /^[\w.[\]()-]+: \S/, p);
+      }
+    }
+  }
+});
