@@ -175,7 +175,7 @@ test('masking hides signing secrets, header values, auth, passwords and tokens i
 });
 
 test('odd shapes anywhere are listed problems, never a crash', () => {
-  const odd: unknown[] = [null, 5, 'x', [], [null], {}, true, [1, 'a'], { a: { b: [] } }, '${X}', -1, 1.5];
+  const odd: unknown[] = [null, 5, 'x', [], [null], {}, true, [1, 'a'], { a: { b: [] } }, `\${X}`, -1, 1.5];
   const places: Array<(v: unknown) => Record<string, unknown>> = [
     (v) => ({ destinations: v }),
     (v) => ({ destinations: [v] }),
