@@ -92,6 +92,22 @@ export function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
 
+/**
+ * A Redis client for a one-shot command. The preflight has just reached Redis; should it go
+ * away now, the command fails with ioredis' MaxRetriesPerRequestError (exit 3), and this listener
+ * keeps ioredis from printing "[ioredis] Unhandled error event" stacks meanwhile.
+ */
+function commandRedis(config: CourierConfig, logger: Logger) {
+  const redis = createRedis(config.redis.url);
+  let reported = false;
+  redis.on('error', (err: Error) => {
+    if (reported) return;
+    reported = true;
+    logger.warn({ component: 'redis', error: err.message }, 'redis connection failed; retrying');
+  });
+  return redis;
+}
+
 export interface RunOptions {
   roles: Role[];
   /** Worker processes (`--workers N`); undefined runs everything in this process. */
@@ -219,7 +235,7 @@ export async function produce(ctx: CommandContext): Promise<number> {
 export async function pauseResume(command: 'pause' | 'resume', ctx: CommandContext): Promise<number> {
   const { config, flags } = ctx;
   const id = destinationOf(config, flags, command);
-  const redis = createRedis(config.redis.url);
+  const redis = commandRedis(config, ctx.logger);
   try {
     const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
     const was = await control.state(id);
@@ -242,7 +258,7 @@ export async function inspect(ctx: CommandContext): Promise<number> {
   const { config, args } = ctx;
   const eventId = args[0];
   if (!eventId) throw new UsageError('inspect needs an EVENT_ID');
-  const redis = createRedis(config.redis.url);
+  const redis = commandRedis(config, ctx.logger);
   try {
     const keys = redisKeys(config.kafka.topicPrefix);
     const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });

@@ -122,8 +122,9 @@ async function runVerb(verb: Verb, argv: string[]): Promise<number> {
       return config;
     },
   };
-  if (verb.loadsConfig !== false) void ctx.config;
+  // Flag values first (a check that needs the configuration loads it), then the configuration.
   verb.check?.(ctx);
+  if (verb.loadsConfig !== false) void ctx.config;
   const needs = new Set(verb.needs?.(ctx) ?? []);
   if (needs.size > 0) await preflight(needs, { config: ctx.config, logger });
   try {
