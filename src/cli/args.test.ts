@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../errors.ts';
 import { parseVerbArgs, synopsis, type VerbSpec, verbHelp } from './args.ts';
-import { reasonOf } from './preflight.ts';
 
 const resume: VerbSpec = {
   name: 'resume',
@@ -61,19 +60,4 @@ test("help shows the verb's synopsis and flags only", () => {
   assert.match(help, /-d, --destination ID\s+d \(required\)/);
   assert.match(help, /-h, --help/);
   assert.doesNotMatch(help, /--dry-run|--roles/);
-});
-
-test('a connection failure is named in a few words', () => {
-  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-  const wrapped = Object.assign(new Error('retries exceeded'), { name: 'KafkaJSNumberOfRetriesExceeded' });
-  wrapped.cause = Object.assign(new Error('Connection error'), { originalError: refused });
-  assert.equal(reasonOf(wrapped), 'connection refused');
-  assert.equal(reasonOf(new TypeError('fetch failed', { cause: { code: 'ENOTFOUND' } })), 'fetch failed');
-  const dns = new TypeError('fetch failed', {
-    cause: Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }),
-  });
-  assert.equal(reasonOf(dns), 'host not found');
-  const sasl = Object.assign(new Error('SASL SCRAM failed'), { name: 'KafkaJSSASLAuthenticationError' });
-  assert.equal(reasonOf(sasl), 'authentication failed');
-  assert.equal(reasonOf(new Error('Closed connection\nmore')), 'Closed connection');
 });

@@ -35,8 +35,13 @@ const ERRNO_REASONS: Record<string, string> = {
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS: certificate does not match the host name',
 };
 
-/** Error names of the libraries that mean "authentication was refused". */
-const AUTH_ERRORS = new Set(['KafkaJSSASLAuthenticationError']);
+/** Error class names of the clients (kafkajs, fetch) that say enough by themselves. */
+const NAME_REASONS: Record<string, string> = {
+  KafkaJSSASLAuthenticationError: 'authentication failed',
+  KafkaJSConnectionClosedError: 'connection closed',
+  KafkaJSRequestTimeoutError: 'request timed out',
+  TimeoutError: 'no answer in time',
+};
 
 /** The errors behind `err`, outermost first: `cause`, kafkajs' `originalError`, AggregateError's list. */
 function chain(err: unknown): Error[] {
@@ -59,7 +64,7 @@ export function reasonOf(err: unknown): string {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && ERRNO_REASONS[code]) return ERRNO_REASONS[code];
     if (typeof code === 'string' && code.startsWith('ERR_TLS')) return `TLS: ${e.message}`;
-    if (AUTH_ERRORS.has(e.name)) return 'authentication failed';
+    if (NAME_REASONS[e.name]) return NAME_REASONS[e.name] as string;
   }
   const innermost = errors.at(-1);
   return innermost ? (innermost.message.split('\n')[0] ?? innermost.message) : String(err);
