@@ -1,6 +1,6 @@
 // The shape of courier.yaml (DESIGN §6) with its defaults. Every object is strict, so a
-// misspelt field is reported instead of silently ignored. Checks that compare several fields
-// (duplicate ids, duplicate tiers) live in crossChecks.ts, so they run even when a field fails.
+// misspelt field is reported instead of silently ignored. Duplicate destination ids are checked
+// in crossChecks.ts, so that they are reported even when a field fails.
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { duration, headerName, headerValue, httpUrl, redisUrl } from './fields.ts';
@@ -10,13 +10,11 @@ const HOUR = 3_600_000;
 
 const positiveInt = z.number().int().positive();
 
-export const RETRY_DEFAULTS = { baseDelayMs: 30_000, maxDelayMs: HOUR } as const;
-
 const retrySchema = z.strictObject({
   maxAttempts: positiveInt.max(1000).default(12),
   maxAgeMs: duration().default(DAY),
-  baseDelayMs: duration().default(RETRY_DEFAULTS.baseDelayMs),
-  maxDelayMs: duration().default(RETRY_DEFAULTS.maxDelayMs),
+  baseDelayMs: duration().default(30_000),
+  maxDelayMs: duration().default(HOUR),
   jitter: z.number().min(0).max(1).default(0.25),
 });
 
@@ -27,79 +25,109 @@ const breakerSchema = z.strictObject({
   rollingWindowMs: duration().default(10_000),
 });
 
-const destinationSchema = z.strictObject({
-  id: z
-    .string()
-    .max(100)
-    .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
-  url: httpUrl({ credentials: false }),
-  eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
-  secrets: z
-    .array(
-      z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
-    )
-    .min(1, 'at least one signing secret is required'),
-  headers: z.record(headerName, headerValue).default({}),
-  timeoutMs: duration({ max: 300_000 }).default(10_000),
-  concurrency: positiveInt.max(1024).default(16),
-  rateLimit: z
-    .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
-    .transform((r) => ({ perSecond: r.perSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.perSecond)) }))
-    .optional(),
-  retry: retrySchema.default(retrySchema.parse({})),
-  circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
-  partitions: positiveInt.max(1000).optional(),
-});
+const destinationSchema = z
+  .strictObject({
+    id: z
+      .string()
+      .max(100)
+      .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
+    url: httpUrl({ credentials: false }),
+    eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
+    secrets: z
+      .array(
+        z
+          .string()
+          .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
+      )
+      .min(1, 'at least one signing secret is required'),
+    headers: z.record(headerName, headerValue).default({}),
+    timeoutMs: duration({ max: 300_000 }).default(10_000),
+    concurrency: positiveInt.max(1024).default(16),
+    rateLimit: z
+      .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
+      .transform((r) => ({ perSecond: r.perSecond, burst: r.burst ?? Math.max(1, Math.ceil(r.perSecond)) }))
+      .optional(),
+    retry: retrySchema.default(retrySchema.parse({})),
+    circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
+    partitions: positiveInt.max(1000).optional(),
+  })
+  // Runs only when every field of this destination is valid (zod skips it otherwise).
+  .superRefine((d, ctx) => {
+    if (d.retry.maxDelayMs < d.retry.baseDelayMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retry', 'maxDelayMs'],
+        message: 'must be at least retry.baseDelayMs',
+      });
+    }
+  });
 
 const tierSchema = z
   .string()
   .refine((t) => parseDuration(t) !== undefined, 'must be a duration like 500ms, 30s, 10m, 1h');
 
-export const configSchema = z.strictObject({
-  kafka: z.strictObject({
-    brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
-    eventsTopic: z
-      .string()
-      .regex(/^[A-Za-z0-9._-]+$/)
-      .default('events'),
-    topicPrefix: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/)
-      .default('courier'),
-    clientId: z.string().default('courier'),
-    replicationFactor: positiveInt.default(1),
-    partitions: z
+export const configSchema = z
+  .strictObject({
+    kafka: z.strictObject({
+      brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+      eventsTopic: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/)
+        .default('events'),
+      topicPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('courier'),
+      clientId: z.string().default('courier'),
+      replicationFactor: positiveInt.default(1),
+      partitions: z
+        .strictObject({
+          events: positiveInt.default(6),
+          destination: positiveInt.default(6),
+          retry: positiveInt.default(3),
+          dlq: positiveInt.default(3),
+          attempts: positiveInt.default(6),
+          invalid: positiveInt.default(3),
+        })
+        .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
+      retentionMs: duration().default(14 * DAY),
+      /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
+      sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
+    }),
+    redis: z.strictObject({ url: redisUrl }).default({
+      url: 'redis://127.0.0.1:6379',
+    }),
+    schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
+    network: z
+      .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
+      .default({ allowPrivateAddresses: false }),
+    router: z
+      .strictObject({ maxEventBytes: positiveInt.default(512 * 1024) })
+      .default({ maxEventBytes: 512 * 1024 }),
+    idempotency: z
       .strictObject({
-        events: positiveInt.default(6),
-        destination: positiveInt.default(6),
-        retry: positiveInt.default(3),
-        dlq: positiveInt.default(3),
-        attempts: positiveInt.default(6),
-        invalid: positiveInt.default(3),
+        windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
       })
-      .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
-    retentionMs: duration().default(14 * DAY),
-    /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
-    sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
-  }),
-  redis: z.strictObject({ url: redisUrl }).default({
-    url: 'redis://127.0.0.1:6379',
-  }),
-  schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
-  network: z
-    .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
-    .default({ allowPrivateAddresses: false }),
-  router: z
-    .strictObject({ maxEventBytes: positiveInt.default(512 * 1024) })
-    .default({ maxEventBytes: 512 * 1024 }),
-  idempotency: z
-    .strictObject({
-      windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
-    })
-    .default({ windowMs: 7 * DAY }),
-  retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
-  destinations: z.array(destinationSchema).default([]),
-});
+      .default({ windowMs: 7 * DAY }),
+    retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
+    destinations: z.array(destinationSchema).default([]),
+  })
+  // Skipped by zod when any field fails; duplicate ids are checked in crossChecks.ts instead.
+  .superRefine((c, ctx) => {
+    const tiers = new Map<number, string>();
+    c.retryTiers.forEach((t, i) => {
+      const ms = parseDuration(t);
+      if (ms === undefined) return;
+      if (tiers.has(ms)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['retryTiers', i],
+          message: `duplicate tier (same as ${tiers.get(ms)})`,
+        });
+      }
+      tiers.set(ms, t);
+    });
+  });
 
 export type CourierConfig = z.output<typeof configSchema>;
 export type DestinationConfig = CourierConfig['destinations'][number];

@@ -58,14 +58,13 @@ test('duplicate ids are reported even when other fields fail', () => {
   assert.deepEqual(
     problemsOf({
       destinations: [dest({ id: 'a', timeoutMs: 'soon' }), dest({ id: 'a', url: 'http//x' })],
-      retryTiers: ['30s', 'later', '30000ms'],
+      retryTiers: ['30s', 'later'],
     }),
     [
       'retryTiers[1]: must be a duration like 500ms, 30s, 10m, 1h',
       'destinations[0].timeoutMs: must be a number of milliseconds or a duration like 250ms, 10s, 2m, 1h, 7d',
       `destinations[1].url: ${NOT_A_URL}`,
       'destinations[1].id: duplicate id "a" (also destinations[0])',
-      'retryTiers[2]: duplicate tier (same as 30s)',
     ],
   );
 });
