@@ -69,3 +69,30 @@ export class UsageError extends CourierError {
     super('USAGE', message);
   }
 }
+
+/** Which dependency a DependencyError is about, as the message names it. */
+export type DependencyName = 'Kafka' | 'Redis' | 'the schema registry';
+
+/**
+ * A dependency (Kafka, Redis, the schema registry) that cannot be reached or refuses Courier.
+ * The message is one line: which dependency, at which address (credentials masked), and why.
+ */
+export class DependencyError extends CourierError {
+  readonly dependency: DependencyName;
+  readonly address: string;
+  readonly reason: string;
+
+  constructor(options: { dependency: DependencyName; address: string; reason: string; cause?: unknown }) {
+    super(
+      'DEPENDENCY_UNREACHABLE',
+      `cannot reach ${options.dependency} at ${options.address}: ${options.reason}`,
+      {
+        retriable: true,
+        cause: options.cause,
+      },
+    );
+    this.dependency = options.dependency;
+    this.address = options.address;
+    this.reason = options.reason;
+  }
+}

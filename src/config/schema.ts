@@ -1,7 +1,9 @@
 // The shape of courier.yaml (DESIGN §6) with its defaults. Every object is strict, so a
-// misspelt field is reported instead of silently ignored.
+// misspelt field is reported instead of silently ignored. Duplicate destination ids are checked
+// in crossChecks.ts, so that they are reported even when a field fails.
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { duration, headerName, headerValue, httpUrl, redisUrl } from './fields.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -10,27 +12,18 @@ const positiveInt = z.number().int().positive();
 
 const retrySchema = z.strictObject({
   maxAttempts: positiveInt.max(1000).default(12),
-  maxAgeMs: positiveInt.default(DAY),
-  baseDelayMs: positiveInt.default(30_000),
-  maxDelayMs: positiveInt.default(HOUR),
+  maxAgeMs: duration().default(DAY),
+  baseDelayMs: duration().default(30_000),
+  maxDelayMs: duration().default(HOUR),
   jitter: z.number().min(0).max(1).default(0.25),
 });
 
 const breakerSchema = z.strictObject({
   errorThresholdPercentage: z.number().min(1).max(100).default(50),
   volumeThreshold: z.number().int().min(1).default(20),
-  resetTimeoutMs: positiveInt.default(30_000),
-  rollingWindowMs: positiveInt.default(10_000),
+  resetTimeoutMs: duration().default(30_000),
+  rollingWindowMs: duration().default(10_000),
 });
-
-const RESERVED_HEADERS = new Set([
-  'webhook-id',
-  'webhook-timestamp',
-  'webhook-signature',
-  'content-type',
-  'content-length',
-  'host',
-]);
 
 const destinationSchema = z
   .strictObject({
@@ -38,9 +31,7 @@ const destinationSchema = z
       .string()
       .max(100)
       .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
-    url: z
-      .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
-      .refine((u) => !new URL(u).username && !new URL(u).password, 'must not carry credentials; use headers'),
+    url: httpUrl({ credentials: false }),
     eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
     secrets: z
       .array(
@@ -49,16 +40,8 @@ const destinationSchema = z
           .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
       )
       .min(1, 'at least one signing secret is required'),
-    headers: z
-      .record(
-        z
-          .string()
-          .regex(/^[A-Za-z0-9-]+$/, 'header names are letters, digits and dashes')
-          .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), 'this header is set by Courier'),
-        z.string(),
-      )
-      .default({}),
-    timeoutMs: positiveInt.max(300_000).default(10_000),
+    headers: z.record(headerName, headerValue).default({}),
+    timeoutMs: duration({ max: 300_000 }).default(10_000),
     concurrency: positiveInt.max(1024).default(16),
     rateLimit: z
       .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
@@ -68,6 +51,7 @@ const destinationSchema = z
     circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
     partitions: positiveInt.max(1000).optional(),
   })
+  // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {
     if (d.retry.maxDelayMs < d.retry.baseDelayMs) {
       ctx.addIssue({
@@ -106,16 +90,14 @@ export const configSchema = z
           invalid: positiveInt.default(3),
         })
         .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
-      retentionMs: positiveInt.default(14 * DAY),
+      retentionMs: duration().default(14 * DAY),
       /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
-      sessionTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+      sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
     }),
-    redis: z
-      .strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') })
-      .default({
-        url: 'redis://127.0.0.1:6379',
-      }),
-    schemaRegistry: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
+    redis: z.strictObject({ url: redisUrl }).default({
+      url: 'redis://127.0.0.1:6379',
+    }),
+    schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
     network: z
       .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
       .default({ allowPrivateAddresses: false }),
@@ -124,30 +106,14 @@ export const configSchema = z
       .default({ maxEventBytes: 512 * 1024 }),
     idempotency: z
       .strictObject({
-        windowMs: z
-          .number()
-          .int()
-          .min(2 * DAY, 'must be at least 48h (172800000)')
-          .default(7 * DAY),
+        windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
       })
       .default({ windowMs: 7 * DAY }),
     retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
     destinations: z.array(destinationSchema).default([]),
   })
+  // Skipped by zod when any field fails; duplicate ids are checked in crossChecks.ts instead.
   .superRefine((c, ctx) => {
-    const seen = new Map<string, number>();
-    c.destinations.forEach((d, i) => {
-      const first = seen.get(d.id);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['destinations', i, 'id'],
-          message: `duplicate id "${d.id}" (also destinations[${first}])`,
-        });
-      } else {
-        seen.set(d.id, i);
-      }
-    });
     const tiers = new Map<number, string>();
     c.retryTiers.forEach((t, i) => {
       const ms = parseDuration(t);

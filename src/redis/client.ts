@@ -3,6 +3,7 @@
 // when the number of keys varies per call (batches); each is loaded once per client.
 import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import type { Logger } from '../observability/logger.ts';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
@@ -17,11 +18,26 @@ export interface CourierRedisCommands {
 
 export type CourierRedis = Redis & CourierRedisCommands;
 
-export function createRedis(url: string, options: { lazyConnect?: boolean } = {}): CourierRedis {
+export function createRedis(
+  url: string,
+  options: { lazyConnect?: boolean; logger?: Logger } = {},
+): CourierRedis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
     lazyConnect: options.lazyConnect ?? false,
+  });
+  // One line per outage and one when it is over, instead of ioredis' "Unhandled error event".
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    options.logger?.error({ component: 'redis', error: err.message }, 'redis unreachable; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    options.logger?.info({ component: 'redis' }, 'redis reachable again');
   });
   for (const file of readdirSync(LUA_DIR)) {
     const match = /^(\w+)(?:-(\d+))?\.lua$/.exec(file);

@@ -16,12 +16,19 @@ export function writeConfig(config: CourierConfig | Record<string, unknown>): st
   return path;
 }
 
-export function courierCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+export function courierCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', CLI, ...args],
-      { env: { ...process.env, LOG_LEVEL: 'warn', ...options.env }, timeout: options.timeoutMs ?? 60_000 },
+      {
+        env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+        timeout: options.timeoutMs ?? 60_000,
+        ...(options.cwd ? { cwd: options.cwd } : {}),
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
