@@ -65,7 +65,7 @@ export class CourierApp {
     this.o = options;
     this.events = options.events ?? new PipelineEmitter();
     this.kafka = createKafka(options.config, options.logger);
-    this.redis = createRedis(options.config.redis.url);
+    this.redis = createRedis(options.config.redis, { logger: options.logger });
   }
 
   async start(): Promise<void> {

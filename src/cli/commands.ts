@@ -207,7 +207,7 @@ async function pauseResume(
   flags: Flags,
 ): Promise<number> {
   const id = destinationOf(config, flags, command);
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   try {
     const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
     if (command === 'pause') {
@@ -227,7 +227,7 @@ async function pauseResume(
 async function inspect(config: CourierConfig, args: string[], flags: Flags): Promise<number> {
   const eventId = args[0];
   if (!eventId) throw new UsageError('inspect needs an EVENT_ID');
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   try {
     const keys = redisKeys(config.kafka.topicPrefix);
     const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });

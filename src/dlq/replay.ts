@@ -75,7 +75,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const names = topicNames(config);
   const sourceTopic = o.source === 'dlq' ? names.dlq(destination.id) : names.dest(destination.id);
   const keys = redisKeys(config.kafka.topicPrefix);
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const kafka = createKafka(config, o.logger);
   const admin = kafka.admin();
   const log = o.logger.child({ component: 'replay', destination: destination.id });

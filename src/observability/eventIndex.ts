@@ -43,7 +43,7 @@ export class EventIndex {
 
   async recordAttempt(a: AttemptRecord): Promise<void> {
     const key = this.keys.eventIndex(a.eventId);
-    const attemptsKey = `${key}:attempts`;
+    const attemptsKey = this.keys.eventAttempts(a.eventId);
     const state: DestinationState = {
       state: STATE_OF[a.outcome],
       at: a.at,
@@ -72,7 +72,7 @@ export class EventIndex {
     const key = this.keys.eventIndex(eventId);
     const [hash, attempts] = await Promise.all([
       this.redis.hgetall(key),
-      this.redis.lrange(`${key}:attempts`, 0, -1),
+      this.redis.lrange(this.keys.eventAttempts(eventId), 0, -1),
     ]);
     const { _type, ...rest } = hash;
     return {

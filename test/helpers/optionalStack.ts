@@ -1,0 +1,39 @@
+// The optional parts of the local stack that only some tests need: the secured Kafka
+// (SASL_SSL/SSL) and a three-node Redis Cluster. Started through stack/stack.sh (idempotent);
+// stopped again at the end only when this test started them, so a stack brought up by hand
+// (`stack.sh up --secure --redis-cluster`) stays up.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const STACK = fileURLToPath(new URL('../../stack/stack.sh', import.meta.url));
+
+export const REDIS_CLUSTER_NODES = ['127.0.0.1:7101', '127.0.0.1:7102', '127.0.0.1:7103'];
+export const SECURE_KAFKA = {
+  saslSsl: '127.0.0.1:19093',
+  ssl: '127.0.0.1:19094',
+  certDir: `${process.env.COURIER_STACK_DIR ?? `${ROOT}.stack`}/kafka-secure/certs`,
+  username: 'courier',
+  password: 'courier-secret',
+};
+
+function stack(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [STACK, ...args], { timeout: 300_000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`stack.sh ${args.join(' ')} failed: ${stderr || stdout}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Starts the part if needed; resolves to a function that stops it if this call started it. */
+async function ensure(part: 'kafka-secure' | 'redis-cluster'): Promise<() => Promise<void>> {
+  const out = await stack([part, 'up']);
+  if (out.includes('already running')) return async () => {};
+  return async () => {
+    await stack([part, 'down']);
+  };
+}
+
+export const ensureRedisCluster = () => ensure('redis-cluster');
+export const ensureSecureKafka = () => ensure('kafka-secure');
