@@ -12,7 +12,7 @@ import { type CourierRedis, createRedis, redisKeys } from './delivery/redis.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
-import { EventCodec } from './kafka/codec.ts';
+import { EventCodec, registryOptions } from './kafka/codec.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
 import { topicNames } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
@@ -156,7 +156,7 @@ export class CourierApp {
 
     if (roles.has('router')) {
       const codec = new EventCodec({
-        ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+        ...registryOptions(config.schemaRegistry),
         maxEventBytes: config.router.maxEventBytes,
         subject: `${config.kafka.eventsTopic}-value`,
       });

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
-import { EventCodec } from '../kafka/codec.ts';
+import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -167,7 +167,7 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
   if (format === 'avro' && !config.schemaRegistry)
     throw new UsageError('--format avro needs schemaRegistry.url in the configuration');
   const codec = new EventCodec({
-    ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+    ...registryOptions(config.schemaRegistry),
     maxEventBytes: config.router.maxEventBytes,
     subject: `${config.kafka.eventsTopic}-value`,
   });
