@@ -1,6 +1,7 @@
-#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
+#!/usr/bin/env node
 // The `courier` command line: parses flags, rejects bad or conflicting ones, and calls the
 // library. Signals are handled here, in one place.
+import './quietWarnings.ts';
 import { parseArgs } from 'node:util';
 import { CourierError, UsageError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
