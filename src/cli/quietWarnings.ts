@@ -6,8 +6,7 @@ const emitWarning = process.emitWarning.bind(process);
 
 process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   const option = rest[0];
-  const type =
-    typeof option === 'string' ? option : (option as { type?: string } | undefined)?.type ?? undefined;
+  const type = typeof option === 'string' ? option : (option as { type?: string } | undefined)?.type;
   const name = warning instanceof Error ? warning.name : type;
   if (name === 'TimeoutNegativeWarning') return;
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
