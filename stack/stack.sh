@@ -215,7 +215,7 @@ registry_up() {
 # ---------------------------------------------------------------- secured Kafka (optional)
 
 SECURE_DIR="$STACK_DIR/kafka-secure"
-SECURE_CERTS="$SECURE_DIR/certs"
+SECURE_CERTS="$STACK_DIR/certs"
 SECURE_INTERNAL_PORT=19096
 SCRAM_USER=courier
 SCRAM_PASSWORD=courier-secret
@@ -223,8 +223,9 @@ STORE_PASSWORD=courier-store
 
 kafka_secure_ready() { node --disable-warning=TimeoutNegativeWarning "$ROOT/stack/kafka-ready.mjs" "127.0.0.1:$SECURE_INTERNAL_PORT"; }
 
-# A private CA, a broker certificate for 127.0.0.1/localhost (PKCS12 keystore), a truststore
-# holding the CA (to check client certificates) and a client certificate for mutual TLS.
+# A private CA, a server certificate for 127.0.0.1/localhost (PEM, and as a PKCS12 keystore for
+# Kafka), a truststore holding the CA (to check client certificates) and a client certificate for
+# mutual TLS. Shared by the secured Kafka and the TLS Redis.
 make_certs() {
   [[ -f "$SECURE_CERTS/.complete" ]] && return 0
   local d="$SECURE_CERTS" java_bin keytool_bin
@@ -336,6 +337,89 @@ redis_cluster_up() {
   log "redis-cluster: ready on ${nodes[*]}"
 }
 
+# ---------------------------------------------------------------- Redis with TLS and ACL (optional)
+
+REDIS_TLS_PORT=7301
+REDIS_ACL_USER=courier
+REDIS_ACL_PASSWORD=courier-secret
+
+redis_tls_ready() {
+  [[ "$(redis-cli --tls --cacert "$SECURE_CERTS/ca.pem" -h 127.0.0.1 -p "$REDIS_TLS_PORT" \
+    --user "$REDIS_ACL_USER" --pass "$REDIS_ACL_PASSWORD" --no-auth-warning ping 2>/dev/null)" == PONG ]]
+}
+
+redis_tls_up() {
+  install_redis
+  if redis_tls_ready; then
+    log "redis-tls: already running on 127.0.0.1:$REDIS_TLS_PORT"
+    return 0
+  fi
+  make_certs
+  local dir="$STACK_DIR/redis-tls" logfile="$STACK_DIR/logs/redis-tls.log"
+  rm -rf "$dir" && mkdir -p "$dir"
+  redis-server --bind 127.0.0.1 --port 0 --tls-port "$REDIS_TLS_PORT" --dir "$dir" \
+    --tls-cert-file "$SECURE_CERTS/broker.pem" --tls-key-file "$SECURE_CERTS/broker.key" \
+    --tls-ca-cert-file "$SECURE_CERTS/ca.pem" --tls-auth-clients no \
+    --user default off --user "$REDIS_ACL_USER" on ">$REDIS_ACL_PASSWORD" '~*' '&*' '+@all' \
+    --save "" --appendonly no --daemonize yes --pidfile "$STACK_DIR/pids/redis-tls.pid" --logfile "$logfile" \
+    >/dev/null 2>"$STACK_DIR/logs/redis-tls-start.log" ||
+    fail_with_log redis-tls "$STACK_DIR/logs/redis-tls-start.log" "redis-server refused the TLS options"
+  wait_until redis-tls "$logfile" "" redis_tls_ready
+  log "redis-tls: ready on rediss://127.0.0.1:$REDIS_TLS_PORT (user $REDIS_ACL_USER)"
+}
+
+redis_tls_down() {
+  if pid_alive redis-tls; then stop_one redis-tls; fi
+  rm -f "$STACK_DIR/pids/redis-tls.pid"
+}
+
+# ---------------------------------------------------------------- Redis Sentinel (optional)
+
+SENTINEL_MASTER_PORT=7201
+SENTINEL_PORT=7211
+SENTINEL_NAME=courier-master
+
+redis_sentinel_ready() {
+  redis-cli -h 127.0.0.1 -p "$SENTINEL_PORT" sentinel get-master-addr-by-name "$SENTINEL_NAME" 2>/dev/null |
+    grep -qx "$SENTINEL_MASTER_PORT"
+}
+
+redis_sentinel_up() {
+  install_redis
+  if redis_sentinel_ready; then
+    log "redis-sentinel: already running (sentinel 127.0.0.1:$SENTINEL_PORT, master $SENTINEL_NAME)"
+    return 0
+  fi
+  redis_sentinel_down
+  local dir="$STACK_DIR/redis-sentinel"
+  rm -rf "$dir" && mkdir -p "$dir/master" "$dir/sentinel"
+  redis-server --bind 127.0.0.1 --port "$SENTINEL_MASTER_PORT" --dir "$dir/master" --save "" --appendonly no \
+    --daemonize yes --pidfile "$STACK_DIR/pids/redis-sentinel-master.pid" \
+    --logfile "$STACK_DIR/logs/redis-sentinel-master.log" >/dev/null
+  # Sentinel rewrites its own config file, so it gets a fresh writable copy each time.
+  cat >"$dir/sentinel/sentinel.conf" <<CONF
+bind 127.0.0.1
+port $SENTINEL_PORT
+dir $dir/sentinel
+daemonize yes
+pidfile $STACK_DIR/pids/redis-sentinel.pid
+logfile $STACK_DIR/logs/redis-sentinel.log
+sentinel monitor $SENTINEL_NAME 127.0.0.1 $SENTINEL_MASTER_PORT 1
+sentinel down-after-milliseconds $SENTINEL_NAME 5000
+CONF
+  redis-server "$dir/sentinel/sentinel.conf" --sentinel >/dev/null
+  wait_until redis-sentinel "$STACK_DIR/logs/redis-sentinel.log" "" redis_sentinel_ready
+  log "redis-sentinel: ready (sentinel 127.0.0.1:$SENTINEL_PORT, master $SENTINEL_NAME at 127.0.0.1:$SENTINEL_MASTER_PORT)"
+}
+
+redis_sentinel_down() {
+  local name
+  for name in redis-sentinel redis-sentinel-master; do
+    if pid_alive "$name"; then stop_one "$name"; fi
+    rm -f "$STACK_DIR/pids/$name.pid"
+  done
+}
+
 # ---------------------------------------------------------------- commands
 
 stop_one() { # name
@@ -411,9 +495,25 @@ case "${1:-}" in
       *) die "usage: $0 redis-cluster up|down" ;;
     esac
     ;;
+  redis-tls)
+    case "${2:-}" in
+      up) redis_tls_up ;;
+      down) redis_tls_down ;;
+      *) die "usage: $0 redis-tls up|down" ;;
+    esac
+    ;;
+  redis-sentinel)
+    case "${2:-}" in
+      up) redis_sentinel_up ;;
+      down) redis_sentinel_down ;;
+      *) die "usage: $0 redis-sentinel up|down" ;;
+    esac
+    ;;
   down)
     if pid_alive kafka-secure; then stop_one kafka-secure; fi
     redis_cluster_stop
+    redis_tls_down
+    redis_sentinel_down
     stop_one registry
     stop_one kafka
     if pid_alive redis; then
@@ -424,7 +524,7 @@ case "${1:-}" in
     ;;
   status) status ;;
   *)
-    echo "usage: $0 up [--secure] [--redis-cluster]|down|status|kafka-secure up|down|redis-cluster up|down" >&2
+    echo "usage: $0 up [--secure] [--redis-cluster]|down|status|kafka-secure|redis-cluster|redis-tls|redis-sentinel up|down" >&2
     exit 2
     ;;
 esac
