@@ -495,6 +495,7 @@ case "${1:-}" in
       *) die "usage: $0 redis-cluster up|down" ;;
     esac
     ;;
+  certs) make_certs && log "certificates in $SECURE_CERTS" ;;
   redis-tls)
     case "${2:-}" in
       up) redis_tls_up ;;

@@ -41,5 +41,9 @@ async function ensure(
 
 export const ensureRedisCluster = () => ensure('redis-cluster');
 export const ensureSecureKafka = () => ensure('kafka-secure');
+/** The stack's private CA, server (127.0.0.1/localhost) and client certificates, made if missing. */
+export async function ensureCerts(): Promise<void> {
+  await stack(['certs']);
+}
 export const ensureRedisTls = () => ensure('redis-tls');
 export const ensureRedisSentinel = () => ensure('redis-sentinel');
