@@ -72,6 +72,9 @@ function connect(config: RedisConfig, lazyConnect: boolean): Redis | Cluster {
       lazyConnect,
       enableAutoPipelining,
       maxRedirections: 16,
+      // With TLS, connect by host name so the certificate check sees the name it was issued for
+      // (managed clusters such as ElastiCache sign names, not the addresses they resolve to).
+      ...(redisOptions.tls ? { dnsLookup: (address, done) => done(null, address) } : {}),
       redisOptions: { ...redisOptions, maxRetriesPerRequest },
     });
   }
