@@ -11,7 +11,7 @@ import { RateLimiter } from './delivery/rateLimiter.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
-import { EventCodec } from './kafka/codec.ts';
+import { EventCodec, registryOptions } from './kafka/codec.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
 import { consumerGroups, topicNames } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
@@ -59,7 +59,7 @@ export class CourierApp {
     this.o = options;
     this.events = options.events ?? new PipelineEmitter();
     this.kafka = createKafka(options.config, options.logger);
-    this.redis = createRedis(options.config.redis.url, { logger: options.logger });
+    this.redis = createRedis(options.config.redis, { logger: options.logger });
   }
 
   async start(): Promise<void> {
@@ -153,7 +153,7 @@ export class CourierApp {
 
     if (roles.has('router')) {
       const codec = new EventCodec({
-        ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+        ...registryOptions(config.schemaRegistry),
         maxEventBytes: config.router.maxEventBytes,
         subject: `${config.kafka.eventsTopic}-value`,
       });

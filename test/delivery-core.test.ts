@@ -200,7 +200,7 @@ describe('an already-delivered backlog', () => {
   test('is skipped without spending rate-limit permits', async () => {
     const receiver = await startReceiver();
     const config = testConfig([{ id: 'limited', url: receiver.url, rateLimit: { perSecond: 1, burst: 1 } }]);
-    const redis = createRedis(config.redis.url);
+    const redis = createRedis(config.redis);
     try {
       const keys = redisKeys(config.kafka.topicPrefix);
       const delivered = new DeliveredKeySet({

@@ -144,7 +144,7 @@ test('forced re-delivery sends delivered events again, marked as replays', async
 
 test('pause through the CLI stops delivery on the running instance; resume delivers the rest', async () => {
   const { receiver, config, courier, path } = await deployment('crm');
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   cleanups.push(async () => redis.disconnect());
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
 

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
-import { EventCodec } from '../kafka/codec.ts';
+import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import { inspectEvent } from '../observability/inspect.ts';
@@ -100,14 +100,7 @@ export function printJson(value: unknown): void {
  * keeps ioredis from printing "[ioredis] Unhandled error event" stacks meanwhile.
  */
 function commandRedis(config: CourierConfig, logger: Logger) {
-  const redis = createRedis(config.redis.url);
-  let reported = false;
-  redis.on('error', (err: Error) => {
-    if (reported) return;
-    reported = true;
-    logger.warn({ component: 'redis', error: err.message }, 'redis connection failed; retrying');
-  });
-  return redis;
+  return createRedis(config.redis, { logger });
 }
 
 export interface RunOptions {
@@ -209,7 +202,7 @@ export async function produce(ctx: CommandContext): Promise<number> {
   const { config, flags } = ctx;
   const { type, data, count, format } = produceOptions(config, flags);
   const codec = new EventCodec({
-    ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+    ...registryOptions(config.schemaRegistry),
     maxEventBytes: config.router.maxEventBytes,
     subject: `${config.kafka.eventsTopic}-value`,
   });

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { duration, headerName, headerValue, httpUrl, redisUrl } from './fields.ts';
+import { tlsSchema } from './tls.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -62,6 +63,79 @@ const destinationSchema = z
     }
   });
 
+const hostPort = z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port');
+
+/** SASL for managed or secured Kafka; secrets belong in ${ENV} references, not in the file. */
+const saslSchema = z.discriminatedUnion('mechanism', [
+  z.strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  }),
+  z
+    .strictObject({
+      mechanism: z.literal('oauthbearer'),
+      /** A token obtained elsewhere (refreshed by restarting); or the client-credentials fields below. */
+      token: z.string().min(1).optional(),
+      /** OAuth 2.0 token endpoint for the client-credentials grant. */
+      tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+      clientId: z.string().min(1).optional(),
+      clientSecret: z.string().min(1).optional(),
+      scope: z.string().min(1).optional(),
+      /** SASL extensions sent with the token (Confluent Cloud: logicalCluster, identityPoolId). */
+      extensions: z.record(z.string(), z.string()).optional(),
+    })
+    .superRefine((o, ctx) => {
+      const viaEndpoint =
+        o.tokenUrl !== undefined || o.clientId !== undefined || o.clientSecret !== undefined;
+      if (o.token !== undefined && viaEndpoint) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give either token or tokenUrl/clientId/clientSecret, not both',
+        });
+      } else if (o.token === undefined) {
+        for (const field of ['tokenUrl', 'clientId', 'clientSecret'] as const) {
+          if (o[field] === undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [field],
+              message: 'required for OAUTHBEARER without a static token',
+            });
+          }
+        }
+      }
+    }),
+]);
+
+const redisSchema = z
+  .strictObject({
+    /** A standalone server: redis://[user:password@]host:port[/db], rediss:// for TLS. */
+    url: redisUrl.default('redis://127.0.0.1:6379'),
+    /** ACL user and password; they win over credentials in the URL and apply to every node. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** TLS towards Redis (implied by rediss://); here for a private CA or client certificates. */
+    tls: tlsSchema.optional(),
+    /** Redis Cluster: seed nodes (the rest are discovered). `url` is then ignored. */
+    cluster: z.strictObject({ nodes: z.array(hostPort).min(1) }).optional(),
+    /** Redis Sentinel: the sentinels and the monitored master's name. `url` is then ignored. */
+    sentinel: z
+      .strictObject({
+        sentinels: z.array(hostPort).min(1),
+        name: z.string().min(1),
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.cluster && r.sentinel) {
+      ctx.addIssue({ code: 'custom', path: ['sentinel'], message: 'choose cluster or sentinel, not both' });
+    }
+  });
+
+export type RedisConfig = z.output<typeof redisSchema>;
+
 const tierSchema = z
   .string()
   .refine((t) => parseDuration(t) !== undefined, 'must be a duration like 500ms, 30s, 10m, 1h');
@@ -69,7 +143,10 @@ const tierSchema = z
 export const configSchema = z
   .strictObject({
     kafka: z.strictObject({
-      brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+      brokers: z.array(hostPort).min(1),
+      /** TLS towards the brokers: `true` for the system roots, or CA / client certificate settings. */
+      ssl: z.union([z.boolean(), tlsSchema]).optional(),
+      sasl: saslSchema.optional(),
       eventsTopic: z
         .string()
         .regex(/^[A-Za-z0-9._-]+$/)
@@ -94,10 +171,16 @@ export const configSchema = z
       /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
       sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
     }),
-    redis: z.strictObject({ url: redisUrl }).default({
-      url: 'redis://127.0.0.1:6379',
-    }),
-    schemaRegistry: z.strictObject({ url: httpUrl({ credentials: true }) }).optional(),
+    redis: redisSchema.default({ url: 'redis://127.0.0.1:6379' }),
+    schemaRegistry: z
+      .strictObject({
+        url: httpUrl({ credentials: true }),
+        /** Basic auth (Confluent Cloud: API key and secret). */
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+        tls: tlsSchema.optional(),
+      })
+      .optional(),
     network: z
       .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
       .default({ allowPrivateAddresses: false }),

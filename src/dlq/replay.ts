@@ -145,7 +145,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const names = topicNames(config);
   const sourceTopic = o.source === 'dlq' ? names.dlq(destination.id) : names.dest(destination.id);
   const keys = redisKeys(config.kafka.topicPrefix);
-  const redis = createRedis(config.redis.url, { logger: o.logger });
+  const redis = createRedis(config.redis, { logger: o.logger });
   const kafka = createKafka(config, o.logger);
   const admin = kafka.admin();
   const log = o.logger.child({ component: 'replay', destination: destination.id });

@@ -40,7 +40,7 @@ export function destinationControl(config: CourierConfig): {
   control: DestinationControl;
   redis: CourierRedis;
 } {
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
   return { control, redis };
 }
