@@ -6,11 +6,12 @@ import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { createRedis, redisKeys } from '../delivery/redis.ts';
 import { replay } from '../dlq/replay.ts';
-import { UsageError } from '../errors.ts';
+import { RecordTooLargeError, UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
 import { EventCodec } from '../kafka/codec.ts';
+import { sendSized, TopicLimits } from '../kafka/sizedSend.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -102,6 +103,10 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
   const app = new CourierApp({ config, logger: ctx.logger, roles: roles as Role[] });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
+  let signalled!: () => void;
+  const stoppedBySignal = new Promise<undefined>((resolve) => {
+    signalled = () => resolve(undefined);
+  });
   const stop = (signal: string) => {
     if (stopping) {
       ctx.logger.warn({ signal }, 'second signal: exiting now');
@@ -113,6 +118,7 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
       () => app.stop(),
       () => {},
     );
+    stopping.then(signalled, signalled);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -120,17 +126,16 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
     await starting;
   } catch (err) {
     await app.stop();
-    throw err;
+    ctx.logger.flush();
+    // A consumer crash during start-up is the cause worth reporting.
+    throw (await Promise.race([app.fatal, Promise.resolve(undefined)])) ?? err;
   }
-  await new Promise<void>((resolve) => {
-    const wait = setInterval(() => {
-      if (stopping) {
-        clearInterval(wait);
-        stopping.then(resolve, resolve);
-      }
-    }, 100);
-  });
+  // Either a signal stops the app, or a consumer crash kafkajs will not restart does: then the
+  // app stops itself and the process exits non-zero so a supervisor can act.
+  const fatal = await Promise.race([stoppedBySignal, app.fatal]);
+  await app.stop();
   ctx.logger.flush();
+  if (fatal) throw fatal;
   return 0;
 }
 
@@ -171,7 +176,9 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
     maxEventBytes: config.router.maxEventBytes,
     subject: `${config.kafka.eventsTopic}-value`,
   });
-  const producer = createProducer(createKafka(config, ctx.logger));
+  const kafka = createKafka(config, ctx.logger);
+  const limits = new TopicLimits({ kafka, logger: ctx.logger });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     const source = str(flags, 'source') ?? 'courier-cli';
@@ -191,7 +198,14 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
         const value = format === 'avro' ? await codec.encodeAvro(event) : codec.encodeJson(event);
         messages.push({ key: str(flags, 'key') ?? event.id, value });
       }
-      await producer.send({ topic: topicNames(config).events, acks: -1, messages });
+      const topic = topicNames(config).events;
+      const { tooLarge } = await sendSized(
+        producer,
+        limits,
+        messages.map((message) => ({ topic, message })),
+      );
+      const first = tooLarge[0];
+      if (first) throw new RecordTooLargeError(topic, first.bytes, first.limitBytes);
     }
     console.log(`produced ${count} ${format} event(s) of type ${type} to ${topicNames(config).events}`);
     if (count <= 20) for (const id of ids) console.log(`  ${id}`);

@@ -8,6 +8,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DlqWriter } from '../dlq/dlqWriter.ts';
 import { sessionSettings } from '../kafka/client.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { H, headerNumber, headerString } from '../kafka/headers.ts';
 import type { AttemptLog } from '../observability/attemptLog.ts';
 import type { AttemptRecord, PipelineEmitter } from '../observability/events.ts';
@@ -39,6 +40,7 @@ export interface DestinationActorOptions {
   retries: RetryScheduler;
   dlq: DlqWriter;
   attemptLog: AttemptLog;
+  watch?: ConsumerWatch;
   events: PipelineEmitter;
   logger: Logger;
   /** The destination topic's retention: a warning goes out when undelivered work is half that old. */
@@ -116,6 +118,7 @@ export class DestinationActor {
       maxWaitTimeInMs: 250,
       retry: { retries: 10 },
     });
+    options.watch?.add(`deliver:${this.id}`, this.consumer, options.groupId);
     this.breaker = createBreaker(options.destination.circuitBreaker, `destination:${this.id}`);
     this.breaker.on('open', () => {
       this.breakerOpen = true;

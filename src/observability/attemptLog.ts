@@ -2,12 +2,15 @@
 // event id, batched), one structured log line, and an entry in the per-event index that
 // `courier inspect` reads.
 import type { Producer } from 'kafkajs';
+import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import type { EventIndex } from './eventIndex.ts';
 import type { AttemptRecord } from './events.ts';
 import type { Logger } from './logger.ts';
 
 export interface AttemptLogOptions {
   producer: Producer;
+  /** Each topic's max.message.bytes: writes are sized to it. */
+  limits: TopicLimits;
   topic: string;
   logger: Logger;
   index?: EventIndex;
@@ -54,11 +57,18 @@ export class AttemptLog {
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(async () => {
       try {
-        await this.options.producer.send({
-          topic: this.options.topic,
-          acks: -1,
-          messages: batch.map((a) => ({ key: a.eventId, value: JSON.stringify(a) })),
-        });
+        const { topic, producer, limits } = this.options;
+        const { tooLarge } = await sendSized(
+          producer,
+          limits,
+          batch.map((a) => ({ topic, message: { key: a.eventId, value: JSON.stringify(a) } })),
+        );
+        for (const t of tooLarge) {
+          this.options.logger.error(
+            { code: 'RECORD_TOO_LARGE', topic, bytes: t.bytes, limitBytes: t.limitBytes },
+            'attempt record over the topic limit not written',
+          );
+        }
       } catch (err) {
         this.options.logger.error({ err, records: batch.length }, 'attempt log write failed');
       }
