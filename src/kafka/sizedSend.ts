@@ -101,7 +101,9 @@ export function planSends(
   for (const [topic, { list }] of chunks) {
     list.forEach((messages, i) => {
       if (messages.length === 0) return;
-      (requests[i] ??= []).push({ topic, messages });
+      const request = requests[i] ?? [];
+      request.push({ topic, messages });
+      requests[i] = request;
     });
   }
   return { requests, tooLarge };
