@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { topicNames, topicPlan } from '../src/kafka/topics.ts';
 import { CLI, writeConfig } from './helpers/cli.ts';
+import { startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor, withAdmin } from './helpers/stack.ts';
@@ -105,4 +106,36 @@ test('a consumer crash kafkajs will not restart stops courier run with a clear e
   } finally {
     await receiver.close();
   }
+});
+
+test('app.health() lists each role consumer with its state', async () => {
+  const receiver = await startReceiver();
+  const config = testConfig([{ id: 'crm', url: receiver.url }]);
+  await provision(config);
+  const courier = await startCourier(config);
+  try {
+    await waitFor(() => courier.app.health().every((h) => h.state === 'running'), {
+      timeoutMs: 30_000,
+      message: () => `every consumer running: ${JSON.stringify(courier.app.health())}`,
+    });
+    const prefix = config.kafka.topicPrefix;
+    assert.deepEqual(
+      courier.app
+        .health()
+        .map((h) => [h.name, h.groupId])
+        .sort(),
+      [
+        ['deliver:crm', `${prefix}-deliver.crm`],
+        ['retry', `${prefix}-retry`],
+        ['router', `${prefix}-router`],
+      ],
+    );
+  } finally {
+    await courier.stop();
+    await receiver.close();
+  }
+  assert.deepEqual(
+    courier.app.health().map((h) => h.state),
+    ['stopped', 'stopped', 'stopped'],
+  );
 });
