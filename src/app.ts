@@ -254,6 +254,7 @@ export class CourierApp {
   }
 
   private async connectProducer(): Promise<Producer> {
+    if (this.stopping) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
     const producer = createProducer(this.kafka);
     this.producers.push(producer);
     await producer.connect();
