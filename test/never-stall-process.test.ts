@@ -9,7 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { topicNames, topicPlan } from '../src/kafka/topics.ts';
-import { CLI, writeConfig } from './helpers/cli.ts';
+import { CLI, courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import { startReceiver } from './helpers/receiver.ts';
@@ -138,4 +138,51 @@ test('app.health() lists each role consumer with its state', async () => {
     courier.app.health().map((h) => h.state),
     ['stopped', 'stopped', 'stopped'],
   );
+});
+
+test('the issue as reported: `courier produce --key hot --count 5000`, then `courier run` delivers all of it', async () => {
+  const receiver = await startReceiver();
+  try {
+    const config = testConfig([{ id: 'orders', url: receiver.url, concurrency: 32 }]);
+    const path = writeConfig(config);
+    const topics = await courierCli(['topics', '--config', path]);
+    assert.equal(topics.code, 0, topics.stderr);
+    const produced = await courierCli(
+      [
+        'produce',
+        '--config',
+        path,
+        '--type',
+        'order.created',
+        '--key',
+        'hot',
+        '--count',
+        '5000',
+        '--format',
+        'json',
+        '--data',
+        '{"a":1}',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(produced.code, 0, produced.stderr);
+    const p = run(path);
+    const ids = new Set<string>();
+    await waitFor(
+      () => {
+        for (const q of receiver.accepted) ids.add(q.json.id);
+        return ids.size >= 5000;
+      },
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+        message: () => `5000 delivered, got ${ids.size}; stderr: ${p.out.stderr}`,
+      },
+    );
+    p.child.kill('SIGTERM');
+    const { code } = await exitWithin(p.exited, 60_000, 'SIGTERM');
+    assert.equal(code, 0, p.out.stderr);
+  } finally {
+    await receiver.close();
+  }
 });
