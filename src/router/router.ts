@@ -1,7 +1,10 @@
 // The router: reads the events topic in consumer group `<prefix>-router`, decodes and validates
 // each event, and fans it out to every subscribed destination's topic, keyed by the event's key
-// (or id). Invalid events go to `<prefix>.events.invalid` with the reason. A batch's offsets are
-// committed only after its whole fan-out is acknowledged.
+// (or id), carrying the producer's headers except `courier-*` ones (only Courier writes those).
+// Any error while handling one event makes it an invalid event on `<prefix>.events.invalid` with
+// the reason (stored truncated when too large); only a retriable error retries the batch. Every
+// write is sized to its topic's max.message.bytes. A batch's offsets are committed only after its
+// whole fan-out is acknowledged.
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
