@@ -6,11 +6,12 @@ import { CourierApp, ROLES, type Role } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { replay, runReplay } from '../dlq/replay.ts';
-import { UsageError } from '../errors.ts';
+import { RecordTooLargeError, UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
 import { EventCodec, registryOptions } from '../kafka/codec.ts';
+import { sendSized, TopicLimits } from '../kafka/sizedSend.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import { inspectEvent } from '../observability/inspect.ts';
@@ -117,7 +118,10 @@ export async function run(config: CourierConfig, ctx: RunOptions): Promise<numbe
   const app = new CourierApp({ config, logger: ctx.logger, roles: ctx.roles });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
-  let exitCode = 0;
+  let signalled!: () => void;
+  const stoppedBySignal = new Promise<undefined>((resolve) => {
+    signalled = () => resolve(undefined);
+  });
   const stop = (signal: string) => {
     if (stopping) {
       // A worker's supervisor escalates with SIGKILL itself; a terminal's ^C reaches both.
@@ -131,32 +135,28 @@ export async function run(config: CourierConfig, ctx: RunOptions): Promise<numbe
       () => app.stop(),
       () => {},
     );
+    stopping.then(signalled, signalled);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   onSupervisorGone(() => stop('supervisor gone'));
-  app.onFatal(() => {
-    exitCode = 1;
-    stop('fatal');
-  });
   try {
     await starting;
   } catch (err) {
     await app.stop();
-    throw err;
+    ctx.logger.flush();
+    // A consumer crash during start-up is the cause worth reporting.
+    throw (await Promise.race([app.fatal, Promise.resolve(undefined)])) ?? err;
   }
   reportStarted();
-  await new Promise<void>((resolve) => {
-    const wait = setInterval(() => {
-      if (stopping) {
-        clearInterval(wait);
-        stopping.then(resolve, resolve);
-      }
-    }, 100);
-  });
+  // Either a signal stops the app, or a consumer crash kafkajs will not restart does: then the
+  // app stops itself and the process exits non-zero so a supervisor can act.
+  const fatal = await Promise.race([stoppedBySignal, app.fatal]);
+  await app.stop();
   ctx.logger.flush();
   leaveSupervisor();
-  return exitCode;
+  if (fatal) throw fatal;
+  return 0;
 }
 
 export async function topics(ctx: CommandContext): Promise<number> {
@@ -206,7 +206,9 @@ export async function produce(ctx: CommandContext): Promise<number> {
     maxEventBytes: config.router.maxEventBytes,
     subject: `${config.kafka.eventsTopic}-value`,
   });
-  const producer = createProducer(createKafka(config, ctx.logger));
+  const kafka = createKafka(config, ctx.logger);
+  const limits = new TopicLimits({ kafka, logger: ctx.logger });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     const source = str(flags, 'source') ?? 'courier-cli';
@@ -226,7 +228,14 @@ export async function produce(ctx: CommandContext): Promise<number> {
         const value = format === 'avro' ? await codec.encodeAvro(event) : codec.encodeJson(event);
         messages.push({ key: str(flags, 'key') ?? event.id, value });
       }
-      await producer.send({ topic: topicNames(config).events, acks: -1, messages });
+      const topic = topicNames(config).events;
+      const { tooLarge } = await sendSized(
+        producer,
+        limits,
+        messages.map((message) => ({ topic, message })),
+      );
+      const first = tooLarge[0];
+      if (first) throw new RecordTooLargeError(topic, first.bytes, first.limitBytes);
     }
     if (ctx.json) {
       printJson({ topic: topicNames(config).events, format, type, count, ids });

@@ -1,7 +1,9 @@
 // Applies decide()'s action through narrow ports: the delivered-key set, the retry sink, the
 // dead-letter sink, the gate (pauses) and the attempt sink. It does not know Kafka topics or the
 // DLQ's format: those are behind the ports.
+import { RecordTooLargeError } from '../errors.ts';
 import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { ScheduledRetry } from '../retry/retryScheduler.ts';
 import type { Action } from './decide.ts';
 import type { Delivery } from './deliver.ts';
@@ -58,6 +60,7 @@ export interface ExecutorOptions {
   deadLetters: DeadLetterSink;
   attempts: AttemptSink;
   events: PipelineEmitter;
+  logger: Logger;
   now?: () => number;
 }
 
@@ -107,31 +110,52 @@ export class Executor {
       case 'retry':
         await deliveredKeys.release(meta.eventId);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
-        await this.o.retries.schedule(carried(message), {
-          destination: this.o.destination,
-          attempts: attempt.number,
-          firstAttemptAt: attempt.firstAttemptAt,
-          dueAt: action.dueAt,
-          ...last,
-          ...(result.errorCode ? { lastError: result.errorCode } : {}),
-        });
+        if (
+          !(await this.fits(() =>
+            this.o.retries.schedule(carried(message), {
+              destination: this.o.destination,
+              attempts: attempt.number,
+              firstAttemptAt: attempt.firstAttemptAt,
+              dueAt: action.dueAt,
+              ...last,
+              ...(result.errorCode ? { lastError: result.errorCode } : {}),
+            }),
+          ))
+        )
+          return this.apply(message, attempt, { kind: 'dead-letter', errorClass: 'too-large' });
         this.record(message, attempt, 'retry', { nextAttemptAt: new Date(action.dueAt).toISOString() });
         return true;
 
-      case 'dead-letter':
+      case 'dead-letter': {
         await deliveredKeys.release(meta.eventId);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
-        await this.o.deadLetters.write(carried(message), {
-          destination: this.o.destination,
-          eventId: meta.eventId,
-          errorClass: action.errorClass,
-          attempts: attempt.number,
-          firstAttemptAt: attempt.firstAttemptAt,
-          lastAttemptAt: now,
-          ...last,
-          ...(result.errorCode ? { lastError: `${result.errorCode}: ${result.errorMessage ?? ''}` } : {}),
-          ...(result.snippet ? { responseSnippet: result.snippet } : {}),
-        });
+        const stored = await this.fits(() =>
+          this.o.deadLetters.write(carried(message), {
+            destination: this.o.destination,
+            eventId: meta.eventId,
+            errorClass: action.errorClass,
+            attempts: attempt.number,
+            firstAttemptAt: attempt.firstAttemptAt,
+            lastAttemptAt: now,
+            ...last,
+            ...(result.errorCode ? { lastError: `${result.errorCode}: ${result.errorMessage ?? ''}` } : {}),
+            ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+          }),
+        );
+        if (!stored) {
+          // Only when the DLQ topic's max.message.bytes is below the destination topic's: the
+          // record stays on the destination topic (until its retention) and this line says so.
+          this.o.logger.error(
+            {
+              code: 'RECORD_TOO_LARGE',
+              destination: this.o.destination,
+              eventId: meta.eventId,
+              partition: message.partition,
+              offset: message.offset,
+            },
+            'dead letter does not fit the DLQ topic; raise its max.message.bytes to match the destination topic',
+          );
+        }
         this.o.events.emit('dlq', {
           destination: this.o.destination,
           eventId: meta.eventId,
@@ -139,6 +163,18 @@ export class Executor {
         });
         this.record(message, attempt, 'dlq', { errorClass: action.errorClass });
         return true;
+      }
+    }
+  }
+
+  /** False when the write was refused because the record exceeds its topic's limit. */
+  private async fits(write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (err instanceof RecordTooLargeError) return false;
+      throw err;
     }
   }
 

@@ -4,6 +4,7 @@
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Tier } from '../retry/policy.ts';
@@ -37,8 +38,8 @@ export interface DestinationActorOptions {
   /** The destination topic's retention: a warning goes out when undelivered work is half that old. */
   retentionMs: number;
   window?: WindowLimits;
-  /** A consumer crash kafkajs will not restart. */
-  onFatal: (err: Error) => void;
+  /** Watches the consumer for a crash kafkajs will not restart. */
+  watch?: ConsumerWatch;
   /** How often shared pause state is read from Redis. */
   pausePollMs?: number;
   sessionTimeoutMs?: number;
@@ -74,7 +75,7 @@ export class DestinationActor {
       concurrency: options.destination.concurrency,
       window: options.window ?? DEFAULT_WINDOW,
       handle: (message, signal) => this.handle(message, signal),
-      onFatal: options.onFatal,
+      ...(options.watch ? { watch: options.watch } : {}),
       logger: this.log,
       ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
     });
@@ -103,6 +104,7 @@ export class DestinationActor {
       deadLetters: options.deadLetters,
       attempts: options.attempts,
       events: options.events,
+      logger: this.log,
       now: this.now,
     });
   }

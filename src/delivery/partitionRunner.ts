@@ -8,6 +8,7 @@
 // It never imports the actor: it is given a handler.
 import type { Consumer, Kafka } from 'kafkajs';
 import { sessionSettings } from '../kafka/client.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import type { Logger } from '../observability/logger.ts';
 import { KeyedScheduler } from './keyedScheduler.ts';
 import { type DeliveryMessage, toDeliveryMessage } from './message.ts';
@@ -32,8 +33,8 @@ export interface PartitionRunnerOptions {
    * sent). Errors are logged and the message is handled again after a pause.
    */
   handle: (message: DeliveryMessage, signal: AbortSignal) => Promise<boolean>;
-  /** A consumer crash kafkajs will not restart: the role cannot continue. */
-  onFatal: (err: Error) => void;
+  /** Watches the consumer: a crash kafkajs will not restart stops the process (app.fatal). */
+  watch?: ConsumerWatch;
   logger: Logger;
   sessionTimeoutMs?: number;
   commitIntervalMs?: number;
@@ -96,9 +97,7 @@ export class PartitionRunner {
   async start(): Promise<void> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
-    this.consumer.on(events.CRASH, ({ payload }) => {
-      if (!payload.restart && !this.stopping) this.o.onFatal(payload.error);
-    });
+    this.o.watch?.add(`deliver:${this.o.topic}`, this.consumer, this.o.groupId);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
     await this.consumer.run({
@@ -118,7 +117,11 @@ export class PartitionRunner {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.commitTimer) clearInterval(this.commitTimer);
-    this.consumer.pause([{ topic: this.o.topic }]);
+    try {
+      this.consumer.pause([{ topic: this.o.topic }]);
+    } catch {
+      // Not running yet (a start that failed): nothing to pause.
+    }
     for (const w of this.windows.values()) w.controller.abort();
     await Promise.allSettled([...this.running]);
     await this.commit();

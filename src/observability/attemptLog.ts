@@ -2,12 +2,15 @@
 // event id, batched), a log line (failures and pauses; successes at debug and in a periodic
 // summary), and, once written, its location in the per-event index that `courier inspect` reads.
 import { type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
+import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import type { EventIndex, LocatedAttempt } from './eventIndex.ts';
 import type { AttemptRecord } from './events.ts';
 import type { Logger } from './logger.ts';
 
 export interface AttemptLogOptions {
   producer: Producer;
+  /** Each topic's max.message.bytes: writes are sized to it. */
+  limits: TopicLimits;
   topic: string;
   logger: Logger;
   index?: EventIndex;
@@ -118,19 +121,42 @@ export class AttemptLog {
         else byPartition.set(p, [a]);
       }
       const messages: Message[] = [];
+      const ordered: AttemptRecord[] = [];
       for (const [partition, records] of byPartition) {
-        for (const a of records) messages.push({ key: a.eventId, value: JSON.stringify(a), partition });
+        for (const a of records) {
+          messages.push({ key: a.eventId, value: JSON.stringify(a), partition });
+          ordered.push(a);
+        }
       }
       try {
-        const written = await this.options.producer.send({ topic: this.options.topic, acks: -1, messages });
-        // The records of one partition were appended in order from its base offset.
+        const { topic, producer, limits } = this.options;
+        const recordOf = new Map<Message, AttemptRecord>();
+        for (const [i, m] of messages.entries()) recordOf.set(m, ordered[i] as AttemptRecord);
+        const { tooLarge, written } = await sendSized(
+          producer,
+          limits,
+          messages.map((message) => ({ topic, message })),
+        );
+        for (const t of tooLarge) {
+          this.options.logger.error(
+            { code: 'RECORD_TOO_LARGE', topic, bytes: t.bytes, limitBytes: t.limitBytes },
+            'attempt record over the topic limit not written',
+          );
+        }
+        // Within one request, the records of a partition were appended in order from its base offset.
         const located: LocatedAttempt[] = [];
-        for (const meta of written) {
-          const records = byPartition.get(meta.partition) ?? [];
-          const base = Number(meta.baseOffset);
-          records.forEach((record, i) => {
-            located.push({ record, partition: meta.partition, offset: base + i });
-          });
+        for (const { topicMessages, metadata } of written) {
+          const base = new Map(metadata.map((m) => [m.partition, Number(m.baseOffset)]));
+          const next = new Map<number, number>();
+          for (const tm of topicMessages) {
+            for (const m of tm.messages) {
+              const partition = m.partition as number;
+              const offset = (base.get(partition) ?? 0) + (next.get(partition) ?? 0);
+              next.set(partition, (next.get(partition) ?? 0) + 1);
+              const record = recordOf.get(m);
+              if (record) located.push({ record, partition, offset });
+            }
+          }
         }
         await this.options.index?.recordAttempts(located);
       } catch (err) {

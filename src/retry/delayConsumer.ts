@@ -13,7 +13,9 @@
 
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { groupByTopic, sessionSettings } from '../kafka/client.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
+import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { releaseAt } from './policy.ts';
@@ -21,6 +23,10 @@ import { releaseAt } from './policy.ts';
 export interface DelayConsumerOptions {
   kafka: Kafka;
   producer: Producer;
+  /** Each topic's max.message.bytes: forwards are sized to it. */
+  limits: TopicLimits;
+  /** Reports a consumer crash kafkajs will not restart. */
+  watch?: ConsumerWatch;
   groupId: string;
   topics: string[];
   /** Each tier topic's duration in ms: no message holds its partition longer than that. */
@@ -48,6 +54,7 @@ export class DelayConsumer {
       maxWaitTimeInMs: 250,
       ...sessionSettings(options.sessionTimeoutMs),
     });
+    options.watch?.add('retry', this.consumer, options.groupId);
   }
 
   async start(): Promise<void> {
@@ -117,7 +124,22 @@ export class DelayConsumer {
 
     if (due.length > 0) {
       const topicMessages = groupByTopic(due);
-      await this.o.producer.sendBatch({ acks: -1, topicMessages });
+      const { tooLarge } = await sendSized(this.o.producer, this.o.limits, due);
+      // Only when a destination topic's limit is below its retry tier's: skipped, the record
+      // stays on the retry topic (offset logged) for an operator to recover.
+      for (const t of tooLarge) {
+        this.log.error(
+          {
+            code: 'RECORD_TOO_LARGE',
+            topic,
+            partition,
+            to: t.topic,
+            bytes: t.bytes,
+            limitBytes: t.limitBytes,
+          },
+          'retry record does not fit its destination topic; skipped',
+        );
+      }
       for (const { topic: t, messages } of topicMessages) {
         this.o.events.emit('forwarded', { destination: t, count: messages.length });
       }
