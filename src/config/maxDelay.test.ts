@@ -1,5 +1,5 @@
 // The cap on retry delays (issue 7 item 8): a destination's retry.maxDelayMs may not exceed the
-// largest retry tier, reported by path; the defaults agree (1 h each).
+// largest retry tier, reported by path; unset, it is 1 h or the largest tier when that is shorter.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../errors.ts';
@@ -33,8 +33,8 @@ test('the default maxDelayMs equals the default largest tier', () => {
   assert.equal(config.retryTiers.at(-1), '1h');
 });
 
-test('a maxDelayMs beyond the largest tier is listed by path', () => {
-  const problems = problemsOf({
+test('a maxDelayMs beyond the largest tier is listed by path; an unset one takes the largest tier', () => {
+  const document = {
     kafka: { brokers: ['localhost:9092'] },
     retryTiers: ['30s', '10m'],
     destinations: [
@@ -42,11 +42,24 @@ test('a maxDelayMs beyond the largest tier is listed by path', () => {
       destination('long', { maxDelayMs: 600_001 }),
       destination('defaulted'),
     ],
-  });
+  };
+  const problems = problemsOf(document);
   assert.deepEqual(
     problems.map((p) => p.split(':')[0]),
-    ['destinations[1].retry.maxDelayMs', 'destinations[2].retry.maxDelayMs'],
+    ['destinations[1].retry.maxDelayMs'],
     problems.join('\n'),
   );
   assert.match(problems[0] ?? '', /largest retry tier \(600000 ms\)/);
+});
+
+test('an unset maxDelayMs defaults to the largest tier when that is under 1 h', () => {
+  const config = parseConfig(
+    {
+      kafka: { brokers: ['localhost:9092'] },
+      retryTiers: ['30s', '10m'],
+      destinations: [destination('crm')],
+    },
+    { source: 'test', env: {} },
+  );
+  assert.equal(config.destinations[0]?.retry.maxDelayMs, 600_000);
 });

@@ -15,7 +15,8 @@ const retrySchema = z.strictObject({
   maxAttempts: positiveInt.max(1000).default(12),
   maxAgeMs: duration().default(DAY),
   baseDelayMs: duration().default(30_000),
-  maxDelayMs: duration().default(HOUR),
+  /** Unset: 1 h, or the largest retry tier when that is shorter (filled in below). */
+  maxDelayMs: duration().optional(),
   jitter: z.number().min(0).max(1).default(0.25),
 });
 
@@ -54,7 +55,7 @@ const destinationSchema = z
   })
   // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {
-    if (d.retry.maxDelayMs < d.retry.baseDelayMs) {
+    if (d.retry.maxDelayMs !== undefined && d.retry.maxDelayMs < d.retry.baseDelayMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['retry', 'maxDelayMs'],
@@ -214,14 +215,25 @@ export const configSchema = z
     // partitions and hold every destination's retries behind it (Courier caps delays there).
     const largest = Math.max(...c.retryTiers.map((t) => parseDuration(t) ?? 0));
     c.destinations.forEach((d, i) => {
-      if (d.retry.maxDelayMs > largest) {
+      if (d.retry.maxDelayMs !== undefined && d.retry.maxDelayMs > largest) {
         ctx.addIssue({
           code: 'custom',
           path: ['destinations', i, 'retry', 'maxDelayMs'],
-          message: `must not exceed the largest retry tier (${largest} ms); the default is 3600000 (1h)`,
+          message: `must not exceed the largest retry tier (${largest} ms)`,
         });
       }
     });
+  })
+  // The default maxDelayMs is 1 h, or the largest tier when that is shorter.
+  .transform((c) => {
+    const largest = Math.max(...c.retryTiers.map((t) => parseDuration(t) ?? 0));
+    return {
+      ...c,
+      destinations: c.destinations.map((d) => ({
+        ...d,
+        retry: { ...d.retry, maxDelayMs: d.retry.maxDelayMs ?? Math.min(HOUR, largest) },
+      })),
+    };
   });
 
 export type CourierConfig = z.output<typeof configSchema>;
