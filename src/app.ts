@@ -215,6 +215,7 @@ export class CourierApp {
           tiers,
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
           retentionMs: config.kafka.retentionMs,
+          window: destination.window,
           ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
         });
         await this.startPart(actor);

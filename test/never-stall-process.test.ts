@@ -21,11 +21,15 @@ after(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** `courier run` with stdout and stderr captured. */
+/**
+ * `courier run` with stdout and stderr captured, as one process: its exit is what an outside
+ * supervisor (systemd, Kubernetes) acts on. Under `--workers N` Courier's own supervisor restarts
+ * a worker that exits after a crash instead (test/workers.test.ts).
+ */
 function run(configPath: string) {
   const child = spawn(
     process.execPath,
-    ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath],
+    ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, '--workers', '1'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'error' } },
   );
   children.add(child);

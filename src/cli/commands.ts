@@ -114,7 +114,15 @@ export interface RunOptions {
 export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
   const workers = ctx.workers ?? availableParallelism();
   if (workers > 1 && !isWorker()) return superviseWorkers({ workers, logger: ctx.logger });
+  try {
+    return await runApp(config, ctx);
+  } finally {
+    // A worker's channel to its supervisor would keep the process alive.
+    leaveSupervisor();
+  }
+}
 
+async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
   const app = new CourierApp({ config, logger: ctx.logger, roles: ctx.roles });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
@@ -154,7 +162,6 @@ export async function run(config: CourierConfig, ctx: RunOptions): Promise<numbe
   const fatal = await Promise.race([stoppedBySignal, app.fatal]);
   await app.stop();
   ctx.logger.flush();
-  leaveSupervisor();
   if (fatal) throw fatal;
   return 0;
 }

@@ -52,6 +52,16 @@ const destinationSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
     partitions: positiveInt.max(1000).optional(),
+    /**
+     * Messages (and their bytes) held in memory per destination, in flight or waiting behind a
+     * slow key or a pause; a partition whose share is full is paused until half of it is done.
+     */
+    window: z
+      .strictObject({
+        messages: positiveInt.max(1_000_000).default(5000),
+        bytes: positiveInt.default(64 * 1024 * 1024),
+      })
+      .default({ messages: 5000, bytes: 64 * 1024 * 1024 }),
   })
   // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {
