@@ -69,6 +69,7 @@ export class DestinationActor {
     this.random = options.random ?? Math.random;
     this.log = options.logger.child({ component: 'actor', destination: this.id });
     this.runner = new PartitionRunner({
+      name: `deliver:${this.id}`,
       kafka: options.kafka,
       groupId: options.groupId,
       topic: options.topic,

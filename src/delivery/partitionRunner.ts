@@ -22,6 +22,8 @@ export interface WindowLimits {
 }
 
 export interface PartitionRunnerOptions {
+  /** The consumer's name in health reports, e.g. `deliver:crm`. */
+  name: string;
   kafka: Kafka;
   groupId: string;
   topic: string;
@@ -97,7 +99,7 @@ export class PartitionRunner {
   async start(): Promise<void> {
     const { events } = this.consumer;
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
-    this.o.watch?.add(`deliver:${this.o.topic}`, this.consumer, this.o.groupId);
+    this.o.watch?.add(this.o.name, this.consumer, this.o.groupId);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
     await this.consumer.run({
