@@ -211,7 +211,7 @@ describe('an already-delivered backlog', () => {
         lockMs: 1000,
       });
       const ids = Array.from({ length: 40 }, (_, i) => `done-${i}`);
-      await Promise.all(ids.map((id) => delivered.markDelivered(id)));
+      await Promise.all(ids.map((id) => delivered.markDelivered(id, delivered.newToken())));
       const courier = await start(config);
       await produceRaw(
         config,

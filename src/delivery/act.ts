@@ -94,12 +94,12 @@ export class Executor {
 
     switch (action.kind) {
       case 'delivered':
-        await deliveredKeys.markDelivered(meta.eventId, attempt.number);
+        await deliveredKeys.markDelivered(meta.eventId, attempt.delivery.token, attempt.number);
         this.record(message, attempt, 'delivered');
         return true;
 
       case 'pause':
-        await deliveredKeys.release(meta.eventId);
+        await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         await gate.pause(
           action.reason,
           result.status === undefined ? String(result.errorCode) : `HTTP ${result.status}`,
@@ -108,7 +108,7 @@ export class Executor {
         return false;
 
       case 'retry':
-        await deliveredKeys.release(meta.eventId);
+        await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
         if (
           !(await this.fits(() =>
@@ -127,7 +127,7 @@ export class Executor {
         return true;
 
       case 'dead-letter': {
-        await deliveredKeys.release(meta.eventId);
+        await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
         const stored = await this.fits(() =>
           this.o.deadLetters.write(carried(message), {

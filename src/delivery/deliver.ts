@@ -20,6 +20,8 @@ export type Delivery =
   | { kind: 'rejected' }
   | {
       kind: 'attempted';
+      /** The claim under which it was sent: the executor completes or releases it. */
+      token: string;
       result: SendResult;
       outcome: Outcome;
       /** When the request was sent (ms). */
@@ -63,25 +65,32 @@ export class Deliverer {
   async deliver(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
     const { meta } = message;
     const { deliveredKeys, rateLimiter } = this.o;
-
-    for (;;) {
-      const claim = await deliveredKeys.claim(meta.eventId, { force: meta.force });
-      if (claim.state === 'delivered') return { kind: 'skipped' };
-      if (claim.state === 'locked') {
+    const token = deliveredKeys.newToken();
+    const claim = async (): Promise<Delivery | undefined> => {
+      for (;;) {
+        const c = await deliveredKeys.claim(meta.eventId, { token, force: meta.force });
+        if (c.state === 'claimed') return undefined;
+        if (c.state === 'delivered') return { kind: 'skipped' };
         // Another sender has it right now: wait for them rather than send twice.
-        await wait(Math.min(claim.retryInMs, 250), signal);
+        await wait(Math.min(c.retryInMs, 250), signal);
         if (signal.aborted) return { kind: 'abandoned' };
-        continue;
       }
-      if (!rateLimiter) break;
+    };
+
+    const before = await claim();
+    if (before) return before;
+    if (rateLimiter) {
       const claimedAt = this.now();
       if (!(await rateLimiter.acquire(signal))) {
-        await deliveredKeys.release(meta.eventId);
+        await deliveredKeys.release(meta.eventId, token);
         return { kind: 'abandoned' };
       }
-      // A long wait for a permit may outlive the in-flight lock: take it again first.
-      if (this.now() - claimedAt < this.reclaimAfterMs) break;
-      await deliveredKeys.release(meta.eventId);
+      // A long wait for a permit may outlive the in-flight lock: renew the claim (same token)
+      // before sending; if someone else took the event meanwhile, the permit goes unused.
+      if (this.now() - claimedAt >= this.reclaimAfterMs) {
+        const after = await claim();
+        if (after) return after;
+      }
     }
 
     const { destination } = this.o;
@@ -105,9 +114,9 @@ export class Deliverer {
       return { result, outcome: classify(result, this.now()) };
     });
     if (fired === 'rejected') {
-      await deliveredKeys.release(meta.eventId);
+      await deliveredKeys.release(meta.eventId, token);
       return { kind: 'rejected' };
     }
-    return { kind: 'attempted', result: fired.result, outcome: fired.outcome, sentAt, request };
+    return { kind: 'attempted', token, result: fired.result, outcome: fired.outcome, sentAt, request };
   }
 }

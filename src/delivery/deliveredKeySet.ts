@@ -24,15 +24,17 @@ export interface DeliveredKeySetOptions {
 
 interface Completion {
   eventId: string;
+  token: string;
   /** The attempt that delivered the event; undefined to only release the lock. */
   attempt?: number;
 }
 
 export class DeliveredKeySet {
   private readonly options: DeliveredKeySetOptions;
-  /** Identifies this process as the holder of its locks. */
-  readonly owner = randomUUID();
-  private readonly admissions: Batcher<{ eventId: string; force: boolean }, ClaimResult>;
+  /** Identifies this process; each claim's token is this plus a counter. */
+  private readonly owner = randomUUID();
+  private claims = 0;
+  private readonly admissions: Batcher<{ eventId: string; force: boolean; token: string }, ClaimResult>;
   private readonly completions: Batcher<Completion, undefined>;
 
   constructor(options: DeliveredKeySetOptions) {
@@ -41,17 +43,26 @@ export class DeliveredKeySet {
     this.completions = new Batcher((items) => this.completeMany(items));
   }
 
-  /** Delivered already? Being sent by someone else? Otherwise the event is ours to send. */
-  claim(eventId: string, options: { force?: boolean } = {}): Promise<ClaimResult> {
-    return this.admissions.submit({ eventId, force: options.force === true });
+  /** A token for one message's claims: renewing a claim with it extends it, nobody else's. */
+  newToken(): string {
+    this.claims += 1;
+    return `${this.owner}:${this.claims}`;
   }
 
-  async markDelivered(eventId: string, attempt = 1): Promise<void> {
-    await this.completions.submit({ eventId, attempt });
+  /**
+   * Delivered already? Being sent by someone else? Otherwise the event is ours to send, under
+   * `token` (claiming again with the same token extends the claim).
+   */
+  claim(eventId: string, options: { token: string; force?: boolean }): Promise<ClaimResult> {
+    return this.admissions.submit({ eventId, force: options.force === true, token: options.token });
   }
 
-  async release(eventId: string): Promise<void> {
-    await this.completions.submit({ eventId });
+  async markDelivered(eventId: string, token: string, attempt = 1): Promise<void> {
+    await this.completions.submit({ eventId, token, attempt });
+  }
+
+  async release(eventId: string, token: string): Promise<void> {
+    await this.completions.submit({ eventId, token });
   }
 
   async isDelivered(eventId: string): Promise<boolean> {
@@ -72,16 +83,18 @@ export class DeliveredKeySet {
     return eventIds.map((id) => keys.inflight(destination, id));
   }
 
-  private async admitMany(items: Array<{ eventId: string; force: boolean }>): Promise<ClaimResult[]> {
+  private async admitMany(
+    items: Array<{ eventId: string; force: boolean; token: string }>,
+  ): Promise<ClaimResult[]> {
     const buckets = this.buckets();
     const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
     const states = await this.options.redis.admit(
       keys.length,
       ...keys,
-      this.owner,
+      '',
       this.options.lockMs,
       buckets.length,
-      ...items.flatMap((i) => [i.eventId, i.force ? '1' : '0']),
+      ...items.flatMap((i) => [i.eventId, i.force ? '1' : '0', i.token]),
     );
     return states.map((s) => {
       const n = Number(s);
@@ -98,10 +111,10 @@ export class DeliveredKeySet {
     await this.options.redis.complete(
       keys.length,
       ...keys,
-      this.owner,
+      '',
       buckets.length,
       bucketExpiresAt(now, this.options.ttlMs),
-      ...items.flatMap((i) => [i.eventId, i.attempt === undefined ? '' : String(i.attempt)]),
+      ...items.flatMap((i) => [i.eventId, i.attempt === undefined ? '' : String(i.attempt), i.token]),
     );
     return items.map(() => undefined);
   }

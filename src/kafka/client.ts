@@ -21,6 +21,8 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+const ROUTINE_ERRORS = /rebalanc|not the correct coordinator|coordinator is (loading|not available)/i;
+
 export function createKafka(
   config: CourierConfig,
   logger: Logger,
@@ -43,7 +45,10 @@ export function createKafka(
       () =>
       ({ namespace, level, log }: LogEntry) => {
         const { message, timestamp: _t, logger: _l, ...rest } = log;
-        kafkaLog[LEVELS[level] ?? 'info']({ namespace, ...rest }, message);
+        // kafkajs logs the broker's answers during an ordinary rebalance or coordinator move as
+        // errors; they are expected and retried, so they stay at debug.
+        const routine = typeof rest.error === 'string' && ROUTINE_ERRORS.test(rest.error);
+        kafkaLog[routine ? 'debug' : (LEVELS[level] ?? 'info')]({ namespace, ...rest }, message);
       },
     ...overrides,
   });
