@@ -4,6 +4,8 @@
 // destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
 import type { CourierConfig } from './config/schema.ts';
+import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
+import { CredentialMonitor } from './credentials/health.ts';
 import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { DestinationControl } from './delivery/destinationControl.ts';
@@ -36,6 +38,8 @@ export interface CourierAppOptions {
   /** Consumer session timeout; short values make failover fast (tests, small deployments). */
   sessionTimeoutMs?: number;
   pausePollMs?: number;
+  /** How often credential expiries are checked for CREDENTIAL_EXPIRING warnings; default 1 h. */
+  credentialCheckMs?: number;
 }
 
 export function groupIds(config: CourierConfig) {
@@ -109,7 +113,19 @@ export class CourierApp {
         topicOf: names.retry,
       });
       const dlq = new DlqWriter({ queue, topicOf: names.dlq });
+      const watched: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }> = [];
       for (const destination of config.destinations) {
+        // Credentials (issue 9): built first, they fail at start when unusable; closed after the actor.
+        const credentials = createCredentials({
+          destination,
+          redis: this.redis,
+          keyPrefix: config.kafka.topicPrefix,
+          allowPrivateAddresses: config.network.allowPrivateAddresses,
+          userAgent: `courier/${VERSION}`,
+          logger,
+        });
+        this.started.push({ stop: () => credentials.close() });
+        watched.push({ id: destination.id, credentials, warningDays: destination.credentialWarningDays });
         const actor = new DestinationActor({
           kafka: this.kafka,
           groupId: groups.deliver(destination.id),
@@ -121,7 +137,9 @@ export class CourierApp {
             connections: destination.concurrency,
             allowPrivateAddresses: config.network.allowPrivateAddresses,
             userAgent: `courier/${VERSION}`,
+            ...(credentials.tls ? { tls: credentials.tls } : {}),
           }),
+          credentials,
           deliveredKeys: new DeliveredKeySet({
             redis: this.redis,
             keys,
@@ -152,6 +170,14 @@ export class CourierApp {
         await actor.start();
         this.started.push(actor);
       }
+      const monitor = new CredentialMonitor({
+        destinations: watched,
+        events: this.events,
+        logger,
+        ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
+      });
+      await monitor.start();
+      this.started.push(monitor);
     }
 
     if (roles.has('router')) {

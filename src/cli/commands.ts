@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CourierApp, ROLES, type Role } from '../app.ts';
 import { loadConfig } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { credentialHealth, describeHealth } from '../credentials/health.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { createRedis, redisKeys } from '../delivery/redis.ts';
 import { replay } from '../dlq/replay.ts';
@@ -238,8 +239,12 @@ async function inspect(config: CourierConfig, args: string[], flags: Flags): Pro
       const s = await control.state(d);
       if (s.paused) paused[d] = s;
     }
+    const health = await credentialHealth(config, redis);
     if (flags.json) {
-      console.log(JSON.stringify({ eventId, ...found, pausedDestinations: paused }, null, 2));
+      const credentials = Object.fromEntries(
+        Object.keys(found.destinations).map((d) => [d, health[d] ?? []]),
+      );
+      console.log(JSON.stringify({ eventId, ...found, pausedDestinations: paused, credentials }, null, 2));
       return Object.keys(found.destinations).length > 0 ? 0 : 1;
     }
     if (Object.keys(found.destinations).length === 0) {
@@ -258,6 +263,7 @@ async function inspect(config: CourierConfig, args: string[], flags: Flags): Pro
       console.log(
         `  ${d}: ${s.state}${s.attempt ? ` after ${s.attempt} attempt(s)` : ''}${extra.length ? ` — ${extra.join(', ')}` : ''}`,
       );
+      for (const line of describeHealth(health[d] ?? [])) console.log(`    credential: ${line}`);
     }
     console.log('attempts:');
     for (const a of found.attempts) {

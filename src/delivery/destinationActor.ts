@@ -6,6 +6,8 @@
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
+import { type AuthCase, afterResponse, authPause, tokenFailureOutcome } from '../credentials/authOutcome.ts';
+import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
 import type { DlqWriter } from '../dlq/dlqWriter.ts';
 import { sessionSettings } from '../kafka/client.ts';
 import { H, headerNumber, headerString } from '../kafka/headers.ts';
@@ -33,6 +35,8 @@ export interface DestinationActorOptions {
   topic: string;
   destination: DestinationConfig;
   sender: WebhookSender;
+  /** The destination's credentials (issue 9); none when absent. */
+  credentials?: DestinationCredentials;
   deliveredKeys: DeliveredKeySet;
   control: DestinationControl;
   rateLimiter?: RateLimiter;
@@ -359,28 +363,47 @@ export class DestinationActor {
     const firstAttemptAt = meta.firstAttemptAt ?? this.now();
     const body = message.value?.toString('utf8') ?? '';
     const timestampSeconds = Math.floor(this.now() / 1000);
-    const headers = {
+    const signed = {
       ...destination.headers,
       'webhook-id': meta.eventId,
       'webhook-timestamp': String(timestampSeconds),
       'webhook-signature': sign({ id: meta.eventId, timestampSeconds, body, secrets: destination.secrets }),
     };
 
+    // Credentials (issue 9): a token endpoint failure is no destination failure, so it skips the
+    // breaker; a 401 with OAuth2 gets one fresh token and the same request again at once.
     const sentAt = this.now();
-    let classified: ClassifiedResult;
+    const credentials = this.o.credentials;
+    let authCase: AuthCase | undefined;
+    let classified: ClassifiedResult | undefined;
     try {
-      classified = await this.breaker.fire(async () => {
-        const result = await this.o.sender.send({ body, headers });
-        return { result, outcome: classify(result, this.now()) };
-      });
-    } catch (err) {
-      if (err instanceof TransientFailure) {
-        classified = err.classified;
+      let authorized: AuthorizeResult = credentials
+        ? await credentials.authorize()
+        : { ok: true, headers: {} };
+      if (!authorized.ok) {
+        ({ authCase, ...classified } = tokenFailureOutcome(authorized));
       } else {
-        await this.o.deliveredKeys.release(meta.eventId);
-        if (isBreakerRejection(err)) return 'hold';
-        throw err;
+        classified = await this.fire(body, { ...authorized.headers, ...signed });
+        const step =
+          credentials && classified ? afterResponse(classified.result.status, credentials, false) : undefined;
+        if (credentials && step?.action === 'refresh-and-resend') {
+          authCase = 'expired';
+          authorized = await credentials.authorize({
+            forceRefresh: true,
+            rejectedHeaders: authorized.headers,
+          });
+          if (!authorized.ok) ({ authCase, ...classified } = tokenFailureOutcome(authorized));
+          else classified = await this.fire(body, { ...authorized.headers, ...signed });
+        }
       }
+    } catch (err) {
+      await this.o.deliveredKeys.release(meta.eventId);
+      throw err;
+    }
+    if (!classified) {
+      // The breaker refused the request: nothing was sent.
+      await this.o.deliveredKeys.release(meta.eventId);
+      return 'hold';
     }
 
     const { result, outcome } = classified;
@@ -393,6 +416,7 @@ export class DestinationActor {
       ...(result.status === undefined ? {} : { status: result.status }),
       ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage } : {}),
       ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+      ...(authCase ? { auth: authCase } : {}),
     };
 
     switch (outcome.kind) {
@@ -401,14 +425,26 @@ export class DestinationActor {
         this.record(meta, { ...base, outcome: 'delivered' });
         return 'done';
 
-      case 'auth':
+      case 'auth': {
+        // Only the attempt that paused the destination alerts; concurrent ones just hold.
+        const pause = authPause(result.status, authCase);
         await this.o.deliveredKeys.release(meta.eventId);
-        await this.o.control.pause(this.id, 'auth', `HTTP ${result.status}`);
-        this.sharedPause = { paused: true, reason: 'auth' };
-        this.o.events.emit('paused', { destination: this.id, reason: 'auth' });
+        const first = await this.o.control.pause(
+          this.id,
+          pause.reason,
+          result.errorCode ?? `HTTP ${result.status}`,
+        );
+        this.sharedPause = { paused: true, reason: pause.reason };
+        if (first) this.o.events.emit('paused', { destination: this.id, reason: pause.reason });
         this.syncConsumer();
-        this.record(meta, { ...base, outcome: 'paused', alert: 'destination-paused-auth' });
+        this.record(meta, {
+          ...base,
+          outcome: 'paused',
+          auth: pause.authCase,
+          ...(first ? { alert: 'destination-paused-auth' as const } : {}),
+        });
         return 'hold';
+      }
 
       case 'permanent':
         await this.o.deliveredKeys.release(meta.eventId);
@@ -457,6 +493,20 @@ export class DestinationActor {
         this.record(meta, { ...base, outcome: 'retry', nextAttemptAt: new Date(dueAt).toISOString() });
         return 'done';
       }
+    }
+  }
+
+  /** One request through the breaker; undefined when the breaker refused it (nothing sent). */
+  private async fire(body: string, headers: Record<string, string>): Promise<ClassifiedResult | undefined> {
+    try {
+      return await this.breaker.fire(async () => {
+        const result = await this.o.sender.send({ body, headers });
+        return { result, outcome: classify(result, this.now()) };
+      });
+    } catch (err) {
+      if (err instanceof TransientFailure) return err.classified;
+      if (isBreakerRejection(err)) return undefined;
+      throw err;
     }
   }
 

@@ -1,5 +1,6 @@
 // Outcome classification (DESIGN §5): one function turns an HTTP response or a send error
 // into what Courier does next. Pure.
+import type { TokenFailureCode } from '../credentials/tokenResponse.ts';
 
 export type OutcomeKind = 'delivered' | 'transient' | 'permanent' | 'auth';
 
@@ -11,7 +12,9 @@ export type SendErrorCode =
   | 'DNS_FAILURE'
   | 'TLS_FAILURE'
   | 'FORBIDDEN_ADDRESS'
-  | 'NETWORK_ERROR';
+  | 'NETWORK_ERROR'
+  // No request was sent: the destination's OAuth2 token endpoint failed (issue 9).
+  | TokenFailureCode;
 
 export interface SendResult {
   status?: number;

@@ -21,6 +21,12 @@ export interface AttemptRecord {
   replay: boolean;
   /** Set on auth failures: the destination was paused and an operator must act. */
   alert?: 'destination-paused-auth';
+  /**
+   * The authentication case of this attempt (DESIGN §5 auth outcomes): `expired` (a 401 answered
+   * by refreshing the OAuth2 token and sending again) · `rejected` · `forbidden` · `revoked` ·
+   * `token-unavailable` (the token endpoint could not be reached; retried later).
+   */
+  auth?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
 }
 
 export interface PipelineEvents {
@@ -36,6 +42,16 @@ export interface PipelineEvents {
   forwarded: [{ destination: string; count: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
+  /** A credential of a destination expires within its warning window (log code CREDENTIAL_EXPIRING). */
+  'credential-expiring': [
+    {
+      destination: string;
+      kind: 'oauth2-token' | 'client-certificate' | 'secret';
+      /** Epoch ms. */
+      expiresAt: number;
+      daysLeft: number;
+    },
+  ];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}
