@@ -416,7 +416,7 @@ export class DestinationActor {
       ...(result.status === undefined ? {} : { status: result.status }),
       ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage } : {}),
       ...(result.snippet ? { responseSnippet: result.snippet } : {}),
-      ...(authCase ? { auth: authCase } : {}),
+      ...(authCase ? { authCase } : {}),
     };
 
     switch (outcome.kind) {
@@ -440,7 +440,7 @@ export class DestinationActor {
         this.record(meta, {
           ...base,
           outcome: 'paused',
-          auth: pause.authCase,
+          authCase: pause.authCase,
           ...(first ? { alert: 'destination-paused-auth' as const } : {}),
         });
         return 'hold';

@@ -26,7 +26,7 @@ export interface AttemptRecord {
    * by refreshing the OAuth2 token and sending again) · `rejected` · `forbidden` · `revoked` ·
    * `token-unavailable` (the token endpoint could not be reached; retried later).
    */
-  auth?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
+  authCase?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
 }
 
 export interface PipelineEvents {
