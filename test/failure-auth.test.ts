@@ -1,5 +1,6 @@
-// Auth failures (DESIGN §5): a 401 or 403 pauses the whole destination (state in Redis), raises
-// an alert and keeps the message — no retry, no dead letter. Once the receiver accepts again and
+// Auth failures (DESIGN §5): a 401 (no OAuth2 to refresh) or 403 pauses the whole destination
+// (state in Redis, reason auth-rejected · forbidden), raises one alert and keeps the message — no
+// retry, no dead letter. Once the receiver accepts again and
 // an operator resumes the destination, every event is delivered exactly once.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -47,7 +48,7 @@ for (const status of [401, 403] as const) {
       redis.disconnect();
     });
 
-    test('pauses the destination in Redis with reason auth and raises an alert', async () => {
+    test('pauses the destination in Redis (auth-rejected · forbidden) and raises one alert', async () => {
       await waitFor(() => courier!.attempts.some((a) => a.alert === 'destination-paused-auth'), {
         message: 'an auth alert',
         timeoutMs: 10_000,
@@ -61,7 +62,9 @@ for (const status of [401, 403] as const) {
         timeoutMs: 5000,
       });
       const state = await control.state(DEST);
-      assert.equal(state.paused && state.reason, 'auth', 'paused because of auth');
+      const reason = status === 401 ? 'auth-rejected' : 'forbidden';
+      assert.equal(state.paused && state.reason, reason, `paused with reason ${reason}`);
+      assert.equal(alert.authCase, status === 401 ? 'rejected' : 'forbidden');
     });
 
     test('while paused: no further request, no retry, no dead letter', async () => {
@@ -75,6 +78,11 @@ for (const status of [401, 403] as const) {
       await waitFor(() => receiver.requests.length > sent, { timeoutMs: 1500, soft: true });
       assert.equal(receiver.requests.length, sent, 'no request while paused');
       assert.equal(courier!.attempts.filter((a) => a.outcome === 'retry').length, 0, 'no retry scheduled');
+      assert.equal(
+        courier!.attempts.filter((a) => a.alert).length,
+        1,
+        'one alert, however many were in flight',
+      );
       assert.equal(courier!.attempts.filter((a) => a.outcome === 'dlq').length, 0, 'nothing dead-lettered');
       assert.equal(await topicMessageCount(config, retryTopics(config)), 0, 'retry topics are empty');
       assert.equal(await topicMessageCount(config, [topicNames(config).dlq(DEST)]), 0, 'DLQ is empty');
