@@ -95,7 +95,10 @@ export interface TlsReceiver {
 }
 
 /** An HTTPS receiver that completes the handshake only with a client certificate from `pki.ca`. */
-export async function startTlsReceiver(pki: Pki): Promise<TlsReceiver> {
+export async function startTlsReceiver(
+  pki: Pki,
+  options: { maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
+): Promise<TlsReceiver> {
   const accepted: TlsReceiver['accepted'] = [];
   const server: Server = createServer(
     {
@@ -104,6 +107,7 @@ export async function startTlsReceiver(pki: Pki): Promise<TlsReceiver> {
       ca: readFileSync(pki.ca.cert),
       requestCert: true,
       rejectUnauthorized: true,
+      ...(options.maxVersion ? { maxVersion: options.maxVersion } : {}),
     },
     (req, res) => {
       req.resume();
