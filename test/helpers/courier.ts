@@ -2,7 +2,7 @@
 // pipeline events.
 import { CourierApp, type Role } from '../../src/app.ts';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import type { AttemptRecord } from '../../src/observability/events.ts';
+import type { AttemptRecord, PipelineEmitter } from '../../src/observability/events.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { testLogger } from './stack.ts';
 
@@ -15,11 +15,18 @@ export interface RunningCourier {
 
 export async function startCourier(
   config: CourierConfig,
-  options: { roles?: Role[]; sessionTimeoutMs?: number; logger?: Logger; credentialCheckMs?: number } = {},
+  options: {
+    roles?: Role[];
+    sessionTimeoutMs?: number;
+    logger?: Logger;
+    credentialCheckMs?: number;
+    events?: PipelineEmitter;
+  } = {},
 ): Promise<RunningCourier> {
   const app = new CourierApp({
     config,
     logger: options.logger ?? testLogger(),
+    ...(options.events ? { events: options.events } : {}),
     ...(options.credentialCheckMs ? { credentialCheckMs: options.credentialCheckMs } : {}),
     sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
     pausePollMs: 100,
