@@ -145,7 +145,11 @@ export class CourierApp {
             keys,
             destination: destination.id,
             ttlMs: config.idempotency.windowMs,
-            lockMs: destination.timeoutMs + 5_000,
+            // A 401 with OAuth2 can mean a token request and a second send under the same claim.
+            lockMs:
+              destination.auth?.type === 'oauth2'
+                ? 2 * destination.timeoutMs + destination.auth.timeoutMs + 5_000
+                : destination.timeoutMs + 5_000,
           }),
           control,
           ...(destination.rateLimit
