@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { CourierConfig } from '../src/config/schema.ts';
+import { destinationTls } from '../src/credentials/credentials.ts';
 import { credentialHealth } from '../src/credentials/health.ts';
 import type { DestinationControl } from '../src/delivery/destinationControl.ts';
 import type { CourierRedis } from '../src/delivery/redis.ts';
+import { WebhookSender } from '../src/delivery/sender.ts';
 import { PipelineEmitter, type PipelineEvents } from '../src/observability/events.ts';
 import { capturingLogger, type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl } from './helpers/dlq.ts';
@@ -119,6 +121,25 @@ describe('mTLS destinations', () => {
         .join(),
     );
     assert.equal(receiver.accepted.filter((a) => wrong.includes(a.id)).length, 0);
+  });
+
+  test("replay's reachability probe uses the destination's client certificate", async () => {
+    const destination = config.destinations.find((d) => d.id === 'good')!;
+    const probe = async (tls: ReturnType<typeof destinationTls>) => {
+      const sender = new WebhookSender({
+        url: destination.url,
+        timeoutMs: 2000,
+        connections: 1,
+        allowPrivateAddresses: true,
+        userAgent: 'courier/test',
+        ...(tls ? { tls } : {}),
+      });
+      const result = await sender.probe();
+      await sender.close();
+      return result;
+    };
+    assert.equal((await probe(destinationTls(destination))).status, 200);
+    assert.equal((await probe(undefined)).status, undefined, 'without it the receiver refuses');
   });
 
   test('a certificate expiring in 3 days raises CREDENTIAL_EXPIRING; health shows every expiry', async () => {

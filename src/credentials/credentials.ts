@@ -199,3 +199,10 @@ function fromAuth(auth: AuthConfig | undefined, o: CreateCredentialsOptions): De
       });
   }
 }
+
+/** The client TLS options of a destination (mTLS), for any other HTTP client of it (e.g. replay's probe). */
+export function destinationTls(destination: DestinationConfig): DestinationCredentials['tls'] {
+  const auth = destination.auth;
+  if (auth?.type !== 'mtls') return undefined;
+  return new MtlsCredentials({ ...auth, what: `destinations.${destination.id}.auth` }).tls;
+}

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, KafkaMessage } from 'kafkajs';
 import { groupIds } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { destinationTls } from '../credentials/credentials.ts';
 import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { createRedis, redisKeys } from '../delivery/redis.ts';
@@ -89,12 +90,14 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
           `destination ${destination.id} is paused (${state.reason}); resume it first`,
         );
       }
+      const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
       const sender = new WebhookSender({
         url: destination.url,
         timeoutMs: destination.timeoutMs,
         connections: 1,
         allowPrivateAddresses: config.network.allowPrivateAddresses,
         userAgent: `courier/${VERSION}`,
+        ...(tls ? { tls } : {}),
       });
       const probe = await sender.probe();
       await sender.close();
