@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { CourierError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './credentials.ts';
 import type { CredentialExpiry } from './expiry.ts';
@@ -174,7 +175,16 @@ export class OAuth2Credentials implements DestinationCredentials {
       fetchedAt: result.fetchedAt,
       expiresAt: result.expiresAt,
     };
-    await this.redis.set(this.keys.token, JSON.stringify(token), 'PX', ttl);
+    try {
+      await this.redis.set(this.keys.token, JSON.stringify(token), 'PX', ttl);
+    } catch (err) {
+      // An ioredis error carries the command's arguments (the token): only its code goes on.
+      const code = (err as { code?: unknown })?.code;
+      throw new CourierError('TOKEN_CACHE_FAILED', 'could not store the access token in Redis', {
+        retriable: true,
+        cause: typeof code === 'string' ? { code } : {},
+      });
+    }
     this.o.logger?.debug({ expiresAt: new Date(token.expiresAt).toISOString() }, 'access token refreshed');
     return this.use(token);
   }
