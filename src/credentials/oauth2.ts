@@ -1,5 +1,5 @@
 // OAuth2 client-credentials credentials of one destination. The access token lives in Redis
-// (`<prefix>:{<destination>}:oauth`) so every instance uses the same one; one refresh at a time
+// (`{<prefix>:<destination>}:oauth`) so every instance uses the same one; one refresh at a time
 // across instances: a lock (SET NX PX with an owner token, released by compare-and-delete in
 // lua/releaseTokenLock-1.lua) lets one instance call the token endpoint while the others keep using
 // the still-valid token or wait for the new one — no stampede. Within a process, concurrent
@@ -17,9 +17,12 @@ const RELEASE_SCRIPT = readFileSync(new URL('./lua/releaseTokenLock-1.lua', impo
 
 type RedisWithRelease = Redis & { releaseTokenLock(lockKey: string, owner: string): Promise<number> };
 
-/** Where a destination's token and its refresh lock live (one hash slot per destination). */
+/**
+ * Where a destination's token and its refresh lock live: `{<prefix>:<destination>}:oauth[:lock]`,
+ * the hash-tag scheme of the destination's other keys (one Redis Cluster slot per destination).
+ */
 export function oauthKeys(prefix: string, destination: string) {
-  const base = `${prefix}:{${destination}}:oauth`;
+  const base = `{${prefix}:${destination}}:oauth`;
   return { token: base, lock: `${base}:lock` };
 }
 
