@@ -6,6 +6,8 @@
 // destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
 import type { CourierConfig } from './config/schema.ts';
+import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
+import { CredentialMonitor } from './credentials/health.ts';
 import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { DestinationControl } from './delivery/destinationControl.ts';
@@ -42,6 +44,8 @@ export interface CourierAppOptions {
   /** Consumer session timeout; short values make failover fast (tests, small deployments). */
   sessionTimeoutMs?: number;
   pausePollMs?: number;
+  /** How often credential expiries are checked for CREDENTIAL_EXPIRING warnings; default 1 h. */
+  credentialCheckMs?: number;
 }
 
 /** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
@@ -173,7 +177,19 @@ export class CourierApp {
       const tiers = parseTiers(config.retryTiers);
       const retries = new RetryScheduler({ queue, tiers, topicOf: names.retry });
       const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
+      const watched: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }> = [];
       for (const destination of config.destinations) {
+        // Credentials (issue 9): built first, they fail at start when unusable; closed after the actor.
+        const credentials = createCredentials({
+          destination,
+          redis: this.redis,
+          keyPrefix: config.kafka.topicPrefix,
+          allowPrivateAddresses: config.network.allowPrivateAddresses,
+          userAgent: `courier/${VERSION}`,
+          logger,
+        });
+        this.started.push({ start: async () => {}, stop: () => credentials.close() });
+        watched.push({ id: destination.id, credentials, warningDays: destination.credentialWarningDays });
         const actor = new DestinationActor({
           kafka: this.kafka,
           groupId: groups.deliver(destination.id),
@@ -185,13 +201,19 @@ export class CourierApp {
             connections: destination.concurrency,
             allowPrivateAddresses: config.network.allowPrivateAddresses,
             userAgent: `courier/${VERSION}`,
+            ...(credentials.tls ? { tls: credentials.tls } : {}),
           }),
+          credentials,
           deliveredKeys: new DeliveredKeySet({
             redis: this.redis,
             keys,
             destination: destination.id,
             ttlMs: config.idempotency.windowMs,
-            lockMs: destination.timeoutMs + 5_000,
+            // A 401 with OAuth2 can mean a token request and a second send under the same claim.
+            lockMs:
+              destination.auth?.type === 'oauth2'
+                ? 2 * destination.timeoutMs + destination.auth.timeoutMs + 5_000
+                : destination.timeoutMs + 5_000,
           }),
           control,
           ...(destination.rateLimit
@@ -220,6 +242,14 @@ export class CourierApp {
         });
         await this.startPart(actor);
       }
+      const monitor = new CredentialMonitor({
+        destinations: watched,
+        events: this.events,
+        logger,
+        ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
+      });
+      await monitor.start();
+      this.started.push(monitor);
     }
 
     if (roles.has('router')) {

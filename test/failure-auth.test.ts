@@ -68,6 +68,7 @@ for (const [status, reason] of [
       });
       const state = await control.state(DEST);
       assert.equal(state.paused && state.reason, reason, `paused because of ${reason}`);
+      assert.equal(alert.authCase, { 401: 'rejected', 403: 'forbidden', 410: undefined }[status]);
     });
 
     test('while paused: no further request, no retry, no dead letter', async () => {
@@ -81,6 +82,16 @@ for (const [status, reason] of [
       await waitFor(() => receiver.requests.length > sent, { timeoutMs: 1500, soft: true });
       assert.equal(receiver.requests.length, sent, 'no request while paused');
       assert.equal(courier!.attempts.filter((a) => a.outcome === 'retry').length, 0, 'no retry scheduled');
+      assert.equal(
+        courier!.attempts.filter((a) => a.alert).length,
+        1,
+        'one alert, however many were in flight',
+      );
+      assert.equal(
+        courier!.attempts.filter((a) => a.alert).length,
+        1,
+        'one alert, however many were in flight',
+      );
       assert.equal(courier!.attempts.filter((a) => a.outcome === 'dlq').length, 0, 'nothing dead-lettered');
       assert.equal(await topicMessageCount(config, retryTopics(config)), 0, 'retry topics are empty');
       assert.equal(await topicMessageCount(config, [topicNames(config).dlq(DEST)]), 0, 'DLQ is empty');

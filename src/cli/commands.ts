@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CourierApp, ROLES, type Role } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { credentialHealth, describeHealth } from '../credentials/health.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { replay, runReplay } from '../dlq/replay.ts';
 import { RecordTooLargeError, UsageError } from '../errors.ts';
@@ -299,8 +300,12 @@ export async function inspect(ctx: CommandContext): Promise<number> {
       const s = await control.state(d);
       if (s.paused) paused[d] = s;
     }
+    const health = await credentialHealth(config, redis);
     if (ctx.json) {
-      printJson({ ...found, pausedDestinations: paused });
+      const credentials = Object.fromEntries(
+        Object.keys(found.destinations).map((d) => [d, health[d] ?? []]),
+      );
+      printJson({ ...found, pausedDestinations: paused, credentials });
       return Object.keys(found.destinations).length > 0 ? 0 : 1;
     }
     if (Object.keys(found.destinations).length === 0) {
@@ -319,6 +324,7 @@ export async function inspect(ctx: CommandContext): Promise<number> {
       console.log(
         `  ${d}: ${s.state}${s.attempt ? ` after ${s.attempt} attempt(s)` : ''}${extra.length ? ` — ${extra.join(', ')}` : ''}`,
       );
+      for (const line of describeHealth(health[d] ?? [])) console.log(`    credential: ${line}`);
     }
     console.log('attempts:');
     for (const a of found.attempts) {

@@ -27,6 +27,33 @@ const breakerSchema = z.strictObject({
   rollingWindowMs: duration().default(10_000),
 });
 
+/**
+ * How Courier authenticates to a destination (issue 9). `cert`, `key` and `ca` are PEM text
+ * (starting with "-----BEGIN") or a path to a PEM file, read at start.
+ */
+const authSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('oauth2'),
+    tokenUrl: z.url({ protocol: /^https?$/, error: 'must be an http or https URL' }),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1),
+    scope: z.string().min(1).optional(),
+    audience: z.string().min(1).optional(),
+    authMethod: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
+    /** Refresh this long before the token expires (at most half its lifetime). */
+    refreshBeforeMs: positiveInt.default(60_000),
+    /** Timeout of one token request. */
+    timeoutMs: positiveInt.max(60_000).default(10_000),
+  }),
+  z.strictObject({ type: z.literal('basic'), username: z.string().min(1), password: z.string() }),
+  z.strictObject({
+    type: z.literal('mtls'),
+    cert: z.string().min(1),
+    key: z.string().min(1),
+    ca: z.string().min(1).optional(),
+  }),
+]);
+
 const destinationSchema = z
   .strictObject({
     id: z
@@ -62,9 +89,21 @@ const destinationSchema = z
         bytes: positiveInt.default(64 * 1024 * 1024),
       })
       .default({ messages: 5000, bytes: 64 * 1024 * 1024 }),
+    auth: authSchema.optional(),
+    /** When a rotating signing secret or static token expires (ISO-8601): warned about ahead. */
+    secretsExpireAt: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    /** Warn this many days before a credential of this destination expires. */
+    credentialWarningDays: z.number().int().min(0).max(365).default(14),
   })
   // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {
+    if (d.auth && Object.keys(d.headers).some((h) => h.toLowerCase() === 'authorization')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headers', 'authorization'],
+        message: 'conflicts with auth: Courier sets Authorization from auth; remove one of them',
+      });
+    }
     if (d.retry.maxDelayMs !== undefined && d.retry.maxDelayMs < d.retry.baseDelayMs) {
       ctx.addIssue({
         code: 'custom',
@@ -249,3 +288,4 @@ export const configSchema = z
 export type CourierConfig = z.output<typeof configSchema>;
 export type DestinationConfig = CourierConfig['destinations'][number];
 export type RetryPolicy = DestinationConfig['retry'];
+export type AuthConfig = NonNullable<DestinationConfig['auth']>;

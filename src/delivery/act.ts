@@ -66,6 +66,13 @@ export interface ExecutorOptions {
 
 type Attempted = Extract<Delivery, { kind: 'attempted' }>;
 
+/** The auth case an auth pause's attempt record names (DESIGN §5 auth outcomes). */
+const AUTH_CASE: Partial<Record<string, AttemptRecord['authCase']>> = {
+  'auth-rejected': 'rejected',
+  forbidden: 'forbidden',
+  'auth-revoked': 'revoked',
+};
+
 export class Executor {
   private readonly o: ExecutorOptions;
   private readonly now: () => number;
@@ -213,6 +220,7 @@ export class Executor {
       outcome,
       replay: message.meta.replay !== undefined,
       request,
+      ...(attempt.delivery.authCase ? { authCase: attempt.delivery.authCase } : {}),
       ...extra,
     });
   }

@@ -3,6 +3,9 @@
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
 import type { DestinationConfig } from '../config/schema.ts';
+import { type AuthCase, afterResponse } from '../credentials/authOutcome.ts';
+import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
+import type { TokenFailure } from '../credentials/tokenResponse.ts';
 import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
@@ -28,6 +31,8 @@ export type Delivery =
       sentAt: number;
       /** The signature-relevant headers of the request (never Authorization or configured ones). */
       request: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
+      /** With credentials: which authentication case this attempt was (DESIGN §5 auth outcomes). */
+      authCase?: AuthCase;
     };
 
 export interface DelivererOptions {
@@ -36,7 +41,25 @@ export interface DelivererOptions {
   deliveredKeys: DeliveredKeySet;
   gate: DeliveryGate;
   rateLimiter?: RateLimiter;
+  /** OAuth2, Basic or mTLS credentials; none when the destination has no `auth`. */
+  credentials?: DestinationCredentials;
   now?: () => number;
+}
+
+/**
+ * A token endpoint failure as an outcome: no request left for the destination, so it is never
+ * ambiguous and never counts against its circuit breaker. Unreachable → retried later through the
+ * delay tiers; the client refused → the destination pauses `auth-revoked`.
+ */
+function tokenFailure(failure: TokenFailure): { result: SendResult; outcome: Outcome; authCase: AuthCase } {
+  const result: SendResult = { errorCode: failure.code, errorMessage: failure.message, latencyMs: 0 };
+  return failure.kind === 'transient'
+    ? { result, outcome: { kind: 'transient', ambiguous: false }, authCase: 'token-unavailable' }
+    : {
+        result,
+        outcome: { kind: 'pause', pauseCause: 'auth-revoked', ambiguous: false },
+        authCase: 'revoked',
+      };
 }
 
 const wait = (ms: number, signal: AbortSignal) =>
@@ -109,14 +132,57 @@ export class Deliverer {
       'webhook-signature': request.webhookSignature,
     };
     const sentAt = this.now();
-    const fired = await this.o.gate.fire(async () => {
-      const result = await this.o.sender.send({ body, headers });
-      return { result, outcome: classify(result, this.now()) };
+    const fire = (auth: Record<string, string>) =>
+      this.o.gate.fire(async () => {
+        const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
+        return { result, outcome: classify(result, this.now()) };
+      });
+    const attempted = (fired: { result: SendResult; outcome: Outcome }, authCase?: AuthCase): Delivery => ({
+      kind: 'attempted',
+      token,
+      result: fired.result,
+      outcome: fired.outcome,
+      sentAt,
+      request,
+      ...(authCase ? { authCase } : {}),
     });
-    if (fired === 'rejected') {
+
+    try {
+      const { credentials } = this.o;
+      let authorized: AuthorizeResult = credentials
+        ? await credentials.authorize()
+        : { ok: true, headers: {} };
+      if (!authorized.ok) {
+        const failed = tokenFailure(authorized);
+        return attempted(failed, failed.authCase);
+      }
+      let fired = await fire(authorized.headers);
+      let authCase: AuthCase | undefined;
+      // A 401 with OAuth2: the token may just have expired. One fresh token, the same request again.
+      if (
+        credentials &&
+        fired !== 'rejected' &&
+        afterResponse(fired.result.status, credentials, false)?.action === 'refresh-and-resend'
+      ) {
+        authCase = 'expired';
+        authorized = await credentials.authorize({ forceRefresh: true, rejectedHeaders: authorized.headers });
+        if (!authorized.ok) {
+          const failed = tokenFailure(authorized);
+          return attempted(failed, failed.authCase);
+        }
+        fired = await fire(authorized.headers);
+        if (fired !== 'rejected' && fired.result.status === 401) authCase = 'rejected';
+      }
+      if (fired === 'rejected') {
+        await deliveredKeys.release(meta.eventId, token);
+        return { kind: 'rejected' };
+      }
+      if (credentials && fired.result.status === 401) authCase = 'rejected';
+      if (credentials && fired.result.status === 403) authCase = 'forbidden';
+      return attempted(fired, authCase);
+    } catch (err) {
       await deliveredKeys.release(meta.eventId, token);
-      return { kind: 'rejected' };
+      throw err;
     }
-    return { kind: 'attempted', token, result: fired.result, outcome: fired.outcome, sentAt, request };
   }
 }

@@ -128,14 +128,18 @@ export class DeliveryGate {
     }
   }
 
-  /** Pauses the destination on every instance until an operator resumes it. */
-  async pause(reason: PauseReason, detail: string): Promise<void> {
-    await this.o.control.pause(this.id, reason, detail);
+  /**
+   * Pauses the destination on every instance until an operator resumes it. True when this call
+   * paused it; false when it was paused already (the first reason stays, and only that one alerts).
+   */
+  async pause(reason: PauseReason, detail: string): Promise<boolean> {
+    const first = await this.o.control.pause(this.id, reason, detail);
     this.version += 1;
     const was = this.shared;
-    this.shared = { reason, detail };
-    if (!was) this.o.events.emit('paused', { destination: this.id, reason });
+    if (first || !was) this.shared = { reason, detail };
+    if (first) this.o.events.emit('paused', { destination: this.id, reason });
     this.changed();
+    return first;
   }
 
   /** Holds the destination on every instance until `until` (a Retry-After). */

@@ -4,6 +4,7 @@
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
+import type { DestinationCredentials } from '../credentials/credentials.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -25,6 +26,8 @@ export interface DestinationActorOptions {
   topic: string;
   destination: DestinationConfig;
   sender: WebhookSender;
+  /** The destination's credentials (OAuth2, Basic, mTLS); none when it has no `auth`. */
+  credentials?: DestinationCredentials;
   deliveredKeys: DeliveredKeySet;
   control: DestinationControl;
   rateLimiter?: RateLimiter;
@@ -95,6 +98,7 @@ export class DestinationActor {
       deliveredKeys: options.deliveredKeys,
       gate: this.gate,
       ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
       now: this.now,
     });
     this.executor = new Executor({

@@ -1,10 +1,11 @@
 // Outcome classification (DESIGN §5): one function turns an HTTP response or a send error
 // into what Courier does next. Pure.
+import type { TokenFailureCode } from '../credentials/tokenResponse.ts';
 
 export type OutcomeKind = 'delivered' | 'transient' | 'permanent' | 'pause';
 
 /** Why a response pauses its destination (every instance) until an operator resumes it. */
-export type PauseCause = 'auth-rejected' | 'forbidden' | 'gone';
+export type PauseCause = 'auth-rejected' | 'forbidden' | 'auth-revoked' | 'gone';
 
 /** Why a send produced no HTTP response; `ambiguous` when the receiver may have processed it. */
 export type SendErrorCode =
@@ -16,7 +17,9 @@ export type SendErrorCode =
   | 'FORBIDDEN_ADDRESS'
   /** The request could not be built (e.g. a header value undici refuses): nothing was sent. */
   | 'INVALID_REQUEST'
-  | 'NETWORK_ERROR';
+  | 'NETWORK_ERROR'
+  // No request was sent: the destination's OAuth2 token endpoint failed (issue 9).
+  | TokenFailureCode;
 
 export interface SendResult {
   status?: number;

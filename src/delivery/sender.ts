@@ -94,7 +94,7 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
-function guardedLookup(hostname: string, options: { all?: boolean }, callback: LookupCallback): void {
+export function guardedLookup(hostname: string, options: { all?: boolean }, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     const bad = addresses.find((a) => isForbiddenAddress(a.address));
@@ -116,6 +116,8 @@ export interface SenderOptions {
   connections: number;
   allowPrivateAddresses: boolean;
   userAgent: string;
+  /** mTLS: the client certificate and key (PEM text) and an optional CA bundle replacing the default. */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 export interface WebhookRequest {
@@ -123,7 +125,7 @@ export interface WebhookRequest {
   headers: Record<string, string>;
 }
 
-function errorCode(err: unknown): { code: SendErrorCode; message: string } {
+export function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   const e = err as {
     code?: string;
     name?: string;
@@ -211,7 +213,10 @@ export class WebhookSender {
       connectTimeout: Math.min(options.timeoutMs, 10_000),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      connect: options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never },
+      connect: {
+        ...(options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never }),
+        ...(options.tls ?? {}),
+      },
     });
   }
 

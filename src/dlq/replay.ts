@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
+import { destinationTls } from '../credentials/credentials.ts';
 import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
 import { WebhookSender } from '../delivery/sender.ts';
@@ -159,12 +160,14 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
           `destination ${destination.id} is paused (${state.reason}); resume it first`,
         );
       }
+      const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
       const sender = new WebhookSender({
         url: destination.url,
         timeoutMs: destination.timeoutMs,
         connections: 1,
         allowPrivateAddresses: config.network.allowPrivateAddresses,
         userAgent: `courier/${VERSION}`,
+        ...(tls ? { tls } : {}),
       });
       const probe = await sender.probe();
       await sender.close();

@@ -25,6 +25,12 @@ export interface AttemptRecord {
   pauseReason?: string;
   /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
+  /**
+   * The authentication case of this attempt (DESIGN §5 auth outcomes): `expired` (a 401 answered
+   * by refreshing the OAuth2 token and sending again) · `rejected` · `forbidden` · `revoked` ·
+   * `token-unavailable` (the token endpoint could not be reached; retried later).
+   */
+  authCase?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
 }
 
 export interface PipelineEvents {
@@ -42,6 +48,16 @@ export interface PipelineEvents {
   'rate-limited': [{ destination: string; waitedMs: number; permits: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
+  /** A credential of a destination expires within its warning window (log code CREDENTIAL_EXPIRING). */
+  'credential-expiring': [
+    {
+      destination: string;
+      kind: 'oauth2-token' | 'client-certificate' | 'secret';
+      /** Epoch ms. */
+      expiresAt: number;
+      daysLeft: number;
+    },
+  ];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

@@ -18,6 +18,7 @@ export interface CourierRedisCommands {
   indexAttempts(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
+  releaseTokenLock(lockKey: string, owner: string): Promise<number>;
 }
 
 export type CourierRedis = (Redis | Cluster) & CourierRedisCommands;
