@@ -105,14 +105,20 @@ export class Executor {
         this.record(message, attempt, 'delivered');
         return true;
 
-      case 'pause':
+      case 'pause': {
         await deliveredKeys.release(meta.eventId, attempt.delivery.token);
-        await gate.pause(
+        const first = await gate.pause(
           action.reason,
           result.status === undefined ? String(result.errorCode) : `HTTP ${result.status}`,
         );
-        this.record(message, attempt, 'paused', { alert: 'destination-paused', pauseReason: action.reason });
+        // Only the attempt that paused the destination alerts; those in flight beside it just wait.
+        this.record(message, attempt, 'paused', {
+          ...(first ? { alert: 'destination-paused' as const } : {}),
+          pauseReason: action.reason,
+          ...(AUTH_CASE[action.reason] ? { authCase: AUTH_CASE[action.reason] } : {}),
+        });
         return false;
+      }
 
       case 'retry':
         await deliveredKeys.release(meta.eventId, attempt.delivery.token);
