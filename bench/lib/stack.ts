@@ -2,7 +2,11 @@
 // so the bench measures any version of Courier from outside): topics, producing backlogs and
 // paced streams, watermarks, Redis command counts and memory, and cleaning up a run.
 import { Redis } from 'ioredis';
-import { type Admin, ConfigResourceTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+import { type Admin, type ConfigResourceTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+
+// kafkajs' ConfigResourceTypes.TOPIC; the enum is not a named export of its CommonJS module.
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
 import { eventBody, eventKey, nowMs } from './events.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -51,7 +55,7 @@ export async function raiseMaxMessageBytes(prefix: string, bytes: number): Promi
   await a.alterConfigs({
     validateOnly: false,
     resources: topics.map((name) => ({
-      type: ConfigResourceTypes.TOPIC,
+      type: TOPIC_RESOURCE,
       name,
       configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
     })),

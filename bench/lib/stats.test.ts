@@ -1,7 +1,7 @@
 // Unit tests of the benchmark's pure figures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { busiestWindow, percentile, steadyRate } from './stats.ts';
+import { busiestCalendarSecond, busiestWindow, percentile, steadyRate } from './stats.ts';
 
 test('steady rate is measured between the 10 % and 90 % arrivals', () => {
   // 1,000 arrivals, one per millisecond after a 5-second start-up gap for the first 50.
@@ -18,6 +18,8 @@ test('busiest window slides instead of using calendar seconds', () => {
   assert.equal(busiestWindow(arrivals, 1000), 30);
   assert.equal(busiestWindow([0, 999, 1000, 1999], 1000), 2);
   assert.equal(busiestWindow([], 1000), 0);
+  // The same arrivals split 17 / 13 across calendar seconds.
+  assert.equal(busiestCalendarSecond(arrivals), 17);
 });
 
 test('percentiles use the nearest rank', () => {

@@ -36,6 +36,16 @@ export function busiestWindow(arrivals: readonly number[], windowMs = 1000): num
   return best;
 }
 
+/** The largest number of arrivals within one calendar second (epoch-aligned). */
+export function busiestCalendarSecond(arrivals: readonly number[]): number {
+  const perSecond = new Map<number, number>();
+  for (const at of arrivals) {
+    const second = Math.floor(at / 1000);
+    perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+  }
+  return Math.max(0, ...perSecond.values());
+}
+
 /** Nearest-rank percentile (p in 0..100); NaN when there are no values. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
