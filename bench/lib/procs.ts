@@ -66,13 +66,21 @@ function killGroup(child: Child, signal: NodeJS.Signals): void {
   }
 }
 
-/** SIGTERM to the child's process group, SIGKILL after `graceMs`. */
+/**
+ * SIGTERM to the child itself (a supervisor forwards it to its workers, as it would for an
+ * operator), then SIGKILL to its whole process group after `graceMs` or once it has exited, so
+ * nothing it started outlives it.
+ */
 export async function stop(child: Child, graceMs = 10_000): Promise<void> {
   if (!children.has(child)) {
     killGroup(child, 'SIGKILL'); // the leader is gone; make sure its group is too
     return;
   }
-  killGroup(child, 'SIGTERM');
+  try {
+    process.kill(child.pid, 'SIGTERM');
+  } catch {
+    // exiting already
+  }
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
   await child.exited;
   clearTimeout(timer);
