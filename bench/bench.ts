@@ -326,8 +326,11 @@ async function ceilingPhase(): Promise<void> {
       BENCH_RUN: run,
     },
   });
-  results.ceiling = await measureDrain(child, EVENTS, { allowExit: true });
-  await stop(child);
+  try {
+    results.ceiling = await measureDrain(child, EVENTS, { allowExit: true });
+  } finally {
+    await stop(child);
+  }
 }
 
 async function plainPhase(): Promise<void> {
@@ -716,7 +719,21 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-let failure: string | undefined;
+const failures: string[] = [];
+
+function reportFailure(phase: string, err: unknown): void {
+  const message = (err as Error).message;
+  failures.push(`${phase}: ${message}`);
+  log(`${phase} FAILED: ${message}`);
+  const logFile = /see (\S+)$/.exec(message)?.[1];
+  if (!logFile) return;
+  try {
+    log(`last lines of ${logFile}:\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
+  } catch {
+    // no log
+  }
+}
+
 log(`run ${run}; logs in ${dir}`);
 try {
   await startReceiver();
@@ -727,25 +744,21 @@ try {
     ['fanout', fanoutPhase],
     ['backlog', backlogPhase],
   ];
+  // A failed phase does not hide the others' figures: each stops its own processes on the way out.
   for (const [name, phase] of phases) {
     if (SKIP.has(name)) continue;
     const started = Date.now();
-    await phase();
-    log(`${name}: done in ${round((Date.now() - started) / 1000, 1)} s`);
-  }
-} catch (err) {
-  failure = (err as Error).message;
-  log(`FAILED: ${failure}`);
-  const logFile = /see (\S+)$/.exec(failure)?.[1];
-  if (logFile) {
     try {
-      log(`last lines of ${logFile}:\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
-    } catch {
-      // no log
+      await phase();
+      log(`${name}: done in ${round((Date.now() - started) / 1000, 1)} s`);
+    } catch (err) {
+      reportFailure(name, err);
     }
   }
-  process.exitCode = 1;
+} catch (err) {
+  reportFailure('receiver', err);
 } finally {
   await cleanup();
 }
-printReport(failure);
+if (failures.length > 0) process.exitCode = 1;
+printReport(failures.length > 0 ? failures.join('; ') : undefined);
