@@ -59,6 +59,10 @@ const RATE = { perSecond: 500, burst: 50 };
 // exceed the broker's 1 MB batch limit when a backlog waits; raising the limit on the run's own
 // topics lets the rest of the bench measure such a version (say so when quoting its figures).
 const TOPIC_MAX_BYTES = Number(env.BENCH_TOPIC_MAX_BYTES ?? 0);
+// Escape hatches for comparing versions: extra `courier run` arguments (e.g. `--workers 1`) and a
+// JSON object merged into every generated configuration's top level.
+const COURIER_ARGS = (env.BENCH_COURIER_ARGS ?? '').split(/\s+/).filter(Boolean);
+const COURIER_CONFIG = JSON.parse(env.BENCH_COURIER_CONFIG_JSON ?? '{}') as Record<string, unknown>;
 const SKIP = new Set((env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()));
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -267,6 +271,7 @@ async function courierSetup(
       retry: { baseDelayMs: 1000, maxDelayMs: 60_000 },
       ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}),
     })),
+    ...COURIER_CONFIG,
   };
   const configPath = join(dir, `${prefix}.yaml`);
   writeFileSync(configPath, JSON.stringify(config, null, 2));
@@ -292,7 +297,7 @@ function courierCli(prefix: string, args: string[]): Promise<void> {
   });
 }
 
-/** `courier run`, no --workers flag: the version's default. */
+/** `courier run`, no --workers flag unless BENCH_COURIER_ARGS says so: the version's default. */
 function startCourier(setup: CourierSetup): Child {
   return startNode({
     name: `courier run (${setup.prefix})`,
@@ -302,6 +307,7 @@ function startCourier(setup: CourierSetup): Child {
       'run',
       '--config',
       setup.configPath,
+      ...COURIER_ARGS,
     ],
     log: join(dir, `${setup.prefix}-run.log`),
   });
@@ -585,6 +591,7 @@ function printReport(failure?: string): void {
   lines.push(
     `sizes: ${EVENTS} events, destination concurrency ${CONCURRENCY}, ${CONNECTIONS} connections for ceiling/plain`,
   );
+  lines.push(`courier run --config <file>${COURIER_ARGS.length ? ` ${COURIER_ARGS.join(' ')}` : ''}`);
   lines.push('');
   const row = (cells: string[]) =>
     cells.map((cell, i) => (i === 0 ? cell.padEnd(22) : cell.padStart(14))).join('');
@@ -692,6 +699,7 @@ function printReport(failure?: string): void {
       date,
       commit: gitDescribe(),
       machine,
+      courierArgs: COURIER_ARGS,
       sizes: { events: EVENTS, fanoutEvents: FANOUT_EVENTS, backlog: BACKLOG, concurrency: CONCURRENCY },
       ...(TOPIC_MAX_BYTES > 0 ? { workaround: { topicMaxMessageBytes: TOPIC_MAX_BYTES } } : {}),
       ...results,
