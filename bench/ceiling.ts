@@ -1,5 +1,6 @@
 // The bare-HTTP ceiling, in its own process: undici POSTs of the benchmark's bodies to the
-// receiver over BENCH_CONNECTIONS keep-alive connections, as fast as they go. No Kafka, no Redis,
+// receiver over BENCH_CONNECTIONS keep-alive connections, as fast as they go (four requests
+// outstanding per connection). No Kafka, no Redis,
 // no signing: what the machine's HTTP path allows, so Courier's figure has something to be
 // compared with.
 import { Pool } from 'undici';
@@ -9,6 +10,9 @@ const url = new URL(process.env.BENCH_URL as string);
 const total = Number(process.env.BENCH_N ?? 20_000);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const run = process.env.BENCH_RUN ?? 'ceiling';
+// More requests outstanding than connections, so the pool always has the next one queued when a
+// response frees a connection (as a consumer handing over a whole batch does).
+const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? connections * 4);
 
 const pool = new Pool(url.origin, { connections });
 let next = 0;
@@ -30,7 +34,7 @@ async function lane(): Promise<void> {
   }
 }
 
-await Promise.all(Array.from({ length: connections }, () => lane()));
+await Promise.all(Array.from({ length: inFlight }, () => lane()));
 await pool.close();
 process.send?.({ done: total, failed });
 process.disconnect?.();
