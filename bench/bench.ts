@@ -1,0 +1,797 @@
+// `npm run bench`: Courier measured from outside, side by side with what the machine allows.
+// Every system runs in its own process and delivers the same bodies to one receiver process:
+//   ceiling — bare undici POSTs (64 connections), no Kafka;
+//   plain   — a kafkajs eachBatch consumer with concurrent POSTs, no Redis, no safety;
+//   courier — `courier run` (all safeties on, default workers) draining the same backlog;
+// then fan-out to 10 destinations, produce→receiver latency at a fixed rate, RSS behind a paused
+// destination holding a large backlog and a rate-limited drain, and Redis bytes per delivery.
+// Prints a table and one JSON line; asserts nothing (targets are printed, not enforced).
+// Sizes come from the environment: BENCH_EVENTS, BENCH_FANOUT_EVENTS, BENCH_BACKLOG,
+// BENCH_LATENCY_S, BENCH_HOLD_S, BENCH_DRAIN_S, BENCH_CONCURRENCY, BENCH_SKIP=a,b (phases:
+// ceiling, plain, courier, memory, latency, fanout, backlog).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { eventBody, nowMs } from './lib/events.ts';
+import {
+  type Child,
+  isRunning,
+  killAllNow,
+  RssSampler,
+  runNode,
+  startNode,
+  stop,
+  stopAll,
+  treeCpuMs,
+  treeHwmMiB,
+} from './lib/procs.ts';
+import {
+  BROKERS,
+  cleanupRun,
+  closeClients,
+  createTopic,
+  produceBacklog,
+  producePaced,
+  REDIS_URL,
+  raiseMaxMessageBytes,
+  redisCalls,
+  redisFootprint,
+  redisKeyCount,
+  topicMessages,
+} from './lib/stack.ts';
+import { busiestCalendarSecond, busiestWindow, percentile, round, steadyRate } from './lib/stats.ts';
+
+const env = process.env;
+const EVENTS = Number(env.BENCH_EVENTS ?? 20_000);
+const FANOUT_EVENTS = Number(env.BENCH_FANOUT_EVENTS ?? 5_000);
+const FANOUT_DESTINATIONS = 10;
+const BACKLOG = Number(env.BENCH_BACKLOG ?? 200_000);
+const LATENCY_RATE = Number(env.BENCH_LATENCY_RATE ?? 1000);
+const LATENCY_S = Number(env.BENCH_LATENCY_S ?? 12);
+const HOLD_S = Number(env.BENCH_HOLD_S ?? 10);
+const DRAIN_S = Number(env.BENCH_DRAIN_S ?? 10);
+const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 64);
+const CONNECTIONS = 64;
+const RATE = { perSecond: 500, burst: 50 };
+// Opt-in workaround: a router that forwards a whole fetched batch in one produce request can
+// exceed the broker's 1 MB batch limit when a backlog waits; raising the limit on the run's own
+// topics lets the rest of the bench measure such a version (say so when quoting its figures).
+const TOPIC_MAX_BYTES = Number(env.BENCH_TOPIC_MAX_BYTES ?? 0);
+// Escape hatches for comparing versions: extra `courier run` arguments (e.g. `--workers 1`) and a
+// JSON object merged into every generated configuration's top level.
+const COURIER_ARGS = (env.BENCH_COURIER_ARGS ?? '').split(/\s+/).filter(Boolean);
+const COURIER_CONFIG = JSON.parse(env.BENCH_COURIER_CONFIG_JSON ?? '{}') as Record<string, unknown>;
+const SKIP = new Set((env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()));
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const run = `bench${randomBytes(3).toString('hex')}`;
+const dir = mkdtempSync(join(tmpdir(), `courier-${run}-`));
+const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- receiver -------------------
+
+let receiverUrl = '';
+let receiverPid = 0;
+
+async function receiver<T>(path: string): Promise<T> {
+  const res = await request(`${receiverUrl}/_bench/${path}`, { method: path === 'reset' ? 'POST' : 'GET' });
+  return (await res.body.json()) as T;
+}
+
+interface Report {
+  arrivals: number[];
+  latencies: number[];
+  duplicates: number;
+  perPath: Record<string, number>;
+}
+
+async function startReceiver(): Promise<Child> {
+  const child = startNode({
+    name: 'receiver',
+    args: [join(ROOT, 'bench/receiver.ts')],
+    log: join(dir, 'receiver.log'),
+    ipc: true,
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.proc.once('message', (m) => resolve((m as { port: number }).port));
+    child.exited.then(() => reject(new Error('receiver exited at start')));
+  });
+  receiverUrl = `http://127.0.0.1:${port}`;
+  receiverPid = child.pid;
+  // Warm the receiver's JIT up (every path: ids, produce times) so the first system measured does
+  // not pay for it: with a few thousand requests only, the ceiling measured below the plain consumer.
+  await Promise.all(
+    Array.from({ length: 16 }, async (_, lane) => {
+      for (let i = 0; i < 1250; i++) {
+        const n = lane * 1250 + i;
+        const res = await request(`${receiverUrl}/${run}/warm-up`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'webhook-id': `warm-${n}` },
+          body: eventBody(run, n, nowMs()),
+        });
+        await res.body.dump();
+      }
+    }),
+  );
+  await receiver('reset');
+  return child;
+}
+
+// ---------------------------------------------------------------- measuring ------------------
+
+interface Drain {
+  deliveries: number;
+  perSecond: number;
+  steadySeconds: number;
+  cpuMsPerDelivery: number;
+  /** The receiver's own CPU per request: tells whether the receiver bounds a figure. */
+  receiverCpuMsPerDelivery: number;
+  peakRssMiB: number;
+  peakProcessRssMiB: number;
+  hwmSumMiB: number;
+  processes: number;
+  duplicates: number;
+  perPath: Record<string, number>;
+}
+
+/**
+ * Waits until the receiver has `expected` requests, sampling the system's CPU when 10 % and 90 %
+ * of them have arrived and its RSS all along. Fails fast when the system exits or stalls.
+ */
+async function measureDrain(system: Child, expected: number, options: { allowExit?: boolean } = {}) {
+  const rss = new RssSampler(() => [system.pid]);
+  let exited = false;
+  system.exited.then(() => {
+    exited = true;
+  });
+  let mark10: { cpu: number; receiverCpu: number; count: number } | undefined;
+  let mark90: { cpu: number; receiverCpu: number; count: number } | undefined;
+  let hwm = 0;
+  let last = { count: -1, at: Date.now() };
+  try {
+    for (;;) {
+      const { count } = await receiver<{ count: number }>('count');
+      if (!mark10 && count >= expected * 0.1)
+        mark10 = { cpu: treeCpuMs(system.pid), receiverCpu: treeCpuMs(receiverPid), count };
+      if (!mark90 && count >= expected * 0.9) {
+        mark90 = { cpu: treeCpuMs(system.pid), receiverCpu: treeCpuMs(receiverPid), count };
+        hwm = treeHwmMiB(system.pid);
+      }
+      if (count >= expected) break;
+      if (exited && !options.allowExit) throw new Error(`${system.name} exited; see ${system.log}`);
+      if (count !== last.count) last = { count, at: Date.now() };
+      else if (Date.now() - last.at > 60_000)
+        throw new Error(`${system.name}: no delivery for 60 s at ${count}/${expected}; see ${system.log}`);
+      await sleep(50);
+    }
+  } finally {
+    rss.stop();
+  }
+  const report = await receiver<Report>('report');
+  const steady = steadyRate(report.arrivals);
+  const span = mark10 && mark90 && mark90.count > mark10.count ? { from: mark10, to: mark90 } : undefined;
+  const perDelivery = (field: 'cpu' | 'receiverCpu') =>
+    span ? (span.to[field] - span.from[field]) / (span.to.count - span.from.count) : Number.NaN;
+  const cpu = perDelivery('cpu');
+  const drain: Drain = {
+    deliveries: report.arrivals.length,
+    perSecond: round(steady.perSecond),
+    steadySeconds: round(steady.seconds, 2),
+    cpuMsPerDelivery: round(cpu, 3),
+    receiverCpuMsPerDelivery: round(perDelivery('receiverCpu'), 3),
+    peakRssMiB: round(rss.peakTotalMiB),
+    peakProcessRssMiB: round(rss.peakProcessMiB),
+    hwmSumMiB: round(hwm),
+    processes: rss.maxProcesses,
+    duplicates: report.duplicates,
+    perPath: report.perPath,
+  };
+  return drain;
+}
+
+interface Latency {
+  rate: number;
+  events: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** Warm-up, then `LATENCY_RATE` events/s for `LATENCY_S` s; produce→receiver percentiles. */
+async function measureLatency(system: Child, topic: string, from: number): Promise<Latency> {
+  await receiver('reset');
+  await producePaced({ topic, run, perSecond: 200, seconds: 1, from });
+  await waitForCount(system, 200, 60_000);
+  await receiver('reset');
+  const events = await producePaced({
+    topic,
+    run,
+    perSecond: LATENCY_RATE,
+    seconds: LATENCY_S,
+    from: from + 200,
+  });
+  await waitForCount(system, events, 60_000);
+  const { latencies } = await receiver<Report>('report');
+  return {
+    rate: LATENCY_RATE,
+    events,
+    p50Ms: round(percentile(latencies, 50), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+    maxMs: round(Math.max(...latencies), 1),
+  };
+}
+
+async function waitForCount(system: Child, expected: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { count } = await receiver<{ count: number }>('count');
+    if (count >= expected) return count;
+    if (!isRunning(system)) throw new Error(`${system.name} exited; see ${system.log}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${system.name}: ${count}/${expected} deliveries after ${timeoutMs} ms; see ${system.log}`,
+      );
+    await sleep(50);
+  }
+}
+
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { timeoutMs: number; system?: Child },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  while (!(await check())) {
+    if (options.system && !isRunning(options.system))
+      throw new Error(`${options.system.name} exited while waiting for ${what}; see ${options.system.log}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+// ---------------------------------------------------------------- Courier --------------------
+
+interface CourierSetup {
+  prefix: string;
+  configPath: string;
+  eventsTopic: string;
+  destTopic: (id: string) => string;
+}
+
+/** Writes a courier.yaml (JSON is YAML) for a fresh prefix and creates its topics with the CLI. */
+async function courierSetup(
+  name: string,
+  destinations: Array<{ id: string; rateLimit?: { perSecond: number; burst: number } }>,
+): Promise<CourierSetup> {
+  const prefix = `${run}${name}`;
+  const config = {
+    kafka: { brokers: BROKERS, eventsTopic: `${prefix}-events`, topicPrefix: prefix },
+    redis: { url: REDIS_URL },
+    network: { allowPrivateAddresses: true },
+    retryTiers: ['1s', '10s', '1m'],
+    destinations: destinations.map((d) => ({
+      id: d.id,
+      url: `${receiverUrl}/${prefix}/${d.id}`,
+      secrets: [SECRET],
+      concurrency: CONCURRENCY,
+      timeoutMs: 10_000,
+      retry: { baseDelayMs: 1000, maxDelayMs: 60_000 },
+      ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}),
+    })),
+    ...COURIER_CONFIG,
+  };
+  const configPath = join(dir, `${prefix}.yaml`);
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  await courierCli(prefix, ['topics', '--config', configPath]);
+  if (TOPIC_MAX_BYTES > 0) {
+    const topics = await raiseMaxMessageBytes(prefix, TOPIC_MAX_BYTES);
+    log(`workaround: max.message.bytes=${TOPIC_MAX_BYTES} on ${topics.length} topics of ${prefix}`);
+  }
+  return {
+    prefix,
+    configPath,
+    eventsTopic: `${prefix}-events`,
+    destTopic: (id) => `${prefix}.dest.${id}`,
+  };
+}
+
+function courierCli(prefix: string, args: string[]): Promise<void> {
+  return runNode({
+    name: `courier ${args[0]}`,
+    args: ['--disable-warning=TimeoutNegativeWarning', join(ROOT, 'src/cli/main.ts'), ...args],
+    log: join(dir, `${prefix}-cli.log`),
+    timeoutMs: 120_000,
+  });
+}
+
+/** `courier run`, no --workers flag unless BENCH_COURIER_ARGS says so: the version's default. */
+function startCourier(setup: CourierSetup): Child {
+  return startNode({
+    name: `courier run (${setup.prefix})`,
+    args: [
+      '--disable-warning=TimeoutNegativeWarning',
+      join(ROOT, 'src/cli/main.ts'),
+      'run',
+      '--config',
+      setup.configPath,
+      ...COURIER_ARGS,
+    ],
+    log: join(dir, `${setup.prefix}-run.log`),
+  });
+}
+
+// ---------------------------------------------------------------- phases ---------------------
+
+const results: Record<string, unknown> = {};
+
+async function ceilingPhase(): Promise<void> {
+  log(`ceiling: ${EVENTS} bare POSTs over ${CONNECTIONS} connections`);
+  await receiver('reset');
+  const child = startNode({
+    name: 'ceiling',
+    args: [join(ROOT, 'bench/ceiling.ts')],
+    log: join(dir, 'ceiling.log'),
+    ipc: true,
+    env: {
+      BENCH_URL: `${receiverUrl}/${run}/ceiling`,
+      BENCH_N: String(EVENTS),
+      BENCH_CONNECTIONS: String(CONNECTIONS),
+      BENCH_RUN: run,
+    },
+  });
+  try {
+    results.ceiling = await measureDrain(child, EVENTS, { allowExit: true });
+  } finally {
+    await stop(child);
+  }
+}
+
+async function plainPhase(): Promise<void> {
+  const topic = `${run}plain-events`;
+  await createTopic(topic, 6);
+  log(`plain: producing ${EVENTS} events to ${topic}`);
+  await produceBacklog({ topic, run, count: EVENTS });
+  await receiver('reset');
+  const child = startNode({
+    name: 'plain consumer',
+    args: [join(ROOT, 'bench/plain.ts')],
+    log: join(dir, 'plain.log'),
+    env: {
+      BENCH_URL: `${receiverUrl}/${run}/plain`,
+      BENCH_TOPIC: topic,
+      BENCH_GROUP: `${run}plain-group`,
+      BENCH_BROKERS: BROKERS.join(','),
+      BENCH_CONNECTIONS: String(CONNECTIONS),
+    },
+  });
+  try {
+    log('plain: draining');
+    results.plain = await measureDrain(child, EVENTS);
+    if (!SKIP.has('latency')) {
+      log(`plain: latency at ${LATENCY_RATE}/s for ${LATENCY_S} s`);
+      results.plainLatency = await measureLatency(child, topic, EVENTS);
+    }
+  } finally {
+    await stop(child);
+  }
+}
+
+async function courierPhase(): Promise<void> {
+  const setup = await courierSetup('c', [{ id: 'd0' }]);
+  log(`courier: producing ${EVENTS} events to ${setup.eventsTopic}`);
+  await produceBacklog({ topic: setup.eventsTopic, run, count: EVENTS });
+  await receiver('reset');
+  const child = startCourier(setup);
+  try {
+    log('courier: draining');
+    results.courier = await measureDrain(child, EVENTS);
+    if (!SKIP.has('memory')) {
+      // The index and attempt records may land just after the delivery: wait until the key
+      // count holds still for a second.
+      let previous = -1;
+      await waitUntil(
+        'Redis keys to settle',
+        async () => {
+          const n = await redisKeyCount(setup.prefix);
+          const settled = n === previous;
+          previous = n;
+          if (!settled) await sleep(1000);
+          return settled;
+        },
+        { timeoutMs: 30_000 },
+      );
+      const footprint = await redisFootprint(setup.prefix, new RegExp(`${run}-\\d+`));
+      const delivered = (results.courier as Drain).deliveries;
+      results.redis = {
+        prefix: `${setup.prefix}*`,
+        deliveredEvents: delivered,
+        keys: footprint.keys,
+        bytes: footprint.bytes,
+        bytesPerDelivery: round(footprint.bytes / delivered, 1),
+        byKind: Object.fromEntries(
+          Object.entries(footprint.byKind).map(([k, v]) => [
+            k,
+            { keys: v.keys, bytesPerDelivery: round(v.bytes / delivered, 1) },
+          ]),
+        ),
+      };
+      if (footprint.keys === 0) log(`memory: no Redis key matches ${setup.prefix}* — key layout changed?`);
+    }
+    if (!SKIP.has('latency')) {
+      log(`courier: latency at ${LATENCY_RATE}/s for ${LATENCY_S} s`);
+      results.courierLatency = await measureLatency(child, setup.eventsTopic, EVENTS);
+    }
+  } finally {
+    await stop(child, 20_000);
+  }
+}
+
+async function fanoutPhase(): Promise<void> {
+  const ids = Array.from({ length: FANOUT_DESTINATIONS }, (_, i) => ({ id: `d${i}` }));
+  const setup = await courierSetup('f', ids);
+  log(`fan-out: producing ${FANOUT_EVENTS} events for ${FANOUT_DESTINATIONS} destinations`);
+  await produceBacklog({ topic: setup.eventsTopic, run, count: FANOUT_EVENTS });
+  await receiver('reset');
+  const child = startCourier(setup);
+  try {
+    const drain = await measureDrain(child, FANOUT_EVENTS * FANOUT_DESTINATIONS);
+    const counts = Object.values(drain.perPath);
+    results.fanout = {
+      destinations: FANOUT_DESTINATIONS,
+      events: FANOUT_EVENTS,
+      ...drain,
+      perPath: undefined,
+      perDestination: { min: Math.min(...counts), max: Math.max(...counts) },
+    };
+  } finally {
+    await stop(child, 20_000);
+  }
+}
+
+interface BacklogResult {
+  events: number;
+  deliveredWhilePaused: number;
+  holdSeconds: number;
+  holdRssMiB: number;
+  holdProcessRssMiB: number;
+  peakRssMiB: number;
+  peakProcessRssMiB: number;
+  processes: number;
+  redisCallsPerSecondWhilePaused: number;
+  rateLimit: { perSecond: number; burst: number };
+  drainDeliveries: number;
+  drainPerSecond: number;
+  busiestSecond: number;
+  busiestCalendarSecond: number;
+  redisCalls: number;
+  redisWindowSeconds: number;
+  redisCallsPerDelivery: number;
+  redisCallsPerDeliveryNet: number;
+}
+
+async function backlogPhase(): Promise<void> {
+  const setup = await courierSetup('r', [{ id: 'd0', rateLimit: RATE }]);
+  await receiver('reset');
+  const child = startCourier(setup);
+  const whole = new RssSampler(() => [child.pid]);
+  try {
+    // Pause once Courier runs (one event delivered proves it), not before: the version this
+    // bench was written against crashes at start when a destination is already paused.
+    await producePaced({ topic: setup.eventsTopic, run, perSecond: 100, seconds: 0.1, from: BACKLOG });
+    await waitForCount(child, 1, 120_000);
+    await courierCli(setup.prefix, ['pause', '--config', setup.configPath, '--destination', 'd0']);
+    await sleep(2000); // instances notice a pause within their poll interval
+    await receiver('reset');
+    log(`backlog: producing ${BACKLOG} events behind the paused destination`);
+    let progress = { routed: -1, at: Date.now() };
+    await produceBacklog({ topic: setup.eventsTopic, run, count: BACKLOG });
+    await waitUntil(
+      'the router to route the backlog',
+      async () => {
+        const routed = await topicMessages(setup.destTopic('d0'));
+        if (routed !== progress.routed) progress = { routed, at: Date.now() };
+        else if (Date.now() - progress.at > 60_000)
+          throw new Error(`the router stalled at ${routed}/${BACKLOG} routed; see ${child.log}`);
+        return routed >= BACKLOG;
+      },
+      { timeoutMs: 300_000, system: child },
+    );
+    log(`backlog: routed; holding ${HOLD_S} s`);
+    const hold = new RssSampler(() => [child.pid]);
+    const callsBeforeHold = await redisCalls();
+    const holdStarted = Date.now();
+    await sleep(HOLD_S * 1000);
+    const heldCalls = (await redisCalls()) - callsBeforeHold;
+    const heldSeconds = (Date.now() - holdStarted) / 1000;
+    hold.stop();
+    const early = (await receiver<{ count: number }>('count')).count;
+
+    log(`backlog: resume, rate limit ${RATE.perSecond}/s burst ${RATE.burst}; draining ${DRAIN_S} s`);
+    await receiver('reset');
+    const callsBefore = await redisCalls();
+    const drainStarted = Date.now();
+    await courierCli(setup.prefix, ['resume', '--config', setup.configPath, '--destination', 'd0']);
+    await waitForCount(child, 1, 60_000);
+    await sleep(DRAIN_S * 1000);
+    const calls = (await redisCalls()) - callsBefore;
+    const drainSeconds = (Date.now() - drainStarted) / 1000;
+    // INFO commandstats is server-wide: other clients of a shared Redis count too. The rate seen
+    // while the destination was held (Courier nearly idle) estimates them.
+    const background = (heldCalls / heldSeconds) * drainSeconds;
+    const report = await receiver<Report>('report');
+    const first = report.arrivals[0] ?? 0;
+    const last = report.arrivals.at(-1) ?? 0;
+    const backlog: BacklogResult = {
+      events: BACKLOG,
+      deliveredWhilePaused: early,
+      holdSeconds: round(heldSeconds, 1),
+      holdRssMiB: round(hold.peakTotalMiB),
+      holdProcessRssMiB: round(hold.peakProcessMiB),
+      peakRssMiB: round(whole.peakTotalMiB),
+      peakProcessRssMiB: round(whole.peakProcessMiB),
+      processes: whole.maxProcesses,
+      redisCallsPerSecondWhilePaused: round(heldCalls / heldSeconds),
+      rateLimit: RATE,
+      drainDeliveries: report.arrivals.length,
+      drainPerSecond: round(report.arrivals.length / Math.max(0.001, (last - first) / 1000), 1),
+      busiestSecond: busiestWindow(report.arrivals, 1000),
+      busiestCalendarSecond: busiestCalendarSecond(report.arrivals),
+      redisCalls: calls,
+      redisWindowSeconds: round(drainSeconds, 1),
+      redisCallsPerDelivery: round(calls / Math.max(1, report.arrivals.length), 3),
+      redisCallsPerDeliveryNet: round(
+        Math.max(0, calls - background) / Math.max(1, report.arrivals.length),
+        3,
+      ),
+    };
+    results.backlog = backlog;
+  } finally {
+    whole.stop();
+    await stop(child, 20_000);
+  }
+}
+
+// ---------------------------------------------------------------- report ---------------------
+
+function fmt(v: unknown, unit = ''): string {
+  if (v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v))) return '—';
+  return `${v}${unit}`;
+}
+
+function verdict(ok: boolean | undefined): string {
+  return ok === undefined ? 'n/a' : ok ? 'met' : 'NOT met';
+}
+
+function gitDescribe(): string {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'log', '-1', '--format=%h %s'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function printReport(failure?: string): void {
+  const c = results.courier as Drain | undefined;
+  const ceiling = results.ceiling as Drain | undefined;
+  const plain = results.plain as Drain | undefined;
+  const fan = results.fanout as
+    | (Drain & { destinations: number; perDestination: { min: number; max: number } })
+    | undefined;
+  const cl = results.courierLatency as Latency | undefined;
+  const pl = results.plainLatency as Latency | undefined;
+  const bl = results.backlog as BacklogResult | undefined;
+  const redis = results.redis as { bytesPerDelivery: number; byKind: Record<string, unknown> } | undefined;
+  const ratio = (a?: number, b?: number) => (a && b ? round(a / b, 2) : undefined);
+  const vsCeiling = ratio(c?.perSecond, ceiling?.perSecond);
+  const vsPlain = ratio(c?.perSecond, plain?.perSecond);
+  results.ratios = { courierOverCeiling: vsCeiling, courierOverPlain: vsPlain };
+
+  const date = new Date().toISOString();
+  const machine = `${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(`Courier benchmark — ${date}`);
+  lines.push(`commit: ${gitDescribe()}`);
+  lines.push(`machine: ${machine}; node ${process.version}`);
+  lines.push(
+    `sizes: ${EVENTS} events, destination concurrency ${CONCURRENCY}, ${CONNECTIONS} connections for ceiling/plain`,
+  );
+  lines.push(`courier run --config <file>${COURIER_ARGS.length ? ` ${COURIER_ARGS.join(' ')}` : ''}`);
+  lines.push('');
+  const row = (cells: string[]) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(22) : cell.padStart(14))).join('');
+  lines.push(
+    row([
+      'system',
+      'deliveries/s',
+      'CPU ms/deliv',
+      'peak RSS MiB',
+      'processes',
+      'duplicates',
+      'receiver CPU',
+    ]),
+  );
+  for (const [name, d] of [
+    ['bare HTTP ceiling', ceiling],
+    ['plain eachBatch', plain],
+    ['courier run', c],
+  ] as const) {
+    lines.push(
+      row([
+        name,
+        fmt(d?.perSecond),
+        fmt(d?.cpuMsPerDelivery),
+        fmt(d?.peakRssMiB),
+        fmt(d?.processes),
+        fmt(d?.duplicates),
+        fmt(d?.receiverCpuMsPerDelivery),
+      ]),
+    );
+  }
+  if (fan) {
+    lines.push(
+      row([
+        `courier, ${fan.destinations} dests`,
+        fmt(fan.perSecond),
+        fmt(fan.cpuMsPerDelivery),
+        fmt(fan.peakRssMiB),
+        fmt(fan.processes),
+        fmt(fan.duplicates),
+        fmt(fan.receiverCpuMsPerDelivery),
+      ]),
+    );
+  }
+  lines.push(
+    '(deliveries/s between the 10 % and 90 % arrivals; CPU ms per delivery summed over the process tree in',
+  );
+  lines.push(' that span; receiver CPU: the receiver process’s own per request, same span)');
+  lines.push('');
+  lines.push(`latency produce→receiver at ${LATENCY_RATE}/s for ${LATENCY_S} s:`);
+  lines.push(
+    `  courier  p50 ${fmt(cl?.p50Ms, ' ms')}  p99 ${fmt(cl?.p99Ms, ' ms')}  max ${fmt(cl?.maxMs, ' ms')}`,
+  );
+  lines.push(
+    `  plain    p50 ${fmt(pl?.p50Ms, ' ms')}  p99 ${fmt(pl?.p99Ms, ' ms')}  max ${fmt(pl?.maxMs, ' ms')}`,
+  );
+  if (bl) {
+    lines.push(
+      `backlog of ${bl.events} behind a paused destination: RSS ${bl.holdRssMiB} MiB total, ` +
+        `${bl.holdProcessRssMiB} MiB largest process while held (peak while routing ${bl.peakRssMiB} MiB)`,
+    );
+    lines.push(
+      `  rate-limited drain (${RATE.perSecond}/s, burst ${RATE.burst}): ${bl.drainDeliveries} in ~${DRAIN_S} s, ` +
+        `busiest second ${bl.busiestSecond} sliding / ${bl.busiestCalendarSecond} calendar`,
+    );
+    lines.push(
+      `  Redis calls/delivery ${bl.redisCallsPerDelivery} server-wide (INFO commandstats over ${bl.redisWindowSeconds} s), ` +
+        `${bl.redisCallsPerDeliveryNet} net of the ${bl.redisCallsPerSecondWhilePaused}/s seen while the destination was held`,
+    );
+  }
+  if (redis) {
+    lines.push(
+      `Redis per delivered (event, destination): ${redis.bytesPerDelivery} B ${JSON.stringify(redis.byKind)}`,
+    );
+  }
+  lines.push('');
+  lines.push('targets (issue 10):');
+  const target = (label: string, value: string, ok: boolean | undefined) =>
+    lines.push(`  ${label.padEnd(46)} ${value.padStart(12)}  ${verdict(ok)}`);
+  target(
+    'throughput ≥ 0.5 × ceiling',
+    fmt(vsCeiling),
+    vsCeiling === undefined ? undefined : vsCeiling >= 0.5,
+  );
+  target('throughput ≥ 0.6 × plain', fmt(vsPlain), vsPlain === undefined ? undefined : vsPlain >= 0.6);
+  target(
+    'CPU ≤ 0.12 ms per delivery',
+    fmt(c?.cpuMsPerDelivery, ' ms'),
+    c && Number.isFinite(c.cpuMsPerDelivery) ? c.cpuMsPerDelivery <= 0.12 : undefined,
+  );
+  target('p99 ≤ 25 ms at 1,000/s', fmt(cl?.p99Ms, ' ms'), cl ? cl.p99Ms <= 25 : undefined);
+  target(
+    'Redis ≤ 150 B per delivered (event, destination)',
+    fmt(redis?.bytesPerDelivery, ' B'),
+    redis ? redis.bytesPerDelivery <= 150 : undefined,
+  );
+  target(
+    'RSS ≤ 300 MiB per process, backlog held',
+    fmt(bl?.holdProcessRssMiB, ' MiB'),
+    bl ? bl.holdProcessRssMiB <= 300 : undefined,
+  );
+  target(
+    'rate-limited drain ≤ 0.05 Redis calls/delivery (net)',
+    fmt(bl?.redisCallsPerDeliveryNet),
+    bl ? bl.redisCallsPerDeliveryNet <= 0.05 : undefined,
+  );
+  target(
+    `no second above R + burst (${RATE.perSecond + RATE.burst}), sliding`,
+    fmt(bl?.busiestSecond),
+    bl ? bl.busiestSecond <= RATE.perSecond + RATE.burst : undefined,
+  );
+  if (TOPIC_MAX_BYTES > 0)
+    lines.push(`\nworkaround on: max.message.bytes=${TOPIC_MAX_BYTES} on the run's Courier topics`);
+  if (failure) lines.push(`\nINCOMPLETE: ${failure}`);
+  console.log(lines.join('\n'));
+  console.log(
+    `BENCH_JSON ${JSON.stringify({
+      date,
+      commit: gitDescribe(),
+      machine,
+      courierArgs: COURIER_ARGS,
+      sizes: { events: EVENTS, fanoutEvents: FANOUT_EVENTS, backlog: BACKLOG, concurrency: CONCURRENCY },
+      ...(TOPIC_MAX_BYTES > 0 ? { workaround: { topicMaxMessageBytes: TOPIC_MAX_BYTES } } : {}),
+      ...results,
+      ...(failure ? { failure } : {}),
+    })}`,
+  );
+}
+
+// ---------------------------------------------------------------- main -----------------------
+
+let cleaned: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    await stopAll();
+    if (!env.BENCH_KEEP) await cleanupRun(run, log);
+    await closeClients();
+  })();
+  return cleaned;
+}
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping every process and cleaning up`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+const failures: string[] = [];
+
+function reportFailure(phase: string, err: unknown): void {
+  const message = (err as Error).message;
+  failures.push(`${phase}: ${message}`);
+  log(`${phase} FAILED: ${message}`);
+  const logFile = /see (\S+)$/.exec(message)?.[1];
+  if (!logFile) return;
+  try {
+    log(`last lines of ${logFile}:\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`);
+  } catch {
+    // no log
+  }
+}
+
+log(`run ${run}; logs in ${dir}`);
+try {
+  await startReceiver();
+  const phases: Array<[string, () => Promise<void>]> = [
+    ['ceiling', ceilingPhase],
+    ['plain', plainPhase],
+    ['courier', courierPhase],
+    ['fanout', fanoutPhase],
+    ['backlog', backlogPhase],
+  ];
+  // A failed phase does not hide the others' figures: each stops its own processes on the way out.
+  for (const [name, phase] of phases) {
+    if (SKIP.has(name)) continue;
+    const started = Date.now();
+    try {
+      await phase();
+      log(`${name}: done in ${round((Date.now() - started) / 1000, 1)} s`);
+    } catch (err) {
+      reportFailure(name, err);
+    }
+  }
+} catch (err) {
+  reportFailure('receiver', err);
+} finally {
+  await cleanup();
+}
+if (failures.length > 0) process.exitCode = 1;
+printReport(failures.length > 0 ? failures.join('; ') : undefined);

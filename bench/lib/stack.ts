@@ -1,0 +1,219 @@
+// The benchmark's own Kafka and Redis access (kafkajs and ioredis directly, not Courier's code,
+// so the bench measures any version of Courier from outside): topics, producing backlogs and
+// paced streams, watermarks, Redis command counts and memory, and cleaning up a run.
+import { Redis } from 'ioredis';
+import { type Admin, type ConfigResourceTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+
+// kafkajs' ConfigResourceTypes.TOPIC; the enum is not a named export of its CommonJS module.
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
+import { eventBody, eventKey, nowMs } from './events.ts';
+
+export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+// Quiet: kafkajs logs retried errors (e.g. "not the leader" just after a topic was created);
+// a send that finally fails throws.
+export const kafka = new Kafka({ clientId: 'courier-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
+
+let admin: Admin | undefined;
+let producer: Producer | undefined;
+let redis: Redis | undefined;
+
+export async function getAdmin(): Promise<Admin> {
+  if (!admin) {
+    admin = kafka.admin();
+    await admin.connect();
+  }
+  return admin;
+}
+
+async function getProducer(): Promise<Producer> {
+  if (!producer) {
+    producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+  }
+  return producer;
+}
+
+export function getRedis(): Redis {
+  redis ??= new Redis(REDIS_URL, { maxRetriesPerRequest: 3 });
+  return redis;
+}
+
+export async function createTopic(topic: string, partitions: number): Promise<void> {
+  await (await getAdmin()).createTopics({
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+}
+
+/** Sets `max.message.bytes` on every topic whose name starts with `prefix` (only the run's own). */
+export async function raiseMaxMessageBytes(prefix: string, bytes: number): Promise<string[]> {
+  const a = await getAdmin();
+  const topics = (await a.listTopics()).filter((t) => t.startsWith(prefix));
+  await a.alterConfigs({
+    validateOnly: false,
+    resources: topics.map((name) => ({
+      type: TOPIC_RESOURCE,
+      name,
+      configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+    })),
+  });
+  return topics;
+}
+
+/** Produces events `from`..`from+count-1` as fast as Kafka takes them (acks=all). */
+export async function produceBacklog(options: {
+  topic: string;
+  run: string;
+  count: number;
+  from?: number;
+}): Promise<void> {
+  const p = await getProducer();
+  const from = options.from ?? 0;
+  const batch = 1000;
+  const inFlight = new Set<Promise<unknown>>();
+  for (let start = from; start < from + options.count; start += batch) {
+    const end = Math.min(from + options.count, start + batch);
+    const messages = [];
+    for (let n = start; n < end; n++) messages.push({ key: eventKey(n), value: eventBody(options.run, n) });
+    const sent: Promise<unknown> = p.send({ topic: options.topic, acks: -1, messages });
+    inFlight.add(sent);
+    sent.finally(() => inFlight.delete(sent)).catch(() => {});
+    if (inFlight.size >= 4) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+/**
+ * Produces `perSecond` events for `seconds`, each carrying its produce time, in 10 ms ticks.
+ * Returns how many were produced.
+ */
+export async function producePaced(options: {
+  topic: string;
+  run: string;
+  perSecond: number;
+  seconds: number;
+  from: number;
+}): Promise<number> {
+  const p = await getProducer();
+  const total = Math.round(options.perSecond * options.seconds);
+  const started = nowMs();
+  const pending: Promise<unknown>[] = [];
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((nowMs() - started) * options.perSecond) / 1000));
+    if (due > sent) {
+      const at = nowMs();
+      const messages = [];
+      for (let n = sent; n < due; n++) {
+        const id = options.from + n;
+        messages.push({ key: eventKey(id), value: eventBody(options.run, id, at) });
+      }
+      pending.push(p.send({ topic: options.topic, acks: -1, messages }));
+      sent = due;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all(pending);
+  return total;
+}
+
+/** Messages on a topic: the sum of its partitions' high watermarks (topics start empty). */
+export async function topicMessages(topic: string): Promise<number> {
+  const offsets = await (await getAdmin()).fetchTopicOffsets(topic);
+  return offsets.reduce((sum, o) => sum + Number(o.high), 0);
+}
+
+/** Server-wide total of command calls (INFO commandstats). */
+export async function redisCalls(): Promise<number> {
+  const info = await getRedis().info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
+  return calls;
+}
+
+export interface RedisFootprint {
+  keys: number;
+  bytes: number;
+  /** Bytes per shape of key, e.g. `:delivered:d0:<id>`. */
+  byKind: Record<string, { keys: number; bytes: number }>;
+}
+
+/**
+ * Every key under a prefix and its MEMORY USAGE, grouped by the key's shape (the text after the
+ * prefix with the event id, which matches `eventId`, replaced by `<id>`).
+ */
+export async function redisFootprint(prefix: string, eventId: RegExp): Promise<RedisFootprint> {
+  const r = getRedis();
+  const out: RedisFootprint = { keys: 0, bytes: 0, byKind: {} };
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const pipe = r.pipeline();
+    for (const k of keys) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
+    const results = (await pipe.exec()) ?? [];
+    keys.forEach((k, i) => {
+      const bytes = Number(results[i]?.[1] ?? 0);
+      const kind = k.slice(prefix.length).replace(eventId, '<id>') || '?';
+      const slot = out.byKind[kind] ?? { keys: 0, bytes: 0 };
+      out.byKind[kind] = slot;
+      slot.keys++;
+      slot.bytes += bytes;
+      out.keys++;
+      out.bytes += bytes;
+    });
+  } while (cursor !== '0');
+  return out;
+}
+
+export async function redisKeyCount(prefix: string): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await getRedis().scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    n += keys.length;
+  } while (cursor !== '0');
+  return n;
+}
+
+/** Deletes every topic, consumer group and Redis key whose name starts with the run's prefix. */
+export async function cleanupRun(run: string, log: (line: string) => void): Promise<void> {
+  try {
+    const a = await getAdmin();
+    const topics = (await a.listTopics()).filter((t) => t.startsWith(run));
+    if (topics.length > 0) await a.deleteTopics({ topics, timeout: 30_000 });
+    const { groups } = await a.listGroups();
+    const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(run));
+    if (mine.length > 0) await a.deleteGroups(mine).catch(() => {});
+    log(`cleanup: deleted ${topics.length} topics, ${mine.length} consumer groups`);
+  } catch (err) {
+    log(`cleanup: Kafka: ${(err as Error).message}`);
+  }
+  try {
+    const r = getRedis();
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${run}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) deleted += await r.unlink(...keys);
+    } while (cursor !== '0');
+    log(`cleanup: deleted ${deleted} Redis keys`);
+  } catch (err) {
+    log(`cleanup: Redis: ${(err as Error).message}`);
+  }
+}
+
+export async function closeClients(): Promise<void> {
+  await producer?.disconnect().catch(() => {});
+  await admin?.disconnect().catch(() => {});
+  redis?.disconnect();
+  producer = undefined;
+  admin = undefined;
+  redis = undefined;
+}
