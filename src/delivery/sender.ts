@@ -230,6 +230,10 @@ export class WebhookSender {
         latencyMs: 0,
       };
     }
+    // A timer cleared on completion: AbortSignal.timeout() would fire (and build an exception)
+    // for every request, long after it was answered.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
     try {
       const res = await request(this.options.url, {
         method: 'POST',
@@ -240,7 +244,7 @@ export class WebhookSender {
           'user-agent': this.options.userAgent,
         },
         body: req.body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: controller.signal,
       });
       const snippet = await readSnippet(res.body as never, SNIPPET_TIMEOUT_MS);
       const retryAfter = res.headers['retry-after'];
@@ -255,6 +259,8 @@ export class WebhookSender {
     } catch (err) {
       const { code, message } = errorCode(err);
       return { errorCode: code, errorMessage: message, latencyMs: latency() };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
