@@ -19,7 +19,7 @@ export type Delivery =
   | { kind: 'skipped' }
   /** The wait was abandoned (stop or rebalance) before anything was sent. */
   | { kind: 'abandoned' }
-  /** The breaker refused to send: nothing was sent; wait at the gate and try again. */
+  /** The breaker refused to send, or the gate shut meanwhile: nothing was sent; wait at the gate. */
   | { kind: 'rejected' }
   | {
       kind: 'attempted';
@@ -107,6 +107,11 @@ export class Deliverer {
       if (!(await rateLimiter.acquire(signal))) {
         await deliveredKeys.release(meta.eventId, token);
         return { kind: 'abandoned' };
+      }
+      // The destination may have been paused, or its circuit opened, during the wait.
+      if (this.o.gate.shut()) {
+        await deliveredKeys.release(meta.eventId, token);
+        return { kind: 'rejected' };
       }
       // A long wait for a permit may outlive the in-flight lock: renew the claim (same token)
       // before sending; if someone else took the event meanwhile, the permit goes unused.

@@ -76,6 +76,14 @@ export class DeliveryGate {
     return undefined;
   }
 
+  /**
+   * Whether sending must stop right now (open circuit, a pause, a Retry-After), for a caller that
+   * already passed the gate and waited since (for a rate-limit permit, say).
+   */
+  shut(): boolean {
+    return this.breakerState === 'open' || this.shared !== undefined || this.retryAfterUntil > this.now();
+  }
+
   /** The state `courier status`, metrics and the retention warning show. */
   state(): { open: boolean; reason?: string; breaker: BreakerState; until?: number } {
     const reason = this.reason();
