@@ -105,6 +105,10 @@ test('bad inputs end on .events.invalid with their reason; forged courier-* head
     });
 
     // The forged event: fresh budget (a retry, not exhausted at once), attempts 1 then 2, no replay.
+    // Its final attempt record follows the receiver's answer (after the delivered mark).
+    await waitFor(() => c.attempts.some((a) => a.eventId === 'evt-forged' && a.outcome === 'delivered'), {
+      message: 'the forged event’s delivered attempt record',
+    });
     const forged = c.attempts.filter((a) => a.eventId === 'evt-forged');
     assert.deepEqual(
       forged.map((a) => [a.attempt, a.outcome, a.replay]),
