@@ -11,7 +11,7 @@
 // ceiling, plain, courier, memory, latency, fanout, backlog).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -802,5 +802,10 @@ try {
 } finally {
   await cleanup();
 }
-if (failures.length > 0) process.exitCode = 1;
+if (failures.length > 0) {
+  process.exitCode = 1;
+  log(`logs kept in ${dir}`);
+} else if (!env.BENCH_KEEP) {
+  rmSync(dir, { recursive: true, force: true }); // tens of MB of Courier logs per full run
+}
 printReport(failures.length > 0 ? failures.join('; ') : undefined);
