@@ -142,23 +142,35 @@ export interface RedisFootprint {
 }
 
 /**
+ * Every key of a run: named `<prefix>…`, or hash-tagged `{<prefix>…}…` (Redis Cluster layout).
+ * Yields one SCAN page at a time.
+ */
+async function* scanRun(prefix: string): AsyncGenerator<string[]> {
+  for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await getRedis().scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) yield keys;
+    } while (cursor !== '0');
+  }
+}
+
+/**
  * Every key under a prefix and its MEMORY USAGE, grouped by the key's shape (the text after the
  * prefix with the event id, which matches `eventId`, replaced by `<id>`).
  */
 export async function redisFootprint(prefix: string, eventId: RegExp): Promise<RedisFootprint> {
   const r = getRedis();
   const out: RedisFootprint = { keys: 0, bytes: 0, byKind: {} };
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length === 0) continue;
+  for await (const keys of scanRun(prefix)) {
     const pipe = r.pipeline();
     for (const k of keys) pipe.call('MEMORY', 'USAGE', k, 'SAMPLES', '0');
     const results = (await pipe.exec()) ?? [];
     keys.forEach((k, i) => {
       const bytes = Number(results[i]?.[1] ?? 0);
-      const kind = k.slice(prefix.length).replace(eventId, '<id>') || '?';
+      const kind =
+        k.slice(k.startsWith('{') ? prefix.length + 1 : prefix.length).replace(eventId, '<id>') || '?';
       const slot = out.byKind[kind] ?? { keys: 0, bytes: 0 };
       out.byKind[kind] = slot;
       slot.keys++;
@@ -166,18 +178,13 @@ export async function redisFootprint(prefix: string, eventId: RegExp): Promise<R
       out.keys++;
       out.bytes += bytes;
     });
-  } while (cursor !== '0');
+  }
   return out;
 }
 
 export async function redisKeyCount(prefix: string): Promise<number> {
   let n = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await getRedis().scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    n += keys.length;
-  } while (cursor !== '0');
+  for await (const keys of scanRun(prefix)) n += keys.length;
   return n;
 }
 
@@ -196,13 +203,8 @@ export async function cleanupRun(run: string, log: (line: string) => void): Prom
   }
   try {
     const r = getRedis();
-    let cursor = '0';
     let deleted = 0;
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${run}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await r.unlink(...keys);
-    } while (cursor !== '0');
+    for await (const keys of scanRun(run)) deleted += await r.unlink(...keys);
     log(`cleanup: deleted ${deleted} Redis keys`);
   } catch (err) {
     log(`cleanup: Redis: ${(err as Error).message}`);

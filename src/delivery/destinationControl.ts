@@ -1,8 +1,12 @@
 // Pause state of destinations, shared by every instance through Redis: an operator or an auth
 // failure pauses until resumed; a Retry-After pauses until a time.
-import type { CourierRedis, RedisKeys } from './redis.ts';
+// Pause reasons (DESIGN §5): `operator`; `auth-rejected` (401, after one token refresh for
+// OAuth2), `forbidden` (403), `auth-revoked` (the OAuth2 token endpoint refuses the client), `gone`
+// (410). `auth` is the reason older versions wrote for both 401 and 403; it is still read.
+import type { CourierRedis, RedisKeys } from '../redis/client.ts';
 
-export type PauseReason = 'operator' | 'auth';
+/** Why a destination is paused until resumed: an operator, or a response only a human can fix. */
+export type PauseReason = 'operator' | 'auth-rejected' | 'forbidden' | 'auth-revoked' | 'gone' | 'auth';
 
 export interface PauseRecord {
   reason: PauseReason;
@@ -23,9 +27,19 @@ export class DestinationControl {
     this.keys = options.keys;
   }
 
-  async pause(destination: string, reason: PauseReason, detail?: string): Promise<void> {
+  /**
+   * Pauses until resumed. An operator pause replaces any other; an automatic (auth) pause never
+   * replaces one already in place, so concurrent failures alert once. Returns whether this call
+   * paused the destination (false: it was paused already and stays so with its first reason).
+   */
+  async pause(destination: string, reason: PauseReason, detail?: string): Promise<boolean> {
     const record: PauseRecord = { reason, since: Date.now(), ...(detail ? { detail } : {}) };
-    await this.redis.set(this.keys.paused(destination), JSON.stringify(record));
+    const key = this.keys.paused(destination);
+    if (reason === 'operator') {
+      await this.redis.set(key, JSON.stringify(record));
+      return true;
+    }
+    return (await this.redis.set(key, JSON.stringify(record), 'NX')) === 'OK';
   }
 
   /** Clears operator/auth pauses and any Retry-After wait. Returns whether anything was paused. */

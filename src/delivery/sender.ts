@@ -94,7 +94,7 @@ type LookupCallback = (
   family?: number,
 ) => void;
 
-function guardedLookup(hostname: string, options: { all?: boolean }, callback: LookupCallback): void {
+export function guardedLookup(hostname: string, options: { all?: boolean }, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     const bad = addresses.find((a) => isForbiddenAddress(a.address));
@@ -116,14 +116,16 @@ export interface SenderOptions {
   connections: number;
   allowPrivateAddresses: boolean;
   userAgent: string;
+  /** mTLS: the client certificate and key (PEM text) and an optional CA bundle replacing the default. */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 export interface WebhookRequest {
-  body: string;
+  body: string | Buffer;
   headers: Record<string, string>;
 }
 
-function errorCode(err: unknown): { code: SendErrorCode; message: string } {
+export function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   const e = err as {
     code?: string;
     name?: string;
@@ -133,6 +135,8 @@ function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   const code = e?.cause?.code ?? e?.code ?? '';
   const message = e?.cause?.message ?? e?.message ?? String(err);
   if (code === 'ECOURIERFORBIDDEN') return { code: 'FORBIDDEN_ADDRESS', message };
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_ARG_TYPE')
+    return { code: 'INVALID_REQUEST', message };
   if (code === 'ECONNREFUSED') return { code: 'CONNECTION_REFUSED', message };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL')
     return { code: 'DNS_FAILURE', message };
@@ -160,15 +164,35 @@ function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   return { code: 'NETWORK_ERROR', message };
 }
 
-async function readSnippet(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<string> {
+/** How long the first KiB of a response body may take once the status line has arrived. */
+export const SNIPPET_TIMEOUT_MS = 1000;
+
+type ResponseBody = AsyncIterable<Buffer> & { destroy(err?: Error): unknown };
+
+/**
+ * The first 1 KiB of a response body, best effort: the status line already decided the outcome,
+ * so a body that drips, never ends or is cut off yields what arrived within its own short bound,
+ * never an error. The rest of the body is discarded (the connection is closed if it is not done).
+ */
+async function readSnippet(body: ResponseBody, timeoutMs: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= SNIPPET_BYTES) break;
-  }
-  if (size >= SNIPPET_BYTES) await body.dump().catch(() => {});
+  let complete = false;
+  let timer: NodeJS.Timeout | undefined;
+  const reading = (async () => {
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= SNIPPET_BYTES) return;
+    }
+    complete = true;
+  })().catch(() => {});
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([reading, timeout]);
+  clearTimeout(timer);
+  if (!complete) body.destroy();
   return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
 }
 
@@ -189,7 +213,10 @@ export class WebhookSender {
       connectTimeout: Math.min(options.timeoutMs, 10_000),
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      connect: options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never },
+      connect: {
+        ...(options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never }),
+        ...(options.tls ?? {}),
+      },
     });
   }
 
@@ -203,6 +230,10 @@ export class WebhookSender {
         latencyMs: 0,
       };
     }
+    // A timer cleared on completion: AbortSignal.timeout() would fire (and build an exception)
+    // for every request, long after it was answered.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
     try {
       const res = await request(this.options.url, {
         method: 'POST',
@@ -213,9 +244,9 @@ export class WebhookSender {
           'user-agent': this.options.userAgent,
         },
         body: req.body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+        signal: controller.signal,
       });
-      const snippet = await readSnippet(res.body as never);
+      const snippet = await readSnippet(res.body as never, SNIPPET_TIMEOUT_MS);
       const retryAfter = res.headers['retry-after'];
       return {
         status: res.statusCode,
@@ -228,6 +259,8 @@ export class WebhookSender {
     } catch (err) {
       const { code, message } = errorCode(err);
       return { errorCode: code, errorMessage: message, latencyMs: latency() };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

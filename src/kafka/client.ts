@@ -10,7 +10,9 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
+import { tlsOptions } from '../config/tls.ts';
 import type { Logger } from '../observability/logger.ts';
+import { saslOptions } from './auth.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -19,15 +21,21 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+const ROUTINE_ERRORS = /rebalanc|not the correct coordinator|coordinator is (loading|not available)/i;
+
 export function createKafka(
   config: CourierConfig,
   logger: Logger,
   overrides: Partial<KafkaConfig> = {},
 ): Kafka {
   const kafkaLog = logger.child({ component: 'kafkajs' });
+  const { ssl, sasl } = config.kafka;
   return new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
+    // TLS and SASL through kafkajs' own options (SASL without TLS is SASL_PLAINTEXT).
+    ...(ssl ? { ssl: ssl === true ? true : tlsOptions(ssl) } : {}),
+    ...(sasl ? { sasl: saslOptions(sasl) } : {}),
     connectionTimeout: 3000,
     requestTimeout: 30000,
     retry: { initialRetryTime: 200, retries: 8 },
@@ -37,7 +45,10 @@ export function createKafka(
       () =>
       ({ namespace, level, log }: LogEntry) => {
         const { message, timestamp: _t, logger: _l, ...rest } = log;
-        kafkaLog[LEVELS[level] ?? 'info']({ namespace, ...rest }, message);
+        // kafkajs logs the broker's answers during an ordinary rebalance or coordinator move as
+        // errors; they are expected and retried, so they stay at debug.
+        const routine = typeof rest.error === 'string' && ROUTINE_ERRORS.test(rest.error);
+        kafkaLog[routine ? 'debug' : (LEVELS[level] ?? 'info')]({ namespace, ...rest }, message);
       },
     ...overrides,
   });

@@ -19,8 +19,18 @@ export interface AttemptRecord {
   nextAttemptAt?: string;
   responseSnippet?: string;
   replay: boolean;
-  /** Set on auth failures: the destination was paused and an operator must act. */
-  alert?: 'destination-paused-auth';
+  /** Set when the attempt paused its destination (401, 403, 410, revoked credentials): an operator must act. */
+  alert?: 'destination-paused';
+  /** Why it paused: auth-rejected · forbidden · auth-revoked · gone. */
+  pauseReason?: string;
+  /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
+  request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
+  /**
+   * The authentication case of this attempt (DESIGN §5 auth outcomes): `expired` (a 401 answered
+   * by refreshing the OAuth2 token and sending again) · `rejected` · `forbidden` · `revoked` ·
+   * `token-unavailable` (the token endpoint could not be reached; retried later).
+   */
+  authCase?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
 }
 
 export interface PipelineEvents {
@@ -34,8 +44,20 @@ export interface PipelineEvents {
   resumed: [{ destination: string }];
   dlq: [{ destination: string; eventId: string; errorClass: string }];
   forwarded: [{ destination: string; count: number }];
+  /** Permits handed out after waiting for the destination's rate limit. */
+  'rate-limited': [{ destination: string; waitedMs: number; permits: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
+  /** A credential of a destination expires within its warning window (log code CREDENTIAL_EXPIRING). */
+  'credential-expiring': [
+    {
+      destination: string;
+      kind: 'oauth2-token' | 'client-certificate' | 'secret';
+      /** Epoch ms. */
+      expiresAt: number;
+      daysLeft: number;
+    },
+  ];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

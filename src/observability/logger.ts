@@ -20,6 +20,25 @@ export const REDACT_PATHS = [
   'destinations[*].headers',
   'config.destinations[*].secrets',
   'config.destinations[*].headers',
+  // Destination credentials (issue 9): the whole auth block, and its secret fields wherever they go.
+  'auth',
+  'clientSecret',
+  'client_secret',
+  'password',
+  'accessToken',
+  'access_token',
+  'privateKey',
+  '*.auth',
+  '*.clientSecret',
+  '*.client_secret',
+  '*.password',
+  '*.accessToken',
+  '*.access_token',
+  '*.privateKey',
+  'tls.key',
+  '*.tls.key',
+  'destinations[*].auth',
+  'config.destinations[*].auth',
 ];
 
 export interface LoggerOptions {

@@ -2,7 +2,8 @@
 // pipeline events.
 import { CourierApp, type Role } from '../../src/app.ts';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import type { AttemptRecord } from '../../src/observability/events.ts';
+import type { AttemptRecord, PipelineEmitter } from '../../src/observability/events.ts';
+import { createLogger, type Logger } from '../../src/observability/logger.ts';
 import { testLogger } from './stack.ts';
 
 export interface RunningCourier {
@@ -14,11 +15,19 @@ export interface RunningCourier {
 
 export async function startCourier(
   config: CourierConfig,
-  options: { roles?: Role[]; sessionTimeoutMs?: number } = {},
+  options: {
+    roles?: Role[];
+    sessionTimeoutMs?: number;
+    logger?: Logger;
+    credentialCheckMs?: number;
+    events?: PipelineEmitter;
+  } = {},
 ): Promise<RunningCourier> {
   const app = new CourierApp({
     config,
-    logger: testLogger(),
+    logger: options.logger ?? testLogger(),
+    ...(options.events ? { events: options.events } : {}),
+    ...(options.credentialCheckMs ? { credentialCheckMs: options.credentialCheckMs } : {}),
     sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
     pausePollMs: 100,
     ...(options.roles ? { roles: options.roles } : {}),
@@ -39,4 +48,18 @@ export async function startCourier(
       await app.stop();
     },
   };
+}
+
+/** A logger at debug level that keeps every line it writes (pino's JSON), for tests that read logs. */
+export function capturingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level: 'debug',
+    destination: {
+      write: (line: string) => {
+        lines.push(line);
+      },
+    },
+  });
+  return { logger, lines };
 }

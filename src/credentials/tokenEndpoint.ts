@@ -1,0 +1,79 @@
+// Calls an OAuth2 token endpoint (RFC 6749 §4.4.2): one form-encoded POST through its own undici
+// Agent with the same SSRF guard as deliveries (a token URL on a private or loopback address is
+// refused unless network.allowPrivateAddresses), a timeout, and the answer capped at 64 KiB.
+import { isIP } from 'node:net';
+import { Agent, request } from 'undici';
+import { errorCode, guardedLookup, isForbiddenAddress } from '../delivery/sender.ts';
+import {
+  parseTokenResponse,
+  type TokenRequestInput,
+  type TokenResult,
+  tokenNetworkFailure,
+  tokenRequest,
+} from './tokenResponse.ts';
+
+const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+
+export interface TokenEndpointOptions extends TokenRequestInput {
+  tokenUrl: string;
+  timeoutMs: number;
+  allowPrivateAddresses: boolean;
+  userAgent: string;
+  now?: () => number;
+}
+
+export class TokenEndpoint {
+  private readonly o: TokenEndpointOptions;
+  private readonly agent: Agent;
+  private readonly literalForbidden: boolean;
+  private readonly now: () => number;
+
+  constructor(options: TokenEndpointOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    const host = new URL(options.tokenUrl).hostname.replace(/^\[|\]$/g, '');
+    this.literalForbidden = !options.allowPrivateAddresses && isIP(host) !== 0 && isForbiddenAddress(host);
+    this.agent = new Agent({
+      connections: 2,
+      keepAliveTimeout: 10_000,
+      connectTimeout: Math.min(options.timeoutMs, 10_000),
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never },
+    });
+  }
+
+  /** Asks for a new access token. Never throws; never puts the secret or the token in a message. */
+  async fetchToken(): Promise<TokenResult> {
+    if (this.literalForbidden) return tokenNetworkFailure('FORBIDDEN_ADDRESS', true);
+    const { body, headers } = tokenRequest(this.o);
+    try {
+      const res = await request(this.o.tokenUrl, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { ...headers, 'user-agent': this.o.userAgent },
+        body,
+        signal: AbortSignal.timeout(this.o.timeoutMs),
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_TOKEN_RESPONSE_BYTES) break;
+        chunks.push(chunk);
+      }
+      if (size > MAX_TOKEN_RESPONSE_BYTES) {
+        res.body.destroy();
+        return parseTokenResponse(res.statusCode >= 300 ? res.statusCode : 502, '', this.now());
+      }
+      return parseTokenResponse(res.statusCode, Buffer.concat(chunks).toString('utf8'), this.now());
+    } catch (err) {
+      const { code } = errorCode(err);
+      return tokenNetworkFailure(code, code === 'FORBIDDEN_ADDRESS');
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => {});
+  }
+}

@@ -1,0 +1,188 @@
+// One delivery attempt of one message, up to its outcome: admission (delivered already? being
+// sent by someone else? — batched with the other messages admitted at the same time), the rate
+// limit (only for messages that will really be sent), the Standard Webhooks signature, and the
+// POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
+import type { DestinationConfig } from '../config/schema.ts';
+import { type AuthCase, afterResponse } from '../credentials/authOutcome.ts';
+import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
+import type { TokenFailure } from '../credentials/tokenResponse.ts';
+import type { DeliveredKeySet } from './deliveredKeySet.ts';
+import type { DeliveryGate } from './deliveryGate.ts';
+import type { DeliveryMessage } from './message.ts';
+import { classify, type Outcome, type SendResult } from './outcome.ts';
+import type { RateLimiter } from './rateLimiter.ts';
+import type { WebhookSender } from './sender.ts';
+import { sign } from './signer.ts';
+
+export type Delivery =
+  /** The delivered-key set says this destination has it already. */
+  | { kind: 'skipped' }
+  /** The wait was abandoned (stop or rebalance) before anything was sent. */
+  | { kind: 'abandoned' }
+  /** The breaker refused to send: nothing was sent; wait at the gate and try again. */
+  | { kind: 'rejected' }
+  | {
+      kind: 'attempted';
+      /** The claim under which it was sent: the executor completes or releases it. */
+      token: string;
+      result: SendResult;
+      outcome: Outcome;
+      /** When the request was sent (ms). */
+      sentAt: number;
+      /** The signature-relevant headers of the request (never Authorization or configured ones). */
+      request: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
+      /** With credentials: which authentication case this attempt was (DESIGN §5 auth outcomes). */
+      authCase?: AuthCase;
+    };
+
+export interface DelivererOptions {
+  destination: DestinationConfig;
+  sender: WebhookSender;
+  deliveredKeys: DeliveredKeySet;
+  gate: DeliveryGate;
+  rateLimiter?: RateLimiter;
+  /** OAuth2, Basic or mTLS credentials; none when the destination has no `auth`. */
+  credentials?: DestinationCredentials;
+  now?: () => number;
+}
+
+/**
+ * A token endpoint failure as an outcome: no request left for the destination, so it is never
+ * ambiguous and never counts against its circuit breaker. Unreachable → retried later through the
+ * delay tiers; the client refused → the destination pauses `auth-revoked`.
+ */
+function tokenFailure(failure: TokenFailure): { result: SendResult; outcome: Outcome; authCase: AuthCase } {
+  const result: SendResult = { errorCode: failure.code, errorMessage: failure.message, latencyMs: 0 };
+  return failure.kind === 'transient'
+    ? { result, outcome: { kind: 'transient', ambiguous: false }, authCase: 'token-unavailable' }
+    : {
+        result,
+        outcome: { kind: 'pause', pauseCause: 'auth-revoked', ambiguous: false },
+        authCase: 'revoked',
+      };
+}
+
+const wait = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+
+export class Deliverer {
+  private readonly o: DelivererOptions;
+  private readonly now: () => number;
+  /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
+  private readonly reclaimAfterMs: number;
+
+  constructor(options: DelivererOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+    this.reclaimAfterMs = Math.max(1000, options.destination.timeoutMs / 2);
+  }
+
+  async deliver(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
+    const { meta } = message;
+    const { deliveredKeys, rateLimiter } = this.o;
+    const token = deliveredKeys.newToken();
+    const claim = async (): Promise<Delivery | undefined> => {
+      for (;;) {
+        const c = await deliveredKeys.claim(meta.eventId, { token, force: meta.force });
+        if (c.state === 'claimed') return undefined;
+        if (c.state === 'delivered') return { kind: 'skipped' };
+        // Another sender has it right now: wait for them rather than send twice.
+        await wait(Math.min(c.retryInMs, 250), signal);
+        if (signal.aborted) return { kind: 'abandoned' };
+      }
+    };
+
+    const before = await claim();
+    if (before) return before;
+    if (rateLimiter) {
+      const claimedAt = this.now();
+      if (!(await rateLimiter.acquire(signal))) {
+        await deliveredKeys.release(meta.eventId, token);
+        return { kind: 'abandoned' };
+      }
+      // A long wait for a permit may outlive the in-flight lock: renew the claim (same token)
+      // before sending; if someone else took the event meanwhile, the permit goes unused.
+      if (this.now() - claimedAt >= this.reclaimAfterMs) {
+        const after = await claim();
+        if (after) return after;
+      }
+    }
+
+    const { destination } = this.o;
+    const body = message.value ?? Buffer.alloc(0);
+    const timestampSeconds = Math.floor(this.now() / 1000);
+    const signature = sign({ id: meta.eventId, timestampSeconds, body, secrets: destination.secrets });
+    const request = {
+      webhookId: meta.eventId,
+      webhookTimestamp: String(timestampSeconds),
+      webhookSignature: signature,
+    };
+    const headers = {
+      ...destination.headers,
+      'webhook-id': request.webhookId,
+      'webhook-timestamp': request.webhookTimestamp,
+      'webhook-signature': request.webhookSignature,
+    };
+    const sentAt = this.now();
+    const fire = (auth: Record<string, string>) =>
+      this.o.gate.fire(async () => {
+        const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
+        return { result, outcome: classify(result, this.now()) };
+      });
+    const attempted = (fired: { result: SendResult; outcome: Outcome }, authCase?: AuthCase): Delivery => ({
+      kind: 'attempted',
+      token,
+      result: fired.result,
+      outcome: fired.outcome,
+      sentAt,
+      request,
+      ...(authCase ? { authCase } : {}),
+    });
+
+    try {
+      const { credentials } = this.o;
+      let authorized: AuthorizeResult = credentials
+        ? await credentials.authorize()
+        : { ok: true, headers: {} };
+      if (!authorized.ok) {
+        const failed = tokenFailure(authorized);
+        return attempted(failed, failed.authCase);
+      }
+      let fired = await fire(authorized.headers);
+      let authCase: AuthCase | undefined;
+      // A 401 with OAuth2: the token may just have expired. One fresh token, the same request again.
+      if (
+        credentials &&
+        fired !== 'rejected' &&
+        afterResponse(fired.result.status, credentials, false)?.action === 'refresh-and-resend'
+      ) {
+        authCase = 'expired';
+        authorized = await credentials.authorize({ forceRefresh: true, rejectedHeaders: authorized.headers });
+        if (!authorized.ok) {
+          const failed = tokenFailure(authorized);
+          return attempted(failed, failed.authCase);
+        }
+        fired = await fire(authorized.headers);
+        if (fired !== 'rejected' && fired.result.status === 401) authCase = 'rejected';
+      }
+      if (fired === 'rejected') {
+        await deliveredKeys.release(meta.eventId, token);
+        return { kind: 'rejected' };
+      }
+      if (credentials && fired.result.status === 401) authCase = 'rejected';
+      if (credentials && fired.result.status === 403) authCase = 'forbidden';
+      return attempted(fired, authCase);
+    } catch (err) {
+      await deliveredKeys.release(meta.eventId, token);
+      throw err;
+    }
+  }
+}
