@@ -169,8 +169,13 @@ export async function redisFootprint(prefix: string, eventId: RegExp): Promise<R
     const results = (await pipe.exec()) ?? [];
     keys.forEach((k, i) => {
       const bytes = Number(results[i]?.[1] ?? 0);
+      // Long digit runs (time buckets, e.g. a day number) vary between runs: `<n>` keeps the
+      // shape comparable.
       const kind =
-        k.slice(k.startsWith('{') ? prefix.length + 1 : prefix.length).replace(eventId, '<id>') || '?';
+        k
+          .slice(k.startsWith('{') ? prefix.length + 1 : prefix.length)
+          .replace(eventId, '<id>')
+          .replace(/\d{4,}/g, '<n>') || '?';
       const slot = out.byKind[kind] ?? { keys: 0, bytes: 0 };
       out.byKind[kind] = slot;
       slot.keys++;
