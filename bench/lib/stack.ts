@@ -126,12 +126,26 @@ export async function topicMessages(topic: string): Promise<number> {
   return offsets.reduce((sum, o) => sum + Number(o.high), 0);
 }
 
-/** Server-wide total of command calls (INFO commandstats). */
+/** Server-wide total of command calls (INFO commandstats), commands run inside scripts included. */
 export async function redisCalls(): Promise<number> {
+  return (await redisCounters()).commands;
+}
+
+/**
+ * Server-wide command counts (INFO commandstats): every command (those a script runs included),
+ * script calls (EVALSHA/EVAL: one round trip each), and TIME, which only Courier's rate-limit
+ * script calls — so TIME counts the rate limiter's trips to Redis.
+ */
+export async function redisCounters(): Promise<{ commands: number; scripts: number; limiter: number }> {
   const info = await getRedis().info('commandstats');
-  let calls = 0;
-  for (const m of info.matchAll(/calls=(\d+)/g)) calls += Number(m[1]);
-  return calls;
+  const out = { commands: 0, scripts: 0, limiter: 0 };
+  for (const m of info.matchAll(/cmdstat_([a-z|]+):calls=(\d+)/g)) {
+    const n = Number(m[2]);
+    out.commands += n;
+    if (m[1] === 'evalsha' || m[1] === 'eval') out.scripts += n;
+    if (m[1] === 'time') out.limiter += n;
+  }
+  return out;
 }
 
 export interface RedisFootprint {
