@@ -19,7 +19,14 @@ import { inspectEvent } from '../observability/inspect.ts';
 import type { Logger } from '../observability/logger.ts';
 import { createRedis, redisKeys } from '../redis/client.ts';
 import type { Flags } from './args.ts';
-import { isWorker, leaveSupervisor, onSupervisorGone, reportStarted, superviseWorkers } from './workers.ts';
+import {
+  isWorker,
+  leaveSupervisor,
+  onSupervisorGone,
+  reportStarted,
+  superviseWorkers,
+  workerHeapFlags,
+} from './workers.ts';
 
 export interface CommandContext {
   flags: Flags;
@@ -114,7 +121,10 @@ export interface RunOptions {
 
 export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
   const workers = ctx.workers ?? availableParallelism();
-  if (workers > 1 && !isWorker()) return superviseWorkers({ workers, logger: ctx.logger });
+  if (workers > 1 && !isWorker()) {
+    const execArgv = workerHeapFlags(config.destinations.map((d) => d.window.bytes));
+    return superviseWorkers({ workers, logger: ctx.logger, execArgv });
+  }
   try {
     return await runApp(config, ctx);
   } finally {

@@ -86,9 +86,9 @@ const destinationSchema = z
     window: z
       .strictObject({
         messages: positiveInt.max(1_000_000).default(5000),
-        bytes: positiveInt.default(64 * 1024 * 1024),
+        bytes: positiveInt.default(16 * 1024 * 1024),
       })
-      .default({ messages: 5000, bytes: 64 * 1024 * 1024 }),
+      .default({ messages: 5000, bytes: 16 * 1024 * 1024 }),
     auth: authSchema.optional(),
     /** When a rotating signing secret or static token expires (ISO-8601): warned about ahead. */
     secretsExpireAt: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),

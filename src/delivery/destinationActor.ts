@@ -50,7 +50,7 @@ export interface DestinationActorOptions {
   random?: () => number;
 }
 
-export const DEFAULT_WINDOW: WindowLimits = { messages: 5000, bytes: 64 * 1024 * 1024 };
+export const DEFAULT_WINDOW: WindowLimits = { messages: 5000, bytes: 16 * 1024 * 1024 };
 
 export class DestinationActor {
   private readonly o: DestinationActorOptions;
