@@ -198,7 +198,8 @@ export class DeliveryGate {
   /** Wakes waiters, tells the runner whether to fetch, and arms a timer for a timed pause. */
   private changed(): void {
     this.wake();
-    const flowing = this.reason() === undefined && this.breakerState === 'closed';
+    // Half-open fetches again: a probe needs a message, and the window may hold none.
+    const flowing = !this.shut();
     if (flowing !== this.lastFlowing) {
       this.lastFlowing = flowing;
       this.log.info(

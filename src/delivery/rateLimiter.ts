@@ -38,7 +38,8 @@ export class RateLimiter {
     if (!(options.burst >= 1)) throw new RangeError('burst must be at least 1');
     this.o = options;
     this.intervalMs = 1000 / options.perSecond;
-    this.gatherMs = Math.min(250, Math.max(20, this.intervalMs * Math.min(options.burst, 25)));
+    // Long enough that a call finds about a burst's worth of permits (shared by all instances).
+    this.gatherMs = Math.min(250, Math.max(20, this.intervalMs * options.burst));
   }
 
   /** Resolves true when one request may be sent now, false when `signal` aborted the wait. */
