@@ -19,6 +19,7 @@ import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
+import { Observability } from './observability/observability.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { parseTiers } from './retry/policy.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
@@ -60,6 +61,8 @@ export class CourierApp {
   private readonly redis: CourierRedis;
   private readonly started: Stoppable[] = [];
   private attemptLog: AttemptLog | undefined;
+  /** Metrics, alerts, /healthz, /readyz and the status page (config `observability`). */
+  observability: Observability | undefined;
 
   constructor(options: CourierAppOptions) {
     this.o = options;
@@ -74,6 +77,14 @@ export class CourierApp {
     const names = topicNames(config);
     const keys = redisKeys(config.kafka.topicPrefix);
     const groups = groupIds(config);
+    this.observability = new Observability({
+      config,
+      logger,
+      events: this.events,
+      kafka: this.kafka,
+      groups,
+    });
+    await this.observability.start();
     const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     // Attempt records, retries and dead letters share one producer; the router and the delay
     // consumer get their own.
@@ -188,6 +199,7 @@ export class CourierApp {
   }
 
   async stop(): Promise<void> {
+    await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }

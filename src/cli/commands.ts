@@ -14,6 +14,7 @@ import { EventCodec } from '../kafka/codec.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
 import type { Logger } from '../observability/logger.ts';
+import { status } from './status.ts';
 
 type Flags = Record<string, string | boolean | undefined>;
 
@@ -71,6 +72,8 @@ export async function runCommand(
       return pauseResume(command, config, flags);
     case 'inspect':
       return inspect(config, args, flags);
+    case 'status':
+      return status(config, { json: flags.json === true });
     case 'replay':
       return replay({
         config,

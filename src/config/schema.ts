@@ -67,6 +67,8 @@ const destinationSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
     partitions: positiveInt.max(1000).optional(),
+    /** This destination owner's operator webhook: its alerts go there (as well as to `alerts.url`). */
+    alerts: z.strictObject({ url: z.url({ protocol: /^https?$/ }).optional() }).optional(),
   })
   .superRefine((d, ctx) => {
     if (d.retry.maxDelayMs < d.retry.baseDelayMs) {
@@ -81,6 +83,46 @@ const destinationSchema = z
 const tierSchema = z
   .string()
   .refine((t) => parseDuration(t) !== undefined, 'must be a duration like 500ms, 30s, 10m, 1h');
+
+const observabilitySchema = z.strictObject({
+  /** Serve /metrics, /healthz and /readyz from `courier run`. */
+  enabled: z.boolean().default(true),
+  port: z.number().int().min(0).max(65_535).default(9464),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** The read-only status page at `/` (and per-event lookup at `/events/<id>`). */
+  statusPage: z.boolean().default(false),
+  /** How often consumer lag, oldest undelivered age, DLQ depth and retry backlog are read. */
+  probeIntervalMs: positiveInt.default(15_000),
+});
+
+const alertThresholdsSchema = z.strictObject({
+  /** No delivery for this long while events for the destination wait. */
+  stalledMs: positiveInt.default(15 * 60_000),
+  /** Success rate (0–1) under which the destination alerts, over `successWindowMs`. */
+  successRate: z.number().min(0).max(1).default(0.95),
+  successWindowMs: positiveInt.default(HOUR),
+  /** Fewer attempts than this in the window never alert on success rate. */
+  successMinAttempts: positiveInt.default(20),
+  /** Circuit open (without closing in between) for longer than this. */
+  circuitOpenMs: positiveInt.default(10 * 60_000),
+  /** Dead letters written within this window alert; the alert clears once none was written in it. */
+  deadLetterWindowMs: positiveInt.default(15 * 60_000),
+  /** Oldest undelivered message older than this (a second alert fires past half the retention). */
+  oldestUndeliveredMs: positiveInt.default(HOUR),
+});
+
+const alertsSchema = z.strictObject({
+  /** The default operator webhook (Standard Webhooks, signed with `secret`). */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>')
+    .optional(),
+  evaluateIntervalMs: positiveInt.default(15_000),
+  /** An active alert is sent again at most this often. */
+  repeatMs: positiveInt.default(HOUR),
+  thresholds: alertThresholdsSchema.default(alertThresholdsSchema.parse({})),
+});
 
 export const configSchema = z
   .strictObject({
@@ -107,6 +149,8 @@ export const configSchema = z
         })
         .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
       retentionMs: positiveInt.default(14 * DAY),
+      /** Retention of the attempts topic (the delivery log), separate from the destination topics'. */
+      attemptsRetentionMs: positiveInt.default(30 * DAY),
       /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
       sessionTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
     }),
@@ -133,8 +177,17 @@ export const configSchema = z
       .default({ windowMs: 7 * DAY }),
     retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
     destinations: z.array(destinationSchema).default([]),
+    observability: observabilitySchema.default(observabilitySchema.parse({})),
+    alerts: alertsSchema.default(alertsSchema.parse({})),
   })
   .superRefine((c, ctx) => {
+    if (!c.alerts.secret && (c.alerts.url || c.destinations.some((d) => d.alerts?.url))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alerts', 'secret'],
+        message: 'required when an operator webhook (alerts.url or a destination alerts.url) is set',
+      });
+    }
     const seen = new Map<string, number>();
     c.destinations.forEach((d, i) => {
       const first = seen.get(d.id);
@@ -166,3 +219,4 @@ export const configSchema = z
 export type CourierConfig = z.output<typeof configSchema>;
 export type DestinationConfig = CourierConfig['destinations'][number];
 export type RetryPolicy = DestinationConfig['retry'];
+export type AlertThresholds = CourierConfig['alerts']['thresholds'];

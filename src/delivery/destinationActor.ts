@@ -57,6 +57,8 @@ interface MessageMeta {
   firstAttemptAt?: number;
   replay: boolean;
   force: boolean;
+  /** Earliest known time the event entered Kafka (retries are re-written, so the first attempt bounds it). */
+  producedAt: number;
 }
 
 function metaOf(message: KafkaMessage): MessageMeta {
@@ -78,6 +80,7 @@ function metaOf(message: KafkaMessage): MessageMeta {
     ...(firstAttemptAt === undefined ? {} : { firstAttemptAt }),
     replay: headerString(h, H.replayedAt) !== undefined,
     force: headerString(h, H.replayForce) === '1',
+    producedAt: Math.min(Number(message.timestamp), firstAttemptAt ?? Number.POSITIVE_INFINITY),
   };
 }
 
@@ -393,6 +396,11 @@ export class DestinationActor {
       ...(result.status === undefined ? {} : { status: result.status }),
       ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage } : {}),
       ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+      request: {
+        webhookId: headers['webhook-id'],
+        webhookTimestamp: headers['webhook-timestamp'],
+        webhookSignature: headers['webhook-signature'],
+      },
     };
 
     switch (outcome.kind) {
@@ -495,6 +503,7 @@ export class DestinationActor {
       destination: this.id,
       at: new Date(this.now()).toISOString(),
       replay: meta.replay,
+      ...(Number.isFinite(meta.producedAt) ? { producedAt: new Date(meta.producedAt).toISOString() } : {}),
       ...fields,
     };
     this.o.events.emit('attempt', record);

@@ -21,6 +21,16 @@ export interface AttemptRecord {
   replay: boolean;
   /** Set on auth failures: the destination was paused and an operator must act. */
   alert?: 'destination-paused-auth';
+  /**
+   * When the event entered Kafka (ISO-8601): the event's `time` attribute or the Kafka timestamp
+   * of its record; feeds the produce→delivered latency.
+   */
+  producedAt?: string;
+  /**
+   * The signature-relevant request headers of this attempt, so that a signature mismatch can be
+   * checked after the fact. Never Authorization nor any configured header.
+   */
+  request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
 }
 
 export interface PipelineEvents {
@@ -36,6 +46,11 @@ export interface PipelineEvents {
   forwarded: [{ destination: string; count: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
+  /**
+   * A delivery waited for the destination's rate limit (emitted once per wait, with how long it
+   * waited). Not emitted by the current actor yet: the new delivery gate emits it.
+   */
+  'rate-limited': [{ destination: string; waitMs: number }];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

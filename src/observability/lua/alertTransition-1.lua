@@ -1,0 +1,28 @@
+-- One alert's state, shared by every instance: decides atomically whether this evaluation sends a
+-- notice, so that N instances evaluating the same condition send one alert, not N.
+-- KEYS[1] alert state hash · ARGV: active (0|1), now (ms), repeatMs, keepResolvedMs
+-- Returns {action, since}: action is fire · repeat · resolve · none; since = when it fired.
+local key = KEYS[1]
+local active = ARGV[1] == '1'
+local now = tonumber(ARGV[2])
+local repeatMs = tonumber(ARGV[3])
+local state = redis.call('HMGET', key, 'active', 'since', 'sent')
+local wasActive = state[1] == '1'
+if active then
+  if not wasActive then
+    redis.call('HSET', key, 'active', '1', 'since', now, 'sent', now)
+    redis.call('PERSIST', key)
+    return {'fire', now}
+  end
+  if now - tonumber(state[3]) >= repeatMs then
+    redis.call('HSET', key, 'sent', now)
+    return {'repeat', tonumber(state[2])}
+  end
+  return {'none', tonumber(state[2])}
+end
+if wasActive then
+  redis.call('HSET', key, 'active', '0', 'sent', now)
+  redis.call('PEXPIRE', key, tonumber(ARGV[4]))
+  return {'resolve', tonumber(state[2])}
+end
+return {'none', 0}
