@@ -23,6 +23,7 @@ type AlertRedis = Redis & {
     now: number,
     repeatMs: number,
     keepMs: number,
+    observedAt: number,
   ): Promise<[string, number]>;
 };
 
@@ -104,6 +105,7 @@ export class AlertEvaluator {
           now,
           config.alerts.repeatMs,
           86_400_000,
+          report.observedAt,
         );
         if (action === 'none') continue;
         const notice = this.notice(row, condition, action as keyof typeof ACTION_TYPE, since, now);

@@ -19,6 +19,8 @@ export interface DestinationBacklog {
 }
 
 export interface BacklogSnapshot {
+  /** When the read started (ms): the snapshot shows the state at this moment or later. */
+  at: number;
   destinations: Map<string, DestinationBacklog>;
   retryTiers: Map<string, number>;
 }
@@ -49,7 +51,7 @@ export class BacklogProbe {
   }
 
   async read(destinations: readonly string[], tiers: readonly string[]): Promise<BacklogSnapshot> {
-    const snapshot: BacklogSnapshot = { destinations: new Map(), retryTiers: new Map() };
+    const snapshot: BacklogSnapshot = { at: this.now(), destinations: new Map(), retryTiers: new Map() };
     await Promise.all(
       destinations.map(async (d) => {
         const [dest, dlqDepth] = await Promise.all([

@@ -109,6 +109,8 @@ export function statsBucketMs(config: Pick<CourierConfig, 'alerts'>): number {
 
 export interface StatusReport {
   at: string;
+  /** The moment (ms) the oldest part of this view was read: alert state ignores older views. */
+  observedAt: number;
   destinations: StatusRow[];
   retryBacklog: Record<string, number>;
   /** Set when Kafka offsets could not be read: backlog figures are missing. */
@@ -151,6 +153,7 @@ export async function readStatus(options: {
   const t = config.alerts.thresholds;
   return {
     at: new Date(now).toISOString(),
+    observedAt: Math.min(now, backlog?.at ?? now),
     destinations: ids.map((destination, i) =>
       statusRow({
         destination,

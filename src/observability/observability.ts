@@ -44,6 +44,7 @@ export class Observability {
   private server: ObservabilityServer | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Set<Promise<void>>();
   private backlog: { at: number; snapshot: BacklogSnapshot } | undefined;
   private adminConnected = false;
   private stopping = false;
@@ -111,9 +112,10 @@ export class Observability {
     this.stopping = true;
     for (const t of this.timers.splice(0)) clearInterval(t);
     await this.server?.stop();
+    await Promise.allSettled([...this.running]);
     this.unsubscribe?.();
     await this.stats.stop();
-    if (this.adminConnected) await this.admin.disconnect().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
     this.redis.disconnect();
   }
 
@@ -123,11 +125,13 @@ export class Observability {
     const tick = () => {
       if (running || this.stopping) return;
       running = true;
-      task()
+      const run = task()
         .catch((err) => this.log.debug({ err }, 'observability task failed'))
         .finally(() => {
           running = false;
+          this.running.delete(run);
         });
+      this.running.add(run);
     };
     const timer = setInterval(tick, ms);
     timer.unref();

@@ -6,6 +6,7 @@ import { renderEventPage, renderStatusPage } from './statusPage.ts';
 test('the status page escapes what it shows and refreshes itself', () => {
   const report: StatusReport = {
     at: '2026-01-01T00:00:00.000Z',
+    observedAt: 0,
     retryBacklog: { '30s': 2 },
     destinations: [
       {

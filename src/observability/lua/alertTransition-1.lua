@@ -1,12 +1,19 @@
 -- One alert's state, shared by every instance: decides atomically whether this evaluation sends a
 -- notice, so that N instances evaluating the same condition send one alert, not N.
--- KEYS[1] alert state hash · ARGV: active (0|1), now (ms), repeatMs, keepResolvedMs
+-- Instances observe at slightly different moments: an observation older than the last one applied
+-- is ignored, so a stale view cannot re-fire an alert another instance just resolved.
+-- KEYS[1] alert state hash · ARGV: active (0|1), now (ms), repeatMs, keepResolvedMs, observedAt (ms)
 -- Returns {action, since}: action is fire · repeat · resolve · none; since = when it fired.
 local key = KEYS[1]
 local active = ARGV[1] == '1'
 local now = tonumber(ARGV[2])
 local repeatMs = tonumber(ARGV[3])
-local state = redis.call('HMGET', key, 'active', 'since', 'sent')
+local observedAt = tonumber(ARGV[5])
+local state = redis.call('HMGET', key, 'active', 'since', 'sent', 'observed')
+if state[4] and observedAt < tonumber(state[4]) then
+  return {'none', tonumber(state[2] or '0')}
+end
+redis.call('HSET', key, 'observed', observedAt)
 local wasActive = state[1] == '1'
 if active then
   if not wasActive then
