@@ -17,6 +17,7 @@ import type { AlertNotice } from '../src/observability/alerts.ts';
 import type { StatusReport } from '../src/observability/destinationStatus.ts';
 import { PipelineEmitter } from '../src/observability/events.ts';
 import { Observability } from '../src/observability/observability.ts';
+import { launchBrowser } from './helpers/browser.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl } from './helpers/dlq.ts';
@@ -26,6 +27,7 @@ import {
   createKafkaForTest,
   produceRaw,
   provision,
+  SECRET,
   testConfig,
   testLogger,
   waitFor,
@@ -124,7 +126,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
           evaluateIntervalMs: 250,
           thresholds: {
             stalledMs: 1500,
-            successWindowMs: 6000,
+            successWindowMs: 20_000,
             successMinAttempts: 3,
             circuitOpenMs: 1000,
             deadLetterWindowMs: 3000,
@@ -274,6 +276,42 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     assert.ok(!cli.stdout.includes('never-shown-token'));
   });
 
+  test('the status page shows the three destinations in a real browser, and looks up an event', async () => {
+    const { context, close } = await launchBrowser();
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${port}/`);
+      const stateOf = (d: string) => page.locator(`tr[data-destination="${d}"]`).getAttribute('data-state');
+      assert.equal(await stateOf('healthy'), 'healthy');
+      assert.equal(await stateOf('failing'), 'degraded');
+      assert.equal(await stateOf('locked'), 'paused');
+      assert.match(await page.locator('tr[data-destination="locked"]').innerText(), /auth/);
+      assert.match(await page.locator('tr[data-destination="failing"]').innerText(), /CONNECTION_REFUSED/);
+      const refresh = await page.locator('meta[http-equiv="refresh"]').getAttribute('content');
+      assert.ok(Number(refresh) > 0, 'the page refreshes itself');
+      await page.screenshot({ path: '/tmp/courier-status-page.png', fullPage: true });
+      const html = await page.content();
+      for (const secret of [TOKEN, 'never-shown-token', SECRET, OPERATOR_SECRET, healthy.url, operator.url]) {
+        assert.ok(!html.includes(secret), 'no secret, header value or URL on the page');
+      }
+      // The per-event lookup: what `courier inspect` shows.
+      await page.fill('input[name="id"]', ids[0] as string);
+      await Promise.all([page.waitForURL(/\/events/), page.click('button[type="submit"]')]);
+      const eventState = (d: string) =>
+        page.locator(`#event-destinations tr[data-destination="${d}"] .event-state`).innerText();
+      assert.equal(await eventState('healthy'), 'delivered');
+      assert.equal(await eventState('failing'), 'dead-lettered');
+      assert.match(await eventState('locked'), /paused|pending/);
+      assert.ok((await page.locator('#attempts tbody tr').count()) >= 4, 'the attempts are listed');
+      await page.screenshot({ path: '/tmp/courier-status-event.png', fullPage: true });
+      assert.ok(!(await page.content()).includes('v1,'), 'no signature shown');
+      await page.goto(`http://127.0.0.1:${port}/events/unknown-event`);
+      assert.match(await page.locator('#not-found').innerText(), /Not found/);
+    } finally {
+      await close();
+    }
+  });
+
   test('/readyz is false for an instance whose Redis is unreachable', async () => {
     const unreachable = { ...config, redis: { url: `redis://127.0.0.1:${await closedPort()}` } };
     const app = new CourierApp({ config: unreachable, logger: testLogger(), roles: ['router'] });
@@ -334,7 +372,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.resolved').length > 0), {
       message: () =>
         `resolved ${JSON.stringify(expected)}; got ${JSON.stringify(notices.map((n) => [n.destination, n.alert, n.type]))}`,
-      timeoutMs: 40_000,
+      timeoutMs: 60_000,
     });
     await waitFor(() => false, { timeoutMs: 1000, soft: true });
     const sequence = JSON.stringify(notices.map((n) => [n.at, n.destination, n.alert, n.type, n.to]));

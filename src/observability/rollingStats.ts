@@ -186,19 +186,21 @@ export class RollingStatsWriter {
     const { keys, bucketMs, retainMs } = this.o;
     const index = Math.floor(this.now() / bucketMs);
     const keepMs = retainMs + 2 * bucketMs;
+    // The last error and delivery outlive the window: `courier status` shows them a day later.
+    const keepLastMs = Math.max(keepMs, 86_400_000);
     const p = this.o.redis.pipeline();
     for (const [d, fields] of increments) {
       const key = keys.bucket(d, index);
       for (const [field, n] of fields) p.hincrby(key, field, n);
       p.pexpire(key, keepMs);
     }
-    for (const [d, e] of lastErrors) p.set(keys.lastError(d), JSON.stringify(e), 'PX', keepMs);
+    for (const [d, e] of lastErrors) p.set(keys.lastError(d), JSON.stringify(e), 'PX', keepLastMs);
     for (const [d, at] of lastDelivered) {
-      p.set(keys.lastDelivered(d), String(at), 'PX', keepMs);
+      p.set(keys.lastDelivered(d), String(at), 'PX', keepLastMs);
       p.del(keys.pendingSince(d));
     }
-    for (const [d, at] of pending) p.set(keys.pendingSince(d), String(at), 'PX', keepMs, 'NX');
-    for (const [d, b] of breakers) p.set(keys.breaker(d), JSON.stringify(b), 'PX', keepMs);
+    for (const [d, at] of pending) p.set(keys.pendingSince(d), String(at), 'PX', keepLastMs, 'NX');
+    for (const [d, b] of breakers) p.set(keys.breaker(d), JSON.stringify(b), 'PX', keepLastMs);
     await p.exec();
   }
 }
