@@ -68,6 +68,7 @@ interface VerifiedNotice extends AlertNotice {
 
 describe('operating Courier: metrics, health, alerts, status', () => {
   let healthy: Receiver;
+  let flaky: Receiver;
   let locked: Receiver;
   let failingRecovered: Receiver | undefined;
   let operator: Receiver;
@@ -100,6 +101,8 @@ describe('operating Courier: metrics, health, alerts, status', () => {
 
   before(async () => {
     healthy = await startReceiver(() => ({ status: 200 }));
+    // 503 on one request in ten: retried and delivered, but under the 95 % success threshold.
+    flaky = await startReceiver(() => ({ status: flaky.requests.length % 10 === 1 ? 503 : 200 }));
     locked = await startReceiver(() => ({ status: 401, body: 'bad credentials' }));
     operator = await startReceiver();
     owner = await startReceiver();
@@ -109,6 +112,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     config = testConfig(
       [
         { id: 'healthy', url: healthy.url },
+        { id: 'flaky', url: flaky.url },
         {
           id: 'failing',
           url: `http://127.0.0.1:${failingPort}/hook`,
@@ -151,7 +155,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   after(async () => {
     await courier?.stop();
     await second?.stop();
-    for (const r of [healthy, locked, operator, owner, failingRecovered]) await r?.close();
+    for (const r of [healthy, flaky, locked, operator, owner, failingRecovered]) await r?.close();
     redis?.disconnect();
   });
 
@@ -196,6 +200,17 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       m.get('courier_first_attempts_total{destination="healthy",event_type="user.created",result="success"}'),
       N,
     );
+    // 503 then 200 for the same event: one retry, every event delivered once.
+    await waitFor(() => flaky.accepted.length >= N, { message: 'flaky deliveries', timeoutMs: 20_000 });
+    m = parseMetrics((await get(port, '/metrics')).body);
+    assert.equal(
+      m.get('courier_attempts_total{destination="flaky",outcome="retry",status_class="5xx"}'),
+      flaky.requests.length - flaky.accepted.length,
+    );
+    assert.equal(
+      m.get('courier_attempts_total{destination="flaky",outcome="delivered",status_class="2xx"}'),
+      flaky.accepted.length,
+    );
     // Connection refused: no status, N events × 3 attempts, the last of each dead-lettered.
     assert.equal(
       m.get('courier_attempts_total{destination="failing",outcome="retry",status_class="none"}'),
@@ -225,6 +240,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       ['failing', 'dead-letters'],
       ['failing', 'success-rate-low'],
       ['failing', 'delivery-stalled'],
+      ['flaky', 'success-rate-low'],
     ];
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.firing').length > 0), {
       message: () =>
@@ -368,6 +384,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       ['failing', 'dead-letters'],
       ['failing', 'success-rate-low'],
       ['failing', 'delivery-stalled'],
+      ['flaky', 'success-rate-low'],
     ];
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.resolved').length > 0), {
       message: () =>
