@@ -155,3 +155,23 @@ test('series per destination and the cost of a scrape at 100 destinations', asyn
   );
   assert.ok(perDestination > 0 && series > 100 * perDestination);
 });
+
+test('a cluster scrape sums counters and takes the maximum of shared-state gauges', async () => {
+  const { AggregatorRegistry } = await import('prom-client');
+  const workers = [
+    new CourierMetrics({ processMetrics: false }),
+    new CourierMetrics({ processMetrics: false }),
+  ];
+  for (const [i, w] of workers.entries()) {
+    w.registerDestination('crm');
+    w.routed.inc({ destination: 'crm' }, 3 + i);
+    // Each worker read the same offsets: the lag is 7, not 14.
+    w.lag.set({ destination: 'crm' }, 7);
+  }
+  const merged = AggregatorRegistry.aggregate(
+    await Promise.all(workers.map((w) => w.registry.getMetricsAsJSON())),
+  );
+  const text = await merged.metrics();
+  assert.match(text, /^courier_router_routed_total\{destination="crm"\} 7$/m);
+  assert.match(text, /^courier_consumer_lag_messages\{destination="crm"\} 7$/m);
+});
