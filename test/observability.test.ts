@@ -74,6 +74,8 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   let operator: Receiver;
   let owner: Receiver;
   let failingPort: number;
+  let trippedPort: number;
+  let trippedRecovered: Receiver | undefined;
   let config: CourierConfig;
   let courier: RunningCourier;
   let second: CourierApp;
@@ -109,6 +111,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     operator.setBehaviour(verified('operator'));
     owner.setBehaviour(verified('owner'));
     failingPort = await closedPort();
+    trippedPort = await closedPort();
     config = testConfig(
       [
         { id: 'healthy', url: healthy.url },
@@ -121,6 +124,13 @@ describe('operating Courier: metrics, health, alerts, status', () => {
           alerts: { url: owner.url },
         },
         { id: 'locked', url: locked.url, headers: { authorization: TOKEN }, concurrency: 2 },
+        {
+          // Refused connections open its circuit; budget enough that nothing is dead-lettered.
+          id: 'tripped',
+          url: `http://127.0.0.1:${trippedPort}/hook`,
+          circuitBreaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeoutMs: 1000 },
+          retry: { baseDelayMs: 50, maxDelayMs: 400, maxAttempts: 500, maxAgeMs: 600_000, jitter: 0.25 },
+        },
       ],
       {
         observability: { port: 0, statusPage: true, probeIntervalMs: 300 },
@@ -155,7 +165,8 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   after(async () => {
     await courier?.stop();
     await second?.stop();
-    for (const r of [healthy, flaky, locked, operator, owner, failingRecovered]) await r?.close();
+    for (const r of [healthy, flaky, locked, operator, owner, failingRecovered, trippedRecovered])
+      await r?.close();
     redis?.disconnect();
   });
 
@@ -241,6 +252,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       ['failing', 'success-rate-low'],
       ['failing', 'delivery-stalled'],
       ['flaky', 'success-rate-low'],
+      ['tripped', 'circuit-open'],
     ];
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.firing').length > 0), {
       message: () =>
@@ -373,6 +385,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     locked.setBehaviour(() => ({ status: 200 }));
     await control.resume('locked');
     failingRecovered = await startReceiver(() => ({ status: 200 }), failingPort);
+    trippedRecovered = await startReceiver(() => ({ status: 200 }), trippedPort);
     const more = Array.from({ length: 3 }, (_, i) => `obs-more-${i}`);
     await produceRaw(
       config,
@@ -385,6 +398,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       ['failing', 'success-rate-low'],
       ['failing', 'delivery-stalled'],
       ['flaky', 'success-rate-low'],
+      ['tripped', 'circuit-open'],
     ];
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.resolved').length > 0), {
       message: () =>
