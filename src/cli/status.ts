@@ -1,6 +1,7 @@
 // `courier status [--json]`: one table of every destination, read from shared state only (Redis
 // pause state and rolling counters, Kafka offsets), so it works from any machine with the config.
-// Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis is unreachable.
+// Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis or Kafka is unreachable
+// (the table is still printed when only Kafka is: without backlog figures).
 import { groupIds } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { createRedis } from '../delivery/redis.ts';
@@ -31,6 +32,7 @@ export async function status(
     const report = await readStatus({ config, redis, probe });
     if (options.json) print(JSON.stringify(report, null, 2));
     else for (const line of formatStatus(report)) print(line);
+    if (report.backlogError) return 3;
     return report.destinations.every((d) => d.state === 'healthy') ? 0 : 1;
   } finally {
     await admin.disconnect().catch(() => {});

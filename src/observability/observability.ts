@@ -28,6 +28,11 @@ export interface ObservabilityOptions {
   consumers?: () => Readiness | Promise<Readiness>;
   /** Serve a different scrape (the cluster primary's aggregate) instead of this process's registry. */
   scrape?: () => Promise<{ contentType: string; body: string }>;
+  /**
+   * Whether this process serves the endpoint (default `observability.enabled`). Cluster workers
+   * pass false: the primary serves one aggregated endpoint for the machine.
+   */
+  serve?: boolean;
   now?: () => number;
 }
 
@@ -95,7 +100,7 @@ export class Observability {
     this.redis.connect().catch(() => {});
     this.every(config.observability.probeIntervalMs, () => this.probeOnce().then(() => {}));
     this.every(config.alerts.evaluateIntervalMs, () => this.evaluateOnce());
-    if (config.observability.enabled) {
+    if (this.o.serve ?? config.observability.enabled) {
       this.server = new ObservabilityServer({
         host: config.observability.host,
         port: config.observability.port,
@@ -208,7 +213,11 @@ export class Observability {
       ttlMs: config.idempotency.windowMs,
     });
     return {
-      overview: async () => renderStatusPage(await this.status(), { refreshSeconds }),
+      overview: async () =>
+        renderStatusPage(await this.status(), {
+          refreshSeconds,
+          successWindowMs: config.alerts.thresholds.successWindowMs,
+        }),
       json: () => this.status(),
       event: async (eventId: string) => {
         const found = eventId ? await index.lookup(eventId) : { destinations: {}, attempts: [] };

@@ -44,7 +44,10 @@ export function stateText(row: StatusRow): string {
   return row.reason ? `${row.state}: ${row.reason}` : row.state;
 }
 
-export function renderStatusPage(report: StatusReport, options: { refreshSeconds: number }): string {
+export function renderStatusPage(
+  report: StatusReport,
+  options: { refreshSeconds: number; successWindowMs?: number },
+): string {
   const rows = report.destinations
     .map(
       (r) => `<tr data-destination="${escapeHtml(r.destination)}" data-state="${r.state}">
@@ -68,7 +71,9 @@ export function renderStatusPage(report: StatusReport, options: { refreshSeconds
 <p><small>as of <time id="at">${escapeHtml(report.at)}</time>; refreshes every ${options.refreshSeconds} s${
       report.backlogError ? ` · Kafka offsets unreadable: ${escapeHtml(report.backlogError)}` : ''
     }</small></p>
-<table id="destinations"><thead><tr><th>destination</th><th>state</th><th>deliveries/min</th><th>success</th>
+<table id="destinations"><thead><tr><th>destination</th><th>state</th><th>deliveries/min</th><th>success${
+      options.successWindowMs ? ` (${duration(options.successWindowMs)})` : ''
+    }</th>
 <th>p50 / p99 ms</th><th>backlog</th><th>oldest undelivered</th><th>DLQ depth</th><th>last error</th></tr></thead>
 <tbody>${rows}</tbody></table>
 <p><small>retry backlog: ${tiers || '—'}</small></p>
