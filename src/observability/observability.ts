@@ -51,7 +51,7 @@ export class Observability {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<void>>();
   private backlog: { at: number; snapshot: BacklogSnapshot } | undefined;
-  private adminConnected = false;
+  private adminConnecting: Promise<Admin> | undefined;
   private stopping = false;
 
   constructor(options: ObservabilityOptions) {
@@ -144,12 +144,16 @@ export class Observability {
     setImmediate(tick);
   }
 
-  private async connectAdmin(): Promise<Admin> {
-    if (!this.adminConnected) {
-      await this.admin.connect();
-      this.adminConnected = true;
-    }
-    return this.admin;
+  /** One connection attempt at a time; a failed one is retried by the next caller. */
+  private connectAdmin(): Promise<Admin> {
+    this.adminConnecting ??= this.admin.connect().then(
+      () => this.admin,
+      (err: unknown) => {
+        this.adminConnecting = undefined;
+        throw err;
+      },
+    );
+    return this.adminConnecting;
   }
 
   /** Reads offsets and shared pause state into the gauges. */
