@@ -5,7 +5,20 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CourierError } from '../errors.ts';
 import type { Logger } from './logger.ts';
+
+/** The observability port could not be bound (in use by another instance, or not permitted). */
+export class ObservabilityListenError extends CourierError {
+  constructor(host: string, port: number, cause: unknown) {
+    super(
+      'OBSERVABILITY_LISTEN_FAILED',
+      `cannot serve /metrics on ${host}:${port} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}); ` +
+        'set observability.port (0 picks a free port) or observability.enabled: false',
+      { cause },
+    );
+  }
+}
 
 export interface Check {
   ok: boolean;
@@ -53,8 +66,13 @@ export class ObservabilityServer {
   }
 
   async start(): Promise<void> {
+    const listening = once(this.server, 'listening');
     this.server.listen(this.o.port, this.o.host);
-    await once(this.server, 'listening');
+    try {
+      await listening;
+    } catch (err) {
+      throw new ObservabilityListenError(this.o.host, this.o.port, err);
+    }
     this.log.info({ host: this.o.host, port: this.port }, 'observability endpoint listening');
   }
 
