@@ -1,5 +1,7 @@
 // The composition root: builds the shared clients, wires the roles (router, deliver, retry),
-// starts them in order and stops them in reverse. Each role writes through its own idempotent
+// starts them in order and stops them in reverse. Before anything connects it checks that the
+// topics the roles need exist. It watches every role's consumer: a crash kafkajs will not restart
+// stops the process's other parts and resolves `fatal`, so `courier run` exits non-zero. Each role writes through its own idempotent
 // producer (kafkajs allows one request per broker in flight for each), so a failing
 // destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
@@ -8,18 +10,22 @@ import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { DestinationControl } from './delivery/destinationControl.ts';
 import { RateLimiter } from './delivery/rateLimiter.ts';
-import { type CourierRedis, createRedis, redisKeys } from './delivery/redis.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
+import { type ConsumerCrashedError, CourierError, TopicsMissingError } from './errors.ts';
+import { ensureTopics } from './kafka/admin.ts';
 import { createKafka, createProducer } from './kafka/client.ts';
-import { EventCodec } from './kafka/codec.ts';
+import { EventCodec, registryOptions } from './kafka/codec.ts';
+import { type ConsumerHealth, ConsumerWatch } from './kafka/consumerWatch.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
-import { topicNames } from './kafka/topics.ts';
+import { TopicLimits } from './kafka/sizedSend.ts';
+import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
 import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
-import { Observability } from './observability/observability.ts';
+import { consumerReadiness, Observability } from './observability/observability.ts';
+import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { parseTiers } from './retry/policy.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
@@ -39,28 +45,44 @@ export interface CourierAppOptions {
   pausePollMs?: number;
 }
 
-export function groupIds(config: CourierConfig) {
-  const prefix = config.kafka.topicPrefix;
-  return {
-    router: `${prefix}-router`,
-    deliver: (id: string) => `${prefix}-deliver.${id}`,
-    retry: `${prefix}-retry`,
-    replay: (id: string) => `${prefix}-replay.${id}`,
-  };
+/** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
+export const groupIds = consumerGroups;
+
+interface Part {
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
-interface Stoppable {
-  stop(): Promise<void>;
+/** The topic roles each Courier role reads or writes. */
+const TOPICS_OF_ROLE: Record<Role, ReadonlyArray<TopicSpec['role']>> = {
+  router: ['events', 'invalid', 'destination'],
+  deliver: ['destination', 'retry', 'dlq', 'attempts'],
+  retry: ['retry', 'destination'],
+};
+
+/** The topics the given roles need (pure). */
+export function topicsForRoles(plan: TopicSpec[], roles: Iterable<Role>): string[] {
+  const wanted = new Set([...roles].flatMap((r) => TOPICS_OF_ROLE[r]));
+  return plan.filter((t) => wanted.has(t.role)).map((t) => t.topic);
 }
 
 export class CourierApp {
   readonly events: PipelineEmitter;
+  /**
+   * Resolves (never rejects) with the first consumer crash kafkajs will not restart; by then the
+   * app is already stopping itself. `courier run` races it against the stop signals.
+   */
+  readonly fatal: Promise<ConsumerCrashedError>;
   private readonly o: CourierAppOptions;
   private readonly kafka: Kafka;
   private readonly producers: Producer[] = [];
   private readonly redis: CourierRedis;
-  private readonly started: Stoppable[] = [];
+  private readonly started: Part[] = [];
+  private readonly watch = new ConsumerWatch();
+  private readonly limits: TopicLimits;
   private attemptLog: AttemptLog | undefined;
+  private stopping: Promise<void> | undefined;
+  private running = false;
   /** Metrics, alerts, /healthz, /readyz and the status page (config `observability`). */
   observability: Observability | undefined;
 
@@ -68,58 +90,102 @@ export class CourierApp {
     this.o = options;
     this.events = options.events ?? new PipelineEmitter();
     this.kafka = createKafka(options.config, options.logger);
-    this.redis = createRedis(options.config.redis.url);
+    this.redis = createRedis(options.config.redis, { logger: options.logger });
+    this.limits = new TopicLimits({ kafka: this.kafka, logger: options.logger });
+    this.fatal = new Promise((resolve) => this.watch.once('fatal', resolve));
+    this.watch.on('fatal', (err) => {
+      options.logger.error(
+        { code: err.code, consumer: err.consumer, groupId: err.groupId, err: err.cause },
+        `${err.message}; stopping courier`,
+      );
+      void this.stop();
+    });
+  }
+
+  /** Each role consumer's name, consumer group and state (starting, running, restarting, crashed, stopped). */
+  health(): ConsumerHealth[] {
+    return this.watch.health();
+  }
+
+  /** Fails with TopicsMissingError naming every topic the roles need that does not exist. */
+  private async checkTopics(roles: Set<Role>): Promise<void> {
+    const { config, logger } = this.o;
+    const needed = new Set(topicsForRoles(topicPlan(config), roles));
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const report = await ensureTopics(
+        admin,
+        topicPlan(config).filter((t) => needed.has(t.topic)),
+        { create: false },
+      );
+      if (report.missing.length > 0) throw new TopicsMissingError(report.missing);
+      for (const problem of report.problems)
+        logger.warn({ problem }, 'topic does not match the configuration');
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Tracks a part before starting it, so one that fails half-way is still stopped. */
+  private async startPart(part: Part): Promise<void> {
+    if (this.stopping) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
+    this.started.push(part);
+    await part.start();
   }
 
   async start(): Promise<void> {
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
-    const names = topicNames(config);
-    const keys = redisKeys(config.kafka.topicPrefix);
-    const groups = groupIds(config);
     this.observability = new Observability({
       config,
       logger,
       events: this.events,
       kafka: this.kafka,
-      groups,
+      groups: consumerGroups(config),
+      consumers: () => consumerReadiness(this.health(), this.running),
     });
     await this.observability.start();
+    await this.checkTopics(roles);
+    const names = topicNames(config);
+    const keys = redisKeys(config.kafka.topicPrefix);
+    const groups = consumerGroups(config);
     const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     // Attempt records, retries and dead letters share one producer; the router and the delay
     // consumer get their own.
     const deliveryProducer = await this.connectProducer();
     this.attemptLog = new AttemptLog({
       producer: deliveryProducer,
+      limits: this.limits,
       topic: names.attempts,
       logger: logger.child({ component: 'attempts' }),
       index,
+      partitions: config.kafka.partitions.attempts,
     });
 
     if (roles.has('retry')) {
       const delay = new DelayConsumer({
         kafka: this.kafka,
         producer: await this.connectProducer(),
+        limits: this.limits,
+        watch: this.watch,
         groupId: groups.retry,
         topics: config.retryTiers.map((t) => names.retry(t)),
+        tierMs: new Map(parseTiers(config.retryTiers).map((t) => [names.retry(t.label), t.ms])),
         destinationTopic: names.dest,
         events: this.events,
         logger,
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       });
-      await delay.start();
-      this.started.push(delay);
+      await this.startPart(delay);
     }
 
     if (roles.has('deliver')) {
       const control = new DestinationControl({ redis: this.redis, keys });
-      const queue = new ProducerQueue(deliveryProducer);
-      const retries = new RetryScheduler({
-        queue,
-        tiers: parseTiers(config.retryTiers),
-        topicOf: names.retry,
-      });
-      const dlq = new DlqWriter({ queue, topicOf: names.dlq });
+      const queue = new ProducerQueue(deliveryProducer, { limits: this.limits });
+      const tiers = parseTiers(config.retryTiers);
+      const retries = new RetryScheduler({ queue, tiers, topicOf: names.retry });
+      const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
       for (const destination of config.destinations) {
         const actor = new DestinationActor({
           kafka: this.kafka,
@@ -148,26 +214,30 @@ export class CourierApp {
                   key: keys.rate(destination.id),
                   perSecond: destination.rateLimit.perSecond,
                   burst: destination.rateLimit.burst,
+                  onWait: (waitedMs, permits) =>
+                    this.events.emit('rate-limited', { destination: destination.id, waitedMs, permits }),
                 }),
               }
             : {}),
           retries,
-          dlq,
-          attemptLog: this.attemptLog,
+          deadLetters,
+          attempts: this.attemptLog,
+          watch: this.watch,
           events: this.events,
           logger,
+          tiers,
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
           retentionMs: config.kafka.retentionMs,
+          window: destination.window,
           ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
         });
-        await actor.start();
-        this.started.push(actor);
+        await this.startPart(actor);
       }
     }
 
     if (roles.has('router')) {
       const codec = new EventCodec({
-        ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+        ...registryOptions(config.schemaRegistry),
         maxEventBytes: config.router.maxEventBytes,
         subject: `${config.kafka.eventsTopic}-value`,
       });
@@ -180,31 +250,40 @@ export class CourierApp {
         destinationTopic: names.dest,
         destinations: config.destinations,
         codec,
-        index,
+        limits: this.limits,
+        watch: this.watch,
         events: this.events,
         logger,
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       });
-      await router.start();
-      this.started.push(router);
+      await this.startPart(router);
     }
+    this.running = true;
     logger.info({ roles: [...roles], destinations: config.destinations.map((d) => d.id) }, 'courier started');
   }
 
   private async connectProducer(): Promise<Producer> {
+    if (this.stopping) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
     const producer = createProducer(this.kafka);
     this.producers.push(producer);
     await producer.connect();
     return producer;
   }
 
-  async stop(): Promise<void> {
+  /** Stops every part in reverse order; idempotent (a second call waits for the first). */
+  stop(): Promise<void> {
+    this.stopping ??= this.stopParts();
+    return this.stopping;
+  }
+
+  private async stopParts(): Promise<void> {
+    this.running = false;
     await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }
     this.started.length = 0;
-    await this.attemptLog?.flush();
+    await this.attemptLog?.close();
     for (const producer of this.producers) await producer.disconnect().catch(() => {});
     this.producers.length = 0;
     this.redis.disconnect();

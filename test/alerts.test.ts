@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
-import { createRedis } from '../src/delivery/redis.ts';
 import { topicPlan } from '../src/kafka/topics.ts';
 import { AlertEvaluator } from '../src/observability/alerts.ts';
 import type { StatusReport, StatusRow } from '../src/observability/destinationStatus.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { obsKeys } from '../src/observability/rollingStats.ts';
+import { createRedis } from '../src/redis/client.ts';
 import { BROKERS, testConfig, uniqueName } from './helpers/stack.ts';
 
 function row(state: StatusRow['state'], deadLetters: number): StatusRow {
@@ -44,7 +44,7 @@ test('three instances, one notice; repeats at most every repeatMs; one resolved 
     },
   });
   const logger = createLogger({ level: 'info', destination: sink });
-  const clients = [1, 2, 3].map(() => createRedis(config.redis.url));
+  const clients = [1, 2, 3].map(() => createRedis(config.redis));
   let now = Date.now();
   const keys = obsKeys(config.kafka.topicPrefix);
   const instances = clients.map(

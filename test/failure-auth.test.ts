@@ -1,12 +1,13 @@
-// Auth failures (DESIGN §5): a 401 or 403 pauses the whole destination (state in Redis), raises
-// an alert and keeps the message — no retry, no dead letter. Once the receiver accepts again and
+// Responses only a human can fix (DESIGN §5): a 401 (auth-rejected), a 403 (forbidden) or a 410
+// (gone, Standard Webhooks: disable the endpoint) pauses the whole destination (state in Redis),
+// raises an alert and keeps the message — no retry, no dead letter. Once the receiver accepts again and
 // an operator resumes the destination, every event is delivered exactly once.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CourierConfig } from '../src/config/schema.ts';
 import type { DestinationControl } from '../src/delivery/destinationControl.ts';
-import type { CourierRedis } from '../src/delivery/redis.ts';
 import { topicNames } from '../src/kafka/topics.ts';
+import type { CourierRedis } from '../src/redis/client.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl, retryTopics, topicMessageCount } from './helpers/dlq.ts';
 import { eventJson } from './helpers/measure.ts';
@@ -17,7 +18,11 @@ const DEST = 'locked';
 const N = 12;
 const CONCURRENCY = 4;
 
-for (const status of [401, 403] as const) {
+for (const [status, reason] of [
+  [401, 'auth-rejected'],
+  [403, 'forbidden'],
+  [410, 'gone'],
+] as const) {
   describe(`a destination answering ${status}`, () => {
     let receiver: Receiver;
     let courier: RunningCourier | undefined;
@@ -47,13 +52,14 @@ for (const status of [401, 403] as const) {
       redis.disconnect();
     });
 
-    test('pauses the destination in Redis with reason auth and raises an alert', async () => {
-      await waitFor(() => courier!.attempts.some((a) => a.alert === 'destination-paused-auth'), {
+    test(`pauses the destination in Redis with reason ${reason} and raises an alert`, async () => {
+      await waitFor(() => courier!.attempts.some((a) => a.alert === 'destination-paused'), {
         message: 'an auth alert',
         timeoutMs: 10_000,
       });
-      const alert = courier!.attempts.find((a) => a.alert === 'destination-paused-auth')!;
+      const alert = courier!.attempts.find((a) => a.alert === 'destination-paused')!;
       assert.equal(alert.outcome, 'paused');
+      assert.equal(alert.pauseReason, reason);
       assert.equal(alert.status, status);
       assert.equal(alert.destination, DEST);
       await waitFor(async () => (await control.state(DEST)).paused, {
@@ -61,7 +67,7 @@ for (const status of [401, 403] as const) {
         timeoutMs: 5000,
       });
       const state = await control.state(DEST);
-      assert.equal(state.paused && state.reason, 'auth', 'paused because of auth');
+      assert.equal(state.paused && state.reason, reason, `paused because of ${reason}`);
     });
 
     test('while paused: no further request, no retry, no dead letter', async () => {

@@ -47,7 +47,15 @@ for (const scenario of scenarios) {
           ? { status: 429, headers: { 'retry-after': String(RETRY_AFTER_MS / 1000) }, body: 'slow down' }
           : { status: 200 };
       });
-      config = testConfig([{ id: DEST, url: receiver.url, concurrency: scenario.concurrency }]);
+      config = testConfig([
+        {
+          id: DEST,
+          url: receiver.url,
+          concurrency: scenario.concurrency,
+          // Retry-After is capped at maxDelayMs (and the largest tier, 5s): room for the 2 s asked.
+          retry: { baseDelayMs: 50, maxDelayMs: 5000, maxAttempts: 8, jitter: 0.25 },
+        },
+      ]);
       await provision(config);
       courier = await startCourier(config);
 

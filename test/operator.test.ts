@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { DestinationControl } from '../src/delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../src/delivery/redis.ts';
+import { createRedis, redisKeys } from '../src/redis/client.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
@@ -144,7 +144,7 @@ test('forced re-delivery sends delivered events again, marked as replays', async
 
 test('pause through the CLI stops delivery on the running instance; resume delivers the rest', async () => {
   const { receiver, config, courier, path } = await deployment('crm');
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   cleanups.push(async () => redis.disconnect());
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
 

@@ -1,29 +1,34 @@
-// The commands behind `courier <command>`: each loads the configuration and calls the library.
+// The commands behind `courier <verb>`: each takes parsed flags and the loaded configuration
+// and calls the library. Results go to stdout (one JSON document with --json); logs to stderr.
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { CourierApp, ROLES, type Role } from '../app.ts';
-import { loadConfig } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../delivery/redis.ts';
-import { replay } from '../dlq/replay.ts';
-import { UsageError } from '../errors.ts';
+import { replay, runReplay } from '../dlq/replay.ts';
+import { RecordTooLargeError, UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
-import { EventCodec } from '../kafka/codec.ts';
+import { EventCodec, registryOptions } from '../kafka/codec.ts';
+import { sendSized, TopicLimits } from '../kafka/sizedSend.ts';
 import { topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
+import { inspectEvent } from '../observability/inspect.ts';
 import type { Logger } from '../observability/logger.ts';
-import { status } from './status.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
+import type { Flags } from './args.ts';
+import { isWorker, leaveSupervisor, onSupervisorGone, reportStarted, superviseWorkers } from './workers.ts';
 
-type Flags = Record<string, string | boolean | undefined>;
-
-interface Context {
+export interface CommandContext {
+  flags: Flags;
+  args: string[];
+  config: CourierConfig;
   logger: Logger;
-  usage: string;
+  json: boolean;
 }
 
-function str(flags: Flags, name: string): string | undefined {
+export function str(flags: Flags, name: string): string | undefined {
   const v = flags[name];
   return typeof v === 'string' ? v : undefined;
 }
@@ -34,16 +39,34 @@ function required(flags: Flags, name: string, command: string): string {
   return v;
 }
 
-function positiveInt(flags: Flags, name: string, fallback: number): number {
+/** The flag as a positive whole number; `fallback` when absent. */
+export function positiveInt(flags: Flags, name: string, fallback: number): number;
+export function positiveInt(flags: Flags, name: string, fallback?: number): number | undefined;
+export function positiveInt(flags: Flags, name: string, fallback?: number): number | undefined {
   const raw = str(flags, name);
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0)
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n <= 0)
     throw new UsageError(`--${name} must be a positive whole number, got "${raw}"`);
   return n;
 }
 
-function destinationOf(config: CourierConfig, flags: Flags, command: string): string {
+/** The flag as an ISO-8601 time (kept as written); undefined when absent. */
+export function isoTime(flags: Flags, name: string): string | undefined {
+  const raw = str(flags, name);
+  if (raw !== undefined && Number.isNaN(Date.parse(raw)))
+    throw new UsageError(`--${name} must be an ISO-8601 time, got "${raw}"`);
+  return raw;
+}
+
+export function oneOf<T extends string>(flags: Flags, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(flags, name) ?? fallback;
+  if (!(allowed as readonly string[]).includes(raw))
+    throw new UsageError(`--${name} is ${allowed.join(' or ')}, got "${raw}"`);
+  return raw as T;
+}
+
+export function destinationOf(config: CourierConfig, flags: Flags, command: string): string {
   const id = required(flags, 'destination', command);
   if (!config.destinations.some((d) => d.id === id)) {
     throw new UsageError(
@@ -53,45 +76,8 @@ function destinationOf(config: CourierConfig, flags: Flags, command: string): st
   return id;
 }
 
-export async function runCommand(
-  command: string,
-  args: string[],
-  flags: Flags,
-  ctx: Context,
-): Promise<number> {
-  const config = loadConfig(str(flags, 'config') ? { path: str(flags, 'config') as string } : {});
-  switch (command) {
-    case 'run':
-      return run(config, flags, ctx);
-    case 'topics':
-      return topics(config, flags, ctx);
-    case 'produce':
-      return produce(config, flags, ctx);
-    case 'pause':
-    case 'resume':
-      return pauseResume(command, config, flags);
-    case 'inspect':
-      return inspect(config, args, flags);
-    case 'status':
-      return status(config, { json: flags.json === true });
-    case 'replay':
-      return replay({
-        config,
-        logger: ctx.logger,
-        destination: destinationOf(config, flags, 'replay'),
-        from: required(flags, 'from', 'replay'),
-        ...(str(flags, 'to') ? { to: str(flags, 'to') as string } : {}),
-        rate: positiveInt(flags, 'rate', 10),
-        dryRun: flags['dry-run'] === true,
-        source: (str(flags, 'source') ?? 'dlq') as 'dlq' | 'delivered',
-        print: (line) => console.log(line),
-      });
-    default:
-      throw new UsageError(`unknown command "${command}"`);
-  }
-}
-
-async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<number> {
+/** The --roles flag as a list of roles. */
+export function rolesOf(flags: Flags): Role[] {
   const roles = (str(flags, 'roles') ?? ROLES.join(','))
     .split(',')
     .map((r) => r.trim())
@@ -102,11 +88,52 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
       `--roles takes a comma-separated subset of ${ROLES.join(',')}; got "${unknown.join(',')}"`,
     );
   }
-  const app = new CourierApp({ config, logger: ctx.logger, roles: roles as Role[] });
+  return roles as Role[];
+}
+
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+/**
+ * A Redis client for a one-shot command. The preflight has just reached Redis; should it go
+ * away now, the command fails with ioredis' MaxRetriesPerRequestError (exit 3), and this listener
+ * keeps ioredis from printing "[ioredis] Unhandled error event" stacks meanwhile.
+ */
+function commandRedis(config: CourierConfig, logger: Logger) {
+  return createRedis(config.redis, { logger });
+}
+
+export interface RunOptions {
+  roles: Role[];
+  /** Worker processes (`--workers N`); undefined runs everything in this process. */
+  workers?: number;
+  logger: Logger;
+}
+
+export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
+  const workers = ctx.workers ?? availableParallelism();
+  if (workers > 1 && !isWorker()) return superviseWorkers({ workers, logger: ctx.logger });
+  try {
+    return await runApp(config, ctx);
+  } finally {
+    // A worker's channel to its supervisor would keep the process alive.
+    leaveSupervisor();
+  }
+}
+
+async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
+  const app = new CourierApp({ config, logger: ctx.logger, roles: ctx.roles });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
+  let signalled!: () => void;
+  const stoppedBySignal = new Promise<undefined>((resolve) => {
+    signalled = () => resolve(undefined);
+  });
   const stop = (signal: string) => {
     if (stopping) {
+      // A worker's supervisor escalates with SIGKILL itself; a terminal's ^C reaches both.
+      if (isWorker()) return;
       ctx.logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
@@ -116,32 +143,39 @@ async function run(config: CourierConfig, flags: Flags, ctx: Context): Promise<n
       () => app.stop(),
       () => {},
     );
+    stopping.then(signalled, signalled);
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  onSupervisorGone(() => stop('supervisor gone'));
   try {
     await starting;
   } catch (err) {
     await app.stop();
-    throw err;
+    ctx.logger.flush();
+    // A consumer crash during start-up is the cause worth reporting.
+    throw (await Promise.race([app.fatal, Promise.resolve(undefined)])) ?? err;
   }
-  await new Promise<void>((resolve) => {
-    const wait = setInterval(() => {
-      if (stopping) {
-        clearInterval(wait);
-        stopping.then(resolve, resolve);
-      }
-    }, 100);
-  });
+  reportStarted();
+  // Either a signal stops the app, or a consumer crash kafkajs will not restart does: then the
+  // app stops itself and the process exits non-zero so a supervisor can act.
+  const fatal = await Promise.race([stoppedBySignal, app.fatal]);
+  await app.stop();
   ctx.logger.flush();
+  if (fatal) throw fatal;
   return 0;
 }
 
-async function topics(config: CourierConfig, flags: Flags, ctx: Context): Promise<number> {
+export async function topics(ctx: CommandContext): Promise<number> {
+  const { config, flags } = ctx;
   const admin = createKafka(config, ctx.logger).admin();
   await admin.connect();
   try {
     const report = await ensureTopics(admin, topicPlan(config), { create: flags.check !== true });
+    if (ctx.json) {
+      printJson({ created: report.created, verified: report.verified, problems: report.problems });
+      return report.problems.length > 0 ? 1 : 0;
+    }
     for (const t of report.created) console.log(`created   ${t}`);
     for (const t of report.verified) console.log(`ok        ${t}`);
     for (const p of report.problems) console.log(`MISMATCH  ${p}`);
@@ -154,7 +188,8 @@ async function topics(config: CourierConfig, flags: Flags, ctx: Context): Promis
   }
 }
 
-async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promise<number> {
+/** The parsed flags of `courier produce`, checked before anything connects. */
+export function produceOptions(config: CourierConfig, flags: Flags) {
   const type = required(flags, 'type', 'produce');
   const rawData = str(flags, 'data') ?? '{}';
   let data: unknown;
@@ -164,17 +199,23 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
     throw new UsageError(`--data must be JSON, got ${rawData.slice(0, 80)}`);
   }
   const count = positiveInt(flags, 'count', 1);
-  const format = str(flags, 'format') ?? (config.schemaRegistry ? 'avro' : 'json');
-  if (format !== 'avro' && format !== 'json')
-    throw new UsageError(`--format is avro or json, got "${format}"`);
+  const format = oneOf(flags, 'format', ['avro', 'json'], config.schemaRegistry ? 'avro' : 'json');
   if (format === 'avro' && !config.schemaRegistry)
     throw new UsageError('--format avro needs schemaRegistry.url in the configuration');
+  return { type, data, count, format };
+}
+
+export async function produce(ctx: CommandContext): Promise<number> {
+  const { config, flags } = ctx;
+  const { type, data, count, format } = produceOptions(config, flags);
   const codec = new EventCodec({
-    ...(config.schemaRegistry ? { registryUrl: config.schemaRegistry.url } : {}),
+    ...registryOptions(config.schemaRegistry),
     maxEventBytes: config.router.maxEventBytes,
     subject: `${config.kafka.eventsTopic}-value`,
   });
-  const producer = createProducer(createKafka(config, ctx.logger));
+  const kafka = createKafka(config, ctx.logger);
+  const limits = new TopicLimits({ kafka, logger: ctx.logger });
+  const producer = createProducer(kafka);
   await producer.connect();
   try {
     const source = str(flags, 'source') ?? 'courier-cli';
@@ -194,7 +235,18 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
         const value = format === 'avro' ? await codec.encodeAvro(event) : codec.encodeJson(event);
         messages.push({ key: str(flags, 'key') ?? event.id, value });
       }
-      await producer.send({ topic: topicNames(config).events, acks: -1, messages });
+      const topic = topicNames(config).events;
+      const { tooLarge } = await sendSized(
+        producer,
+        limits,
+        messages.map((message) => ({ topic, message })),
+      );
+      const first = tooLarge[0];
+      if (first) throw new RecordTooLargeError(topic, first.bytes, first.limitBytes);
+    }
+    if (ctx.json) {
+      printJson({ topic: topicNames(config).events, format, type, count, ids });
+      return 0;
     }
     console.log(`produced ${count} ${format} event(s) of type ${type} to ${topicNames(config).events}`);
     if (count <= 20) for (const id of ids) console.log(`  ${id}`);
@@ -204,22 +256,21 @@ async function produce(config: CourierConfig, flags: Flags, ctx: Context): Promi
   }
 }
 
-async function pauseResume(
-  command: 'pause' | 'resume',
-  config: CourierConfig,
-  flags: Flags,
-): Promise<number> {
+export async function pauseResume(command: 'pause' | 'resume', ctx: CommandContext): Promise<number> {
+  const { config, flags } = ctx;
   const id = destinationOf(config, flags, command);
-  const redis = createRedis(config.redis.url);
+  const redis = commandRedis(config, ctx.logger);
   try {
     const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
+    const was = await control.state(id);
     if (command === 'pause') {
       await control.pause(id, 'operator');
-      console.log(`paused ${id} on every instance`);
+      if (ctx.json) printJson({ destination: id, paused: true, reason: 'operator', was });
+      else console.log(`paused ${id} on every instance`);
     } else {
-      const was = await control.state(id);
       await control.resume(id);
-      console.log(was.paused ? `resumed ${id} (was paused: ${was.reason})` : `${id} was not paused`);
+      if (ctx.json) printJson({ destination: id, paused: false, was });
+      else console.log(was.paused ? `resumed ${id} (was paused: ${was.reason})` : `${id} was not paused`);
     }
     return 0;
   } finally {
@@ -227,22 +278,29 @@ async function pauseResume(
   }
 }
 
-async function inspect(config: CourierConfig, args: string[], flags: Flags): Promise<number> {
+export async function inspect(ctx: CommandContext): Promise<number> {
+  const { config, args } = ctx;
   const eventId = args[0];
   if (!eventId) throw new UsageError('inspect needs an EVENT_ID');
-  const redis = createRedis(config.redis.url);
+  const redis = commandRedis(config, ctx.logger);
   try {
     const keys = redisKeys(config.kafka.topicPrefix);
     const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });
-    const found = await index.lookup(eventId);
+    const found = await inspectEvent({
+      eventId,
+      destinations: config.destinations.map((d) => d.id),
+      index,
+      kafka: createKafka(config, ctx.logger),
+      attemptsTopic: topicNames(config).attempts,
+    });
     const control = new DestinationControl({ redis, keys });
     const paused: Record<string, unknown> = {};
     for (const d of Object.keys(found.destinations)) {
       const s = await control.state(d);
       if (s.paused) paused[d] = s;
     }
-    if (flags.json) {
-      console.log(JSON.stringify({ eventId, ...found, pausedDestinations: paused }, null, 2));
+    if (ctx.json) {
+      printJson({ ...found, pausedDestinations: paused });
       return Object.keys(found.destinations).length > 0 ? 0 : 1;
     }
     if (Object.keys(found.destinations).length === 0) {
@@ -272,4 +330,38 @@ async function inspect(config: CourierConfig, args: string[], flags: Flags): Pro
   } finally {
     redis.disconnect();
   }
+}
+
+/** The parsed flags of `courier replay`, checked before anything connects. */
+export function replayOptions(config: CourierConfig, flags: Flags) {
+  const from = isoTime(flags, 'from');
+  const to = isoTime(flags, 'to');
+  if (from !== undefined && to !== undefined && Date.parse(to) <= Date.parse(from)) {
+    throw new UsageError('--to must be after --from');
+  }
+  return {
+    destination: destinationOf(config, flags, 'replay'),
+    from,
+    to,
+    rate: positiveInt(flags, 'rate', 10),
+    dryRun: flags['dry-run'] === true,
+    source: oneOf(flags, 'source', ['dlq', 'delivered'], 'dlq'),
+  };
+}
+
+export async function replayCommand(ctx: CommandContext): Promise<number> {
+  const { from, to, ...o } = replayOptions(ctx.config, ctx.flags);
+  const options = {
+    config: ctx.config,
+    logger: ctx.logger,
+    ...o,
+    // Without --from, replay continues from the replay group's committed offsets.
+    from: from as string,
+    ...(to !== undefined ? { to } : {}),
+  };
+  if (!ctx.json) return replay({ ...options, print: (line) => console.log(line) });
+  const lines: string[] = [];
+  const summary = await runReplay({ ...options, print: (line) => lines.push(line) });
+  printJson({ destination: o.destination, source: o.source, dryRun: o.dryRun, ...summary, messages: lines });
+  return 0;
 }

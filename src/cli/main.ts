@@ -1,79 +1,150 @@
-#!/usr/bin/env -S node --disable-warning=TimeoutNegativeWarning
-// The `courier` command line: parses flags, rejects bad or conflicting ones, and calls the
-// library. Signals are handled here, in one place.
-import { parseArgs } from 'node:util';
-import { CourierError, UsageError } from '../errors.ts';
+#!/usr/bin/env node
+// The `courier` command line: finds the verb, parses its flags, loads the configuration, checks
+// the dependencies the verb needs, runs it, and turns every error into one line on stderr and
+// an exit code: 0 ok · 1 failure · 2 usage · 3 a dependency cannot be reached.
+import './quietWarnings.ts';
+import { inspect } from 'node:util';
+import { pino } from 'pino';
+import { loadConfig } from '../config/load.ts';
+import { ConfigError, CourierError, DependencyError, TopicMismatchError, UsageError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { VERSION } from '../version.ts';
-import { runCommand } from './commands.ts';
+import { globalHelp, parseVerbArgs, usageHint, verbHelp } from './args.ts';
+import { preflight } from './preflight.ts';
+import { findVerb, VERBS, type Verb, type VerbContext } from './verbs.ts';
 
-const USAGE = `courier ${VERSION} — reliable webhook delivery on Kafka
+export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const;
 
-usage: courier <command> [--config courier.yaml] [options]
+/** Error class names of kafkajs and ioredis that mean a dependency went away mid-command. */
+const LOST_DEPENDENCY: Record<string, string> = {
+  KafkaJSConnectionError: 'Kafka',
+  KafkaJSNumberOfRetriesExceeded: 'Kafka',
+  KafkaJSBrokerNotFound: 'Kafka',
+  KafkaJSConnectionClosedError: 'Kafka',
+  KafkaJSRequestTimeoutError: 'Kafka',
+  MaxRetriesPerRequestError: 'Redis',
+};
 
-  run [--roles router,deliver,retry]       run the pipeline (all roles by default)
-  topics [--check]                         create or check every topic (--check: never create)
-  produce --type T --data JSON [--key K] [--count N] [--format avro|json] [--source S]
-  replay --destination ID --from ISO [--to ISO] [--rate N] [--dry-run] [--source dlq|delivered]
-  pause --destination ID                   stop delivering to a destination (all instances)
-  resume --destination ID                  resume it
-  inspect EVENT_ID                         what happened to one event, per destination
+let debug = process.argv.includes('--debug') || process.env.LOG_LEVEL === 'debug';
 
-The configuration path comes from --config, then $COURIER_CONFIG, then ./courier.yaml.
-`;
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}
+
+/** Prints `err` as the user should see it and returns the exit code. */
+function report(err: unknown, verb: Verb | undefined): number {
+  if (err instanceof UsageError) {
+    console.error(
+      `courier: ${err.message}\n${verb ? usageHint(verb) : 'run "courier --help" for the commands'}`,
+    );
+    return EXIT.usage;
+  }
+  const stack = debug && err instanceof Error ? `\n${inspect(err)}` : '';
+  if (err instanceof DependencyError) {
+    console.error(`courier: ${err.message}${stack}`);
+    return EXIT.unreachable;
+  }
+  if (err instanceof ConfigError || err instanceof TopicMismatchError) {
+    // The cases with several lines: every problem, one per line.
+    console.error(`courier: ${err.message}${stack}`);
+    return EXIT.failure;
+  }
+  if (err instanceof CourierError) {
+    console.error(`courier: ${firstLine(err.message)}${stack}`);
+    return EXIT.failure;
+  }
+  const name = err instanceof Error ? err.name : '';
+  const message = err instanceof Error ? err.message : String(err);
+  const lost = LOST_DEPENDENCY[name];
+  if (lost) {
+    console.error(`courier: lost ${lost}: ${firstLine(message)}${stack}`);
+    return EXIT.unreachable;
+  }
+  console.error(`courier: ${firstLine(message)}${stack}`);
+  return EXIT.failure;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      roles: { type: 'string' },
-      check: { type: 'boolean' },
-      type: { type: 'string' },
-      data: { type: 'string' },
-      key: { type: 'string' },
-      count: { type: 'string' },
-      format: { type: 'string' },
-      source: { type: 'string' },
-      destination: { type: 'string', short: 'd' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      rate: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  });
-  if (values.version) {
+  const [first] = argv;
+  if (first === undefined) {
+    console.error(globalHelp(VERBS, VERSION));
+    return EXIT.usage;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    console.log(globalHelp(VERBS, VERSION));
+    return EXIT.ok;
+  }
+  if (first === '--version' || first === '-v' || first === 'version') {
     console.log(VERSION);
-    return 0;
+    return EXIT.ok;
   }
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    console.log(USAGE);
-    return command || values.help ? 0 : 2;
+  const found = findVerb(argv);
+  if (!found) {
+    const group = VERBS.filter((v) => v.name.startsWith(`${first} `)).map((v) => v.name);
+    if (group.length > 0) {
+      throw new UsageError(`${first} needs a sub-command: ${group.map((g) => g.split(' ')[1]).join(', ')}`);
+    }
+    throw new UsageError(
+      first.startsWith('-')
+        ? `put the command first: courier <command> ${first} …`
+        : `unknown command "${first}"`,
+    );
   }
-  const logger = createLogger();
-  return runCommand(command, rest, values, { logger, usage: USAGE });
+  const { verb, rest } = found;
+  try {
+    return await runVerb(verb, rest);
+  } catch (err) {
+    return report(err, verb);
+  }
 }
+
+async function runVerb(verb: Verb, argv: string[]): Promise<number> {
+  const { flags, args } = parseVerbArgs(verb, argv);
+  if (flags.help) {
+    console.log(verbHelp(verb));
+    return EXIT.ok;
+  }
+  if (flags.debug) debug = true;
+  // Logs go to stderr, so that stdout carries only the command's result.
+  const logger = createLogger({
+    level: flags.debug ? 'debug' : (process.env.LOG_LEVEL ?? verb.logLevel ?? 'warn'),
+    destination: pino.destination({ fd: 2, sync: false }),
+  });
+  const configPath = typeof flags.config === 'string' ? flags.config : undefined;
+  let config: VerbContext['config'] | undefined;
+  const ctx: VerbContext = {
+    flags,
+    args,
+    configPath,
+    logger,
+    json: flags.json === true,
+    get config() {
+      config ??= loadConfig(configPath ? { path: configPath } : {});
+      return config;
+    },
+  };
+  // Flag values first (a check that needs the configuration loads it), then the configuration.
+  verb.check?.(ctx);
+  if (verb.loadsConfig !== false) void ctx.config;
+  const needs = new Set(verb.needs?.(ctx) ?? []);
+  if (needs.size > 0) await preflight(needs, { config: ctx.config, logger });
+  try {
+    return await verb.run(ctx);
+  } finally {
+    logger.flush();
+  }
+}
+
+process.on('uncaughtException', (err) => {
+  process.exitCode = report(err, undefined);
+  process.exit();
+});
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof UsageError || (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      console.error(`courier: ${(err as Error).message}\n\n${USAGE}`);
-      process.exitCode = 2;
-    } else if (err instanceof CourierError) {
-      console.error(`courier: ${err.message}`);
-      process.exitCode = 1;
-    } else {
-      console.error(err);
-      process.exitCode = 1;
-    }
+    process.exitCode = report(err, undefined);
   },
 );

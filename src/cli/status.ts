@@ -2,22 +2,21 @@
 // pause state and rolling counters, Kafka offsets), so it works from any machine with the config.
 // Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis or Kafka is unreachable
 // (the table is still printed when only Kafka is: without backlog figures).
-import { groupIds } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
-import { createRedis } from '../delivery/redis.ts';
 import { createKafka } from '../kafka/client.ts';
-import { topicNames } from '../kafka/topics.ts';
+import { consumerGroups, topicNames } from '../kafka/topics.ts';
 import { BacklogProbe } from '../observability/backlog.ts';
 import { readStatus, type StatusReport, type StatusRow } from '../observability/destinationStatus.ts';
 import { createLogger } from '../observability/logger.ts';
 import { lastErrorText, stateText } from '../observability/statusPage.ts';
+import { createRedis } from '../redis/client.ts';
 
 export async function status(
   config: CourierConfig,
   options: { json: boolean; print?: (line: string) => void },
 ): Promise<number> {
   const print = options.print ?? ((line: string) => console.log(line));
-  const redis = createRedis(config.redis.url, { lazyConnect: true });
+  const redis = createRedis(config.redis, { lazyConnect: true });
   redis.on('error', () => {});
   const admin = createKafka(config, createLogger({ level: 'silent' })).admin();
   try {
@@ -28,7 +27,7 @@ export async function status(
       return 3;
     }
     await admin.connect().catch(() => {});
-    const probe = new BacklogProbe({ admin, topics: topicNames(config), groups: groupIds(config) });
+    const probe = new BacklogProbe({ admin, topics: topicNames(config), groups: consumerGroups(config) });
     const report = await readStatus({ config, redis, probe });
     if (options.json) print(JSON.stringify(report, null, 2));
     else for (const line of formatStatus(report)) print(line);

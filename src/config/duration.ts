@@ -12,6 +12,19 @@ export function parseDuration(label: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
+/**
+ * Milliseconds for any value a `*Ms` field accepts: a whole number of milliseconds (also as a
+ * string of digits, which is what `${ENV}` substitution yields) or a label such as "10s".
+ * Undefined when the value is neither; zero and negative amounts are left to the caller's bounds.
+ */
+export function durationMs(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^-?\d+$/.test(text)) return Number(text);
+  return parseDuration(text);
+}
+
 /** The shortest exact label for a duration in milliseconds: 30000 → "30s", 90000 → "90s". */
 export function formatDuration(ms: number): string {
   for (const unit of ['d', 'h', 'm', 's'] as const) {

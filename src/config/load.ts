@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { crossFieldProblems } from './crossChecks.ts';
+import { formatPath } from './path.ts';
 import { type CourierConfig, configSchema } from './schema.ts';
 
 export interface LoadOptions {
@@ -14,14 +16,7 @@ export interface LoadOptions {
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out ? `.${String(part)}` : String(part);
-  }
-  return out || '(root)';
-}
+export { formatPath };
 
 /** Replaces ${NAME} and ${NAME:-default} in every string of the tree; unset names are problems. */
 export function substituteEnv(
@@ -78,6 +73,10 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
   }
+  if (issue.code === 'invalid_key') {
+    // A record key (a header name): the key's own problem, not zod's "Invalid key in record".
+    return [`${formatPath(issue.path)}: ${issue.issues[0]?.message ?? issue.message}`];
+  }
   return [`${formatPath(issue.path)}: ${issue.message}`];
 }
 
@@ -92,10 +91,21 @@ export function parseConfig(
   if (substituted === null || typeof substituted !== 'object' || Array.isArray(substituted)) {
     throw new ConfigError(options.source, ['(root): must be a mapping']);
   }
-  const result = configSchema.safeParse(applyEnvOverrides(substituted as Record<string, unknown>, env));
+  const input = applyEnvOverrides(substituted as Record<string, unknown>, env);
+  let result: ReturnType<typeof configSchema.safeParse>;
+  try {
+    result = configSchema.safeParse(input);
+  } catch (err) {
+    // A check that throws is a bug, but it must still end as a listed problem, not a stack.
+    throw new ConfigError(options.source, [
+      ...problems,
+      `(root): cannot validate: ${(err as Error).message}`,
+    ]);
+  }
   if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
-  if (problems.length > 0) throw new ConfigError(options.source, problems);
-  return result.data as CourierConfig;
+  problems.push(...crossFieldProblems(input));
+  if (problems.length > 0 || !result.success) throw new ConfigError(options.source, problems);
+  return result.data;
 }
 
 export function loadConfig(options: LoadOptions = {}): CourierConfig {

@@ -1,7 +1,10 @@
 // The shape of courier.yaml (DESIGN §6) with its defaults. Every object is strict, so a
-// misspelt field is reported instead of silently ignored.
+// misspelt field is reported instead of silently ignored. Duplicate destination ids are checked
+// in crossChecks.ts, so that they are reported even when a field fails.
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { duration, headerName, headerValue, httpUrl, redisUrl } from './fields.ts';
+import { tlsSchema } from './tls.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -10,27 +13,19 @@ const positiveInt = z.number().int().positive();
 
 const retrySchema = z.strictObject({
   maxAttempts: positiveInt.max(1000).default(12),
-  maxAgeMs: positiveInt.default(DAY),
-  baseDelayMs: positiveInt.default(30_000),
-  maxDelayMs: positiveInt.default(HOUR),
+  maxAgeMs: duration().default(DAY),
+  baseDelayMs: duration().default(30_000),
+  /** Unset: 1 h, or the largest retry tier when that is shorter (filled in below). */
+  maxDelayMs: duration().optional(),
   jitter: z.number().min(0).max(1).default(0.25),
 });
 
 const breakerSchema = z.strictObject({
   errorThresholdPercentage: z.number().min(1).max(100).default(50),
   volumeThreshold: z.number().int().min(1).default(20),
-  resetTimeoutMs: positiveInt.default(30_000),
-  rollingWindowMs: positiveInt.default(10_000),
+  resetTimeoutMs: duration().default(30_000),
+  rollingWindowMs: duration().default(10_000),
 });
-
-const RESERVED_HEADERS = new Set([
-  'webhook-id',
-  'webhook-timestamp',
-  'webhook-signature',
-  'content-type',
-  'content-length',
-  'host',
-]);
 
 const destinationSchema = z
   .strictObject({
@@ -38,9 +33,7 @@ const destinationSchema = z
       .string()
       .max(100)
       .regex(/^[a-z0-9-]+$/, 'must match [a-z0-9-]+ (it names Kafka topics)'),
-    url: z
-      .url({ protocol: /^https?$/, error: 'must be an http or https URL' })
-      .refine((u) => !new URL(u).username && !new URL(u).password, 'must not carry credentials; use headers'),
+    url: httpUrl({ credentials: false }),
     eventTypes: z.array(z.string().min(1)).min(1).default(['*']),
     secrets: z
       .array(
@@ -49,16 +42,8 @@ const destinationSchema = z
           .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>'),
       )
       .min(1, 'at least one signing secret is required'),
-    headers: z
-      .record(
-        z
-          .string()
-          .regex(/^[A-Za-z0-9-]+$/, 'header names are letters, digits and dashes')
-          .refine((name) => !RESERVED_HEADERS.has(name.toLowerCase()), 'this header is set by Courier'),
-        z.string(),
-      )
-      .default({}),
-    timeoutMs: positiveInt.max(300_000).default(10_000),
+    headers: z.record(headerName, headerValue).default({}),
+    timeoutMs: duration({ max: 300_000 }).default(10_000),
     concurrency: positiveInt.max(1024).default(16),
     rateLimit: z
       .strictObject({ perSecond: z.number().positive(), burst: positiveInt.optional() })
@@ -68,10 +53,21 @@ const destinationSchema = z
     circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
     partitions: positiveInt.max(1000).optional(),
     /** This destination owner's operator webhook: its alerts go there (as well as to `alerts.url`). */
-    alerts: z.strictObject({ url: z.url({ protocol: /^https?$/ }).optional() }).optional(),
+    alerts: z.strictObject({ url: httpUrl({ credentials: false }).optional() }).optional(),
+    /**
+     * Messages (and their bytes) held in memory per destination, in flight or waiting behind a
+     * slow key or a pause; a partition whose share is full is paused until half of it is done.
+     */
+    window: z
+      .strictObject({
+        messages: positiveInt.max(1_000_000).default(5000),
+        bytes: positiveInt.default(64 * 1024 * 1024),
+      })
+      .default({ messages: 5000, bytes: 64 * 1024 * 1024 }),
   })
+  // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {
-    if (d.retry.maxDelayMs < d.retry.baseDelayMs) {
+    if (d.retry.maxDelayMs !== undefined && d.retry.maxDelayMs < d.retry.baseDelayMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['retry', 'maxDelayMs'],
@@ -79,6 +75,79 @@ const destinationSchema = z
       });
     }
   });
+
+const hostPort = z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port');
+
+/** SASL for managed or secured Kafka; secrets belong in ${ENV} references, not in the file. */
+const saslSchema = z.discriminatedUnion('mechanism', [
+  z.strictObject({
+    mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+    username: z.string().min(1),
+    password: z.string().min(1),
+  }),
+  z
+    .strictObject({
+      mechanism: z.literal('oauthbearer'),
+      /** A token obtained elsewhere (refreshed by restarting); or the client-credentials fields below. */
+      token: z.string().min(1).optional(),
+      /** OAuth 2.0 token endpoint for the client-credentials grant. */
+      tokenUrl: z.url({ protocol: /^https?$/ }).optional(),
+      clientId: z.string().min(1).optional(),
+      clientSecret: z.string().min(1).optional(),
+      scope: z.string().min(1).optional(),
+      /** SASL extensions sent with the token (Confluent Cloud: logicalCluster, identityPoolId). */
+      extensions: z.record(z.string(), z.string()).optional(),
+    })
+    .superRefine((o, ctx) => {
+      const viaEndpoint =
+        o.tokenUrl !== undefined || o.clientId !== undefined || o.clientSecret !== undefined;
+      if (o.token !== undefined && viaEndpoint) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give either token or tokenUrl/clientId/clientSecret, not both',
+        });
+      } else if (o.token === undefined) {
+        for (const field of ['tokenUrl', 'clientId', 'clientSecret'] as const) {
+          if (o[field] === undefined) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [field],
+              message: 'required for OAUTHBEARER without a static token',
+            });
+          }
+        }
+      }
+    }),
+]);
+
+const redisSchema = z
+  .strictObject({
+    /** A standalone server: redis://[user:password@]host:port[/db], rediss:// for TLS. */
+    url: redisUrl.default('redis://127.0.0.1:6379'),
+    /** ACL user and password; they win over credentials in the URL and apply to every node. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** TLS towards Redis (implied by rediss://); here for a private CA or client certificates. */
+    tls: tlsSchema.optional(),
+    /** Redis Cluster: seed nodes (the rest are discovered). `url` is then ignored. */
+    cluster: z.strictObject({ nodes: z.array(hostPort).min(1) }).optional(),
+    /** Redis Sentinel: the sentinels and the monitored master's name. `url` is then ignored. */
+    sentinel: z
+      .strictObject({
+        sentinels: z.array(hostPort).min(1),
+        name: z.string().min(1),
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.cluster && r.sentinel) {
+      ctx.addIssue({ code: 'custom', path: ['sentinel'], message: 'choose cluster or sentinel, not both' });
+    }
+  });
+
+export type RedisConfig = z.output<typeof redisSchema>;
 
 const tierSchema = z
   .string()
@@ -92,42 +161,45 @@ const observabilitySchema = z.strictObject({
   /** The read-only status page at `/` (and per-event lookup at `/events/<id>`). */
   statusPage: z.boolean().default(false),
   /** How often consumer lag, oldest undelivered age, DLQ depth and retry backlog are read. */
-  probeIntervalMs: positiveInt.default(15_000),
+  probeIntervalMs: duration().default(15_000),
 });
 
 const alertThresholdsSchema = z.strictObject({
   /** No delivery for this long while events for the destination wait. */
-  stalledMs: positiveInt.default(15 * 60_000),
+  stalledMs: duration().default(15 * 60_000),
   /** Success rate (0–1) under which the destination alerts, over `successWindowMs`. */
   successRate: z.number().min(0).max(1).default(0.95),
-  successWindowMs: positiveInt.default(HOUR),
+  successWindowMs: duration().default(HOUR),
   /** Fewer attempts than this in the window never alert on success rate. */
   successMinAttempts: positiveInt.default(20),
   /** Circuit open (without closing in between) for longer than this. */
-  circuitOpenMs: positiveInt.default(10 * 60_000),
+  circuitOpenMs: duration().default(10 * 60_000),
   /** Dead letters written within this window alert; the alert clears once none was written in it. */
-  deadLetterWindowMs: positiveInt.default(15 * 60_000),
+  deadLetterWindowMs: duration().default(15 * 60_000),
   /** Oldest undelivered message older than this (a second alert fires past half the retention). */
-  oldestUndeliveredMs: positiveInt.default(HOUR),
+  oldestUndeliveredMs: duration().default(HOUR),
 });
 
 const alertsSchema = z.strictObject({
   /** The default operator webhook (Standard Webhooks, signed with `secret`). */
-  url: z.url({ protocol: /^https?$/ }).optional(),
+  url: httpUrl({ credentials: false }).optional(),
   secret: z
     .string()
     .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>')
     .optional(),
-  evaluateIntervalMs: positiveInt.default(15_000),
+  evaluateIntervalMs: duration().default(15_000),
   /** An active alert is sent again at most this often. */
-  repeatMs: positiveInt.default(HOUR),
+  repeatMs: duration().default(HOUR),
   thresholds: alertThresholdsSchema.default(alertThresholdsSchema.parse({})),
 });
 
 export const configSchema = z
   .strictObject({
     kafka: z.strictObject({
-      brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+      brokers: z.array(hostPort).min(1),
+      /** TLS towards the brokers: `true` for the system roots, or CA / client certificate settings. */
+      ssl: z.union([z.boolean(), tlsSchema]).optional(),
+      sasl: saslSchema.optional(),
       eventsTopic: z
         .string()
         .regex(/^[A-Za-z0-9._-]+$/)
@@ -148,18 +220,22 @@ export const configSchema = z
           invalid: positiveInt.default(3),
         })
         .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
-      retentionMs: positiveInt.default(14 * DAY),
+      retentionMs: duration().default(14 * DAY),
       /** Retention of the attempts topic (the delivery log), separate from the destination topics'. */
-      attemptsRetentionMs: positiveInt.default(30 * DAY),
+      attemptsRetentionMs: duration().default(30 * DAY),
       /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
-      sessionTimeoutMs: z.number().int().min(1000).max(300_000).default(30_000),
+      sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
     }),
-    redis: z
-      .strictObject({ url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL') })
-      .default({
-        url: 'redis://127.0.0.1:6379',
-      }),
-    schemaRegistry: z.strictObject({ url: z.url({ protocol: /^https?$/ }) }).optional(),
+    redis: redisSchema.default({ url: 'redis://127.0.0.1:6379' }),
+    schemaRegistry: z
+      .strictObject({
+        url: httpUrl({ credentials: true }),
+        /** Basic auth (Confluent Cloud: API key and secret). */
+        username: z.string().min(1).optional(),
+        password: z.string().min(1).optional(),
+        tls: tlsSchema.optional(),
+      })
+      .optional(),
     network: z
       .strictObject({ allowPrivateAddresses: z.boolean().default(false) })
       .default({ allowPrivateAddresses: false }),
@@ -168,11 +244,7 @@ export const configSchema = z
       .default({ maxEventBytes: 512 * 1024 }),
     idempotency: z
       .strictObject({
-        windowMs: z
-          .number()
-          .int()
-          .min(2 * DAY, 'must be at least 48h (172800000)')
-          .default(7 * DAY),
+        windowMs: duration({ min: 2 * DAY, minMessage: 'must be at least 48h (172800000)' }).default(7 * DAY),
       })
       .default({ windowMs: 7 * DAY }),
     retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
@@ -180,6 +252,7 @@ export const configSchema = z
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),
   })
+  // Skipped by zod when any field fails; duplicate ids are checked in crossChecks.ts instead.
   .superRefine((c, ctx) => {
     if (!c.alerts.secret && (c.alerts.url || c.destinations.some((d) => d.alerts?.url))) {
       ctx.addIssue({
@@ -188,19 +261,6 @@ export const configSchema = z
         message: 'required when an operator webhook (alerts.url or a destination alerts.url) is set',
       });
     }
-    const seen = new Map<string, number>();
-    c.destinations.forEach((d, i) => {
-      const first = seen.get(d.id);
-      if (first !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['destinations', i, 'id'],
-          message: `duplicate id "${d.id}" (also destinations[${first}])`,
-        });
-      } else {
-        seen.set(d.id, i);
-      }
-    });
     const tiers = new Map<number, string>();
     c.retryTiers.forEach((t, i) => {
       const ms = parseDuration(t);
@@ -214,6 +274,29 @@ export const configSchema = z
       }
       tiers.set(ms, t);
     });
+    // A retry delay longer than the largest tier would park at the head of that tier's shared
+    // partitions and hold every destination's retries behind it (Courier caps delays there).
+    const largest = Math.max(...c.retryTiers.map((t) => parseDuration(t) ?? 0));
+    c.destinations.forEach((d, i) => {
+      if (d.retry.maxDelayMs !== undefined && d.retry.maxDelayMs > largest) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', i, 'retry', 'maxDelayMs'],
+          message: `must not exceed the largest retry tier (${largest} ms)`,
+        });
+      }
+    });
+  })
+  // The default maxDelayMs is 1 h, or the largest tier when that is shorter.
+  .transform((c) => {
+    const largest = Math.max(...c.retryTiers.map((t) => parseDuration(t) ?? 0));
+    return {
+      ...c,
+      destinations: c.destinations.map((d) => ({
+        ...d,
+        retry: { ...d.retry, maxDelayMs: d.retry.maxDelayMs ?? Math.min(HOUR, largest) },
+      })),
+    };
   });
 
 export type CourierConfig = z.output<typeof configSchema>;

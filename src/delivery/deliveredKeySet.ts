@@ -1,7 +1,11 @@
 // The delivered-key set: which events each destination has already received (kept for the
-// idempotency window), plus a short in-flight lock so two senders never send one event at once.
+// idempotency window in the destination's day buckets, see ../redis/buckets.ts), plus a short
+// in-flight lock so two senders never send one event at once. Admissions and completions of many
+// events share one Redis round trip each (see ../redis/lua).
 import { randomUUID } from 'node:crypto';
-import type { CourierRedis, RedisKeys } from './redis.ts';
+import { Batcher } from '../redis/batcher.ts';
+import { bucketDays, bucketExpiresAt, parseEntry } from '../redis/buckets.ts';
+import type { CourierRedis, RedisKeys } from '../redis/client.ts';
 
 export type ClaimResult =
   | { state: 'claimed' }
@@ -18,46 +22,87 @@ export interface DeliveredKeySetOptions {
   lockMs: number;
 }
 
+interface Completion {
+  eventId: string;
+  /** The attempt that delivered the event; undefined to only release the lock. */
+  attempt?: number;
+}
+
 export class DeliveredKeySet {
   private readonly options: DeliveredKeySetOptions;
   /** Identifies this process as the holder of its locks. */
   readonly owner = randomUUID();
+  private readonly admissions: Batcher<{ eventId: string; force: boolean }, ClaimResult>;
+  private readonly completions: Batcher<Completion, undefined>;
 
   constructor(options: DeliveredKeySetOptions) {
     this.options = options;
+    this.admissions = new Batcher((items) => this.admitMany(items));
+    this.completions = new Batcher((items) => this.completeMany(items));
   }
 
-  async claim(eventId: string, options: { force?: boolean } = {}): Promise<ClaimResult> {
-    const { redis, keys, destination, lockMs } = this.options;
-    const [state, ttl] = await redis.claim(
-      keys.delivered(destination, eventId),
-      keys.inflight(destination, eventId),
-      this.owner,
-      lockMs,
-      options.force ? '1' : '0',
-    );
-    if (state === 'locked') return { state, retryInMs: Math.max(10, Number(ttl)) };
-    return { state: state as 'claimed' | 'delivered' };
+  /** Delivered already? Being sent by someone else? Otherwise the event is ours to send. */
+  claim(eventId: string, options: { force?: boolean } = {}): Promise<ClaimResult> {
+    return this.admissions.submit({ eventId, force: options.force === true });
   }
 
-  async markDelivered(eventId: string, at: number = Date.now()): Promise<void> {
-    const { redis, keys, destination, ttlMs } = this.options;
-    await redis.markDelivered(
-      keys.delivered(destination, eventId),
-      keys.inflight(destination, eventId),
-      this.owner,
-      ttlMs,
-      String(at),
-    );
+  async markDelivered(eventId: string, attempt = 1): Promise<void> {
+    await this.completions.submit({ eventId, attempt });
   }
 
   async release(eventId: string): Promise<void> {
-    const { redis, keys, destination } = this.options;
-    await redis.release(keys.inflight(destination, eventId), this.owner);
+    await this.completions.submit({ eventId });
   }
 
   async isDelivered(eventId: string): Promise<boolean> {
-    const { redis, keys, destination } = this.options;
-    return (await redis.exists(keys.delivered(destination, eventId))) === 1;
+    const { redis } = this.options;
+    const values = await Promise.all(this.buckets().map((b) => redis.hget(b, eventId)));
+    const found = values.find((v) => v !== null);
+    return found ? parseEntry(found)?.state === 'delivered' : false;
+  }
+
+  /** The destination's delivery buckets, newest first. */
+  private buckets(now = Date.now()): string[] {
+    const { keys, destination, ttlMs } = this.options;
+    return bucketDays(now, ttlMs).map((day) => keys.deliveries(destination, day));
+  }
+
+  private locks(eventIds: string[]): string[] {
+    const { keys, destination } = this.options;
+    return eventIds.map((id) => keys.inflight(destination, id));
+  }
+
+  private async admitMany(items: Array<{ eventId: string; force: boolean }>): Promise<ClaimResult[]> {
+    const buckets = this.buckets();
+    const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
+    const states = await this.options.redis.admit(
+      keys.length,
+      ...keys,
+      this.owner,
+      this.options.lockMs,
+      buckets.length,
+      ...items.flatMap((i) => [i.eventId, i.force ? '1' : '0']),
+    );
+    return states.map((s) => {
+      const n = Number(s);
+      if (n === 0) return { state: 'claimed' };
+      if (n < 0) return { state: 'delivered' };
+      return { state: 'locked', retryInMs: Math.max(10, n) };
+    });
+  }
+
+  private async completeMany(items: Completion[]): Promise<undefined[]> {
+    const now = Date.now();
+    const buckets = this.buckets(now);
+    const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
+    await this.options.redis.complete(
+      keys.length,
+      ...keys,
+      this.owner,
+      buckets.length,
+      bucketExpiresAt(now, this.options.ttlMs),
+      ...items.flatMap((i) => [i.eventId, i.attempt === undefined ? '' : String(i.attempt)]),
+    );
+    return items.map(() => undefined);
   }
 }

@@ -1,8 +1,9 @@
 // Pause state of destinations, shared by every instance through Redis: an operator or an auth
 // failure pauses until resumed; a Retry-After pauses until a time.
-import type { CourierRedis, RedisKeys } from './redis.ts';
+import type { CourierRedis, RedisKeys } from '../redis/client.ts';
 
-export type PauseReason = 'operator' | 'auth';
+/** Why a destination is paused until resumed: an operator, or a response only a human can fix. */
+export type PauseReason = 'operator' | 'auth-rejected' | 'forbidden' | 'auth-revoked' | 'gone';
 
 export interface PauseRecord {
   reason: PauseReason;

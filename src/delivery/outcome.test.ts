@@ -13,13 +13,14 @@ test('408, 425, 429 and 5xx are transient', () => {
   for (const s of [408, 425, 429, 500, 502, 503, 504]) assert.equal(at(s).kind, 'transient', String(s));
 });
 
-test('401 and 403 pause the destination', () => {
-  assert.equal(at(401).kind, 'auth');
-  assert.equal(at(403).kind, 'auth');
+test('401, 403 and 410 pause the destination, each with its cause', () => {
+  assert.deepEqual([at(401).kind, at(401).pauseCause], ['pause', 'auth-rejected']);
+  assert.deepEqual([at(403).kind, at(403).pauseCause], ['pause', 'forbidden']);
+  assert.deepEqual([at(410).kind, at(410).pauseCause], ['pause', 'gone']);
 });
 
 test('other 4xx and 3xx are permanent, with their DLQ class', () => {
-  for (const s of [400, 404, 405, 410, 415, 422, 418]) {
+  for (const s of [400, 404, 405, 415, 422, 418]) {
     assert.deepEqual([at(s).kind, at(s).errorClass], ['permanent', 'permanent'], String(s));
   }
   assert.equal(at(413).errorClass, 'too-large');
@@ -44,4 +45,9 @@ test('errors without a response are transient; timeouts and resets are ambiguous
   assert.deepEqual(err('DNS_FAILURE'), { kind: 'transient', ambiguous: false });
   assert.deepEqual(err('TLS_FAILURE'), { kind: 'transient', ambiguous: false });
   assert.equal(classify({ errorCode: 'FORBIDDEN_ADDRESS', latencyMs: 0 }).errorClass, 'forbidden');
+  assert.deepEqual(classify({ errorCode: 'INVALID_REQUEST', latencyMs: 0 }), {
+    kind: 'permanent',
+    errorClass: 'invalid-request',
+    ambiguous: false,
+  });
 });

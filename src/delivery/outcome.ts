@@ -1,7 +1,10 @@
 // Outcome classification (DESIGN §5): one function turns an HTTP response or a send error
 // into what Courier does next. Pure.
 
-export type OutcomeKind = 'delivered' | 'transient' | 'permanent' | 'auth';
+export type OutcomeKind = 'delivered' | 'transient' | 'permanent' | 'pause';
+
+/** Why a response pauses its destination (every instance) until an operator resumes it. */
+export type PauseCause = 'auth-rejected' | 'forbidden' | 'gone';
 
 /** Why a send produced no HTTP response; `ambiguous` when the receiver may have processed it. */
 export type SendErrorCode =
@@ -11,6 +14,8 @@ export type SendErrorCode =
   | 'DNS_FAILURE'
   | 'TLS_FAILURE'
   | 'FORBIDDEN_ADDRESS'
+  /** The request could not be built (e.g. a header value undici refuses): nothing was sent. */
+  | 'INVALID_REQUEST'
   | 'NETWORK_ERROR';
 
 export interface SendResult {
@@ -27,7 +32,9 @@ export interface SendResult {
 export interface Outcome {
   kind: OutcomeKind;
   /** DLQ class for permanent outcomes: permanent · redirect · too-large. */
-  errorClass?: 'permanent' | 'redirect' | 'too-large' | 'forbidden';
+  errorClass?: 'permanent' | 'redirect' | 'too-large' | 'forbidden' | 'invalid-request';
+  /** For `pause`: 401 auth-rejected, 403 forbidden, 410 gone. */
+  pauseCause?: PauseCause;
   /** Milliseconds the destination asked us to wait (429/503 Retry-After). */
   retryAfterMs?: number;
   /** The receiver may have processed the request although we saw no success (timeout, reset). */
@@ -51,6 +58,9 @@ export function classify(result: SendResult, now: number = Date.now()): Outcome 
   if (status === undefined) {
     if (result.errorCode === 'FORBIDDEN_ADDRESS')
       return { kind: 'permanent', errorClass: 'forbidden', ambiguous: false };
+    // Nothing left the machine and a retry would fail the same way.
+    if (result.errorCode === 'INVALID_REQUEST')
+      return { kind: 'permanent', errorClass: 'invalid-request', ambiguous: false };
     // A timeout or a reset after the request went out may have been processed by the receiver.
     const ambiguous =
       result.errorCode === 'TIMEOUT' ||
@@ -59,7 +69,10 @@ export function classify(result: SendResult, now: number = Date.now()): Outcome 
     return { kind: 'transient', ambiguous };
   }
   if (status >= 200 && status < 300) return { kind: 'delivered', ambiguous: false };
-  if (status === 401 || status === 403) return { kind: 'auth', ambiguous: false };
+  if (status === 401) return { kind: 'pause', pauseCause: 'auth-rejected', ambiguous: false };
+  if (status === 403) return { kind: 'pause', pauseCause: 'forbidden', ambiguous: false };
+  // Standard Webhooks: 410 Gone means the endpoint should be disabled.
+  if (status === 410) return { kind: 'pause', pauseCause: 'gone', ambiguous: false };
   if (status === 429 || status === 503) {
     const retryAfterMs = parseRetryAfter(result.retryAfter, now);
     return retryAfterMs === undefined

@@ -1,45 +1,118 @@
-// Per-destination rate limit that holds across every instance: GCRA in Redis (one atomic
-// script), with a local fast path: once Redis says "wait", every local sender waits out that
-// time without asking again.
-import type { CourierRedis } from './redis.ts';
+// Per-destination rate limit that holds across every instance: GCRA in Redis, taken in blocks.
+// One local dispenser per destination queues its waiters and asks Redis for as many permits as
+// it has waiters (at most `burst`); granted permits wake waiters one each, in order. While
+// nobody waits nothing is asked, and while Redis says "not yet" the dispenser sleeps until the
+// next permit is due, gathering waiters: at most one Redis call per block, never one per waiter.
+import type { CourierRedis } from '../redis/client.ts';
 
 export interface RateLimiterOptions {
   redis: CourierRedis;
   key: string;
   perSecond: number;
   burst: number;
-  sleep?: (ms: number) => Promise<void>;
+  /** Called with how long a block of waiters waited for their permits (ms), for metrics. */
+  onWait?: (waitedMs: number, permits: number) => void;
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+interface Waiter {
+  since: number;
+  resolve: (granted: boolean) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
 
 export class RateLimiter {
-  private readonly options: RateLimiterOptions;
+  private readonly o: RateLimiterOptions;
   private readonly intervalMs: number;
-  private notBefore = 0;
+  /** Collect this long between Redis calls while a backlog waits, so each call grants a block. */
+  private readonly gatherMs: number;
+  private readonly waiters: Waiter[] = [];
+  private asking = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** When the last call was made, and whether it met contention (several waiters, or a refusal). */
+  private lastCallAt = 0;
+  private busy = false;
 
   constructor(options: RateLimiterOptions) {
     if (!(options.perSecond > 0)) throw new RangeError('perSecond must be positive');
     if (!(options.burst >= 1)) throw new RangeError('burst must be at least 1');
-    this.options = options;
+    this.o = options;
     this.intervalMs = 1000 / options.perSecond;
+    this.gatherMs = Math.min(250, Math.max(20, this.intervalMs * Math.min(options.burst, 25)));
   }
 
-  /** Resolves when one request may be sent; `shouldStop` lets a shutdown abandon the wait. */
-  async acquire(shouldStop: () => boolean = () => false): Promise<boolean> {
-    const sleep = this.options.sleep ?? defaultSleep;
-    for (;;) {
-      if (shouldStop()) return false;
-      const localWait = this.notBefore - Date.now();
-      if (localWait > 0) {
-        await sleep(Math.min(localWait, 250));
-        continue;
+  /** Resolves true when one request may be sent now, false when `signal` aborted the wait. */
+  acquire(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const waiter: Waiter = { since: Date.now(), resolve, signal, onAbort: undefined };
+      if (signal) {
+        waiter.onAbort = () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(false);
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      const wait = Number(
-        await this.options.redis.rateLimit(this.options.key, this.intervalMs, this.options.burst),
-      );
-      if (wait <= 0) return true;
-      this.notBefore = Math.max(this.notBefore, Date.now() + wait);
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  /** Wakes every waiter with false (stop). */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const w of this.waiters.splice(0)) this.settle(w, false);
+  }
+
+  private settle(w: Waiter, granted: boolean): void {
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+    w.resolve(granted);
+  }
+
+  private pump(): void {
+    if (this.asking || this.timer || this.waiters.length === 0) return;
+    // Under load, let waiters gather so the next call takes a block rather than one permit.
+    const gatherFor = this.busy ? this.lastCallAt + this.gatherMs - Date.now() : 0;
+    if (gatherFor > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, gatherFor);
+      return;
     }
+    this.asking = true;
+    this.lastCallAt = Date.now();
+    const wanted = Math.min(this.waiters.length, this.o.burst);
+    this.o.redis
+      .takePermits(this.o.key, this.intervalMs, this.o.burst, wanted)
+      .then(
+        ([granted, waitMs]) => {
+          const now = Date.now();
+          this.busy = wanted > 1 || Number(granted) < wanted;
+          const woken = this.waiters.splice(0, Number(granted));
+          if (woken.length > 0) {
+            this.o.onWait?.(now - (woken[0] as Waiter).since, woken.length);
+            for (const w of woken) this.settle(w, true);
+          }
+          return this.waiters.length > 0
+            ? Math.max(Number(waitMs), this.gatherMs - (Date.now() - this.lastCallAt))
+            : 0;
+        },
+        // Redis unreachable: try again shortly; the waiters keep waiting (nothing is sent).
+        () => 500,
+      )
+      .then((nextInMs) => {
+        this.asking = false;
+        if (nextInMs > 0 && this.waiters.length > 0) {
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.pump();
+          }, nextInMs);
+        } else {
+          this.pump();
+        }
+      });
   }
 }

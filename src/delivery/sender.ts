@@ -119,7 +119,7 @@ export interface SenderOptions {
 }
 
 export interface WebhookRequest {
-  body: string;
+  body: string | Buffer;
   headers: Record<string, string>;
 }
 
@@ -133,6 +133,8 @@ function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   const code = e?.cause?.code ?? e?.code ?? '';
   const message = e?.cause?.message ?? e?.message ?? String(err);
   if (code === 'ECOURIERFORBIDDEN') return { code: 'FORBIDDEN_ADDRESS', message };
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_ARG_TYPE')
+    return { code: 'INVALID_REQUEST', message };
   if (code === 'ECONNREFUSED') return { code: 'CONNECTION_REFUSED', message };
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL')
     return { code: 'DNS_FAILURE', message };
@@ -160,15 +162,35 @@ function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   return { code: 'NETWORK_ERROR', message };
 }
 
-async function readSnippet(body: AsyncIterable<Buffer> & { dump(): Promise<void> }): Promise<string> {
+/** How long the first KiB of a response body may take once the status line has arrived. */
+export const SNIPPET_TIMEOUT_MS = 1000;
+
+type ResponseBody = AsyncIterable<Buffer> & { destroy(err?: Error): unknown };
+
+/**
+ * The first 1 KiB of a response body, best effort: the status line already decided the outcome,
+ * so a body that drips, never ends or is cut off yields what arrived within its own short bound,
+ * never an error. The rest of the body is discarded (the connection is closed if it is not done).
+ */
+async function readSnippet(body: ResponseBody, timeoutMs: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= SNIPPET_BYTES) break;
-  }
-  if (size >= SNIPPET_BYTES) await body.dump().catch(() => {});
+  let complete = false;
+  let timer: NodeJS.Timeout | undefined;
+  const reading = (async () => {
+    for await (const chunk of body) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= SNIPPET_BYTES) return;
+    }
+    complete = true;
+  })().catch(() => {});
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+  });
+  await Promise.race([reading, timeout]);
+  clearTimeout(timer);
+  if (!complete) body.destroy();
   return Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString('utf8');
 }
 
@@ -215,7 +237,7 @@ export class WebhookSender {
         body: req.body,
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
-      const snippet = await readSnippet(res.body as never);
+      const snippet = await readSnippet(res.body as never, SNIPPET_TIMEOUT_MS);
       const retryAfter = res.headers['retry-after'];
       return {
         status: res.statusCode,

@@ -1,27 +1,34 @@
-// `courier replay`: re-sends a time window of a destination's DLQ (or, with --source delivered,
-// of its destination topic, forcing re-delivery) through a replay consumer group whose offsets
-// are reset to the window's start. Reads up to --to or the end offsets captured at the start,
-// paced at --rate per second, after checking the destination is healthy.
+// `courier replay`: re-sends a destination's DLQ (or, with --source delivered, its destination
+// topic, forcing re-delivery) through a replay consumer group. The window starts at --from (the
+// group is reset to the first offset at or after it, as kafka-consumer-groups --to-datetime
+// would) or, without --from, at the offsets the group has committed, as Kafka's own tool
+// (kafka-consumer-groups --reset-offsets) left them. It ends at --to or at the end offsets
+// captured at the start, paced at --rate per second, after checking the destination is healthy.
+// Each re-sent record carries the producer's own headers and the Courier headers replay writes
+// from typed metadata; no courier-* header of the source record is copied onward.
 import { randomUUID } from 'node:crypto';
-import type { Admin, KafkaMessage } from 'kafkajs';
-import { groupIds } from '../app.ts';
+import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../delivery/redis.ts';
 import { WebhookSender } from '../delivery/sender.ts';
 import { CourierError, UsageError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import { H, headerString, stringHeaders } from '../kafka/headers.ts';
-import { topicNames } from '../kafka/topics.ts';
+import { consumerGroups, topicNames } from '../kafka/topics.ts';
 import type { Logger } from '../observability/logger.ts';
+import { createRedis, redisKeys } from '../redis/client.ts';
 import { VERSION } from '../version.ts';
 
 export interface ReplayOptions {
   config: CourierConfig;
   logger: Logger;
   destination: string;
-  from: string;
+  /**
+   * Start of the window (ISO-8601). Undefined: start at the replay group's committed offsets,
+   * as Kafka's own tool left them; a partition without one starts at its end (nothing to replay).
+   */
+  from?: string | undefined;
   to?: string;
   rate: number;
   dryRun: boolean;
@@ -41,6 +48,40 @@ function parseTime(label: string, flag: string): number {
   return ms;
 }
 
+/**
+ * The headers of a re-sent record: the producer's own headers (none named courier-*), and the
+ * Courier headers replay owns, written from typed metadata — the event id and type, attempt 0
+ * (a fresh retry budget) and the replay marks. Nothing else of the source record's courier-*
+ * headers (due times, attempt counts, errors, earlier replay marks) travels on.
+ */
+export function replayHeaders(
+  source: IHeaders | undefined,
+  replay: {
+    destination: string;
+    replayedAt: string;
+    source: 'dlq' | 'delivered';
+    partition: number;
+    offset: string;
+  },
+): Record<string, string> {
+  const own = Object.entries(stringHeaders(source)).filter(
+    ([name]) => !name.toLowerCase().startsWith('courier-'),
+  );
+  const eventId = headerString(source, H.eventId);
+  const eventType = headerString(source, H.eventType);
+  return {
+    ...Object.fromEntries(own),
+    ...(eventId ? { [H.eventId]: eventId } : {}),
+    ...(eventType ? { [H.eventType]: eventType } : {}),
+    [H.destination]: replay.destination,
+    [H.attempt]: '0',
+    [H.replayedAt]: replay.replayedAt,
+    [H.replayOffset]: `${replay.partition}:${replay.offset}`,
+    [H.replaySource]: replay.source,
+    ...(replay.source === 'delivered' ? { [H.replayForce]: '1' } : {}),
+  };
+}
+
 /** First offset at or after `ms` per partition; the high watermark where no message is that late. */
 async function offsetsAt(admin: Admin, topic: string, ms: number): Promise<Map<number, number>> {
   const [byTime, high] = await Promise.all([
@@ -56,6 +97,33 @@ async function offsetsAt(admin: Admin, topic: string, ms: number): Promise<Map<n
   );
 }
 
+/**
+ * Where the group's committed offsets put the start of each partition, kept within the offsets
+ * the topic still holds; partitions without a committed offset start at their end.
+ */
+async function committedStart(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+): Promise<{ start: Map<number, number>; uncommitted: number[] }> {
+  const [offsets, committed] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId, topics: [topic] }),
+  ]);
+  const committedOf = new Map(
+    (committed.find((t) => t.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+  );
+  const start = new Map<number, number>();
+  const uncommitted: number[] = [];
+  for (const p of offsets) {
+    const offset = committedOf.get(p.partition) ?? -1;
+    const [low, high] = [Number(p.low), Number(p.high)];
+    if (offset < 0) uncommitted.push(p.partition);
+    start.set(p.partition, offset < 0 ? high : Math.min(high, Math.max(low, offset)));
+  }
+  return { start, uncommitted: uncommitted.sort((a, b) => a - b) };
+}
+
 export async function replay(o: ReplayOptions): Promise<number> {
   const summary = await runReplay(o);
   o.print(
@@ -66,16 +134,18 @@ export async function replay(o: ReplayOptions): Promise<number> {
 
 export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const { config } = o;
-  const fromMs = parseTime(o.from, 'from');
+  const fromMs = o.from === undefined ? undefined : parseTime(o.from, 'from');
   const toMs = o.to === undefined ? undefined : parseTime(o.to, 'to');
-  if (toMs !== undefined && toMs <= fromMs) throw new UsageError('--to must be after --from');
+  if (toMs !== undefined && fromMs !== undefined && toMs <= fromMs) {
+    throw new UsageError('--to must be after --from');
+  }
   if (o.source !== 'dlq' && o.source !== 'delivered') throw new UsageError('--source is dlq or delivered');
   const destination = config.destinations.find((d) => d.id === o.destination);
   if (!destination) throw new UsageError(`unknown destination "${o.destination}"`);
   const names = topicNames(config);
   const sourceTopic = o.source === 'dlq' ? names.dlq(destination.id) : names.dest(destination.id);
   const keys = redisKeys(config.kafka.topicPrefix);
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis, { logger: o.logger });
   const kafka = createKafka(config, o.logger);
   const admin = kafka.admin();
   const log = o.logger.child({ component: 'replay', destination: destination.id });
@@ -107,22 +177,40 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
     }
 
     await admin.connect();
-    const start = await offsetsAt(admin, sourceTopic, fromMs);
+    const groups = consumerGroups(config);
+    const replayGroup =
+      o.source === 'dlq' ? groups.replay(destination.id) : groups.replayDelivered(destination.id);
+    let start: Map<number, number>;
+    if (fromMs === undefined) {
+      const committed = await committedStart(admin, replayGroup, sourceTopic);
+      start = committed.start;
+      for (const partition of committed.uncommitted) {
+        o.print(
+          `partition ${partition} of ${sourceTopic}: group ${replayGroup} has no committed offset; starting at the end (nothing to replay there)`,
+        );
+      }
+    } else {
+      start = await offsetsAt(admin, sourceTopic, fromMs);
+    }
     const end =
       toMs === undefined
         ? new Map((await admin.fetchTopicOffsets(sourceTopic)).map((p) => [p.partition, Number(p.high)]))
         : await offsetsAt(admin, sourceTopic, toMs);
     const pending = new Set([...start].filter(([p, offset]) => offset < (end.get(p) ?? 0)).map(([p]) => p));
     const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0 };
-    if (pending.size === 0) return summary;
+    if (pending.size === 0) {
+      if (fromMs === undefined) {
+        o.print(
+          `nothing to replay: group ${replayGroup} is at the end of ${sourceTopic}; reset its offsets (kafka-consumer-groups --reset-offsets) or pass --from`,
+        );
+      }
+      return summary;
+    }
 
-    const groups = groupIds(config);
-    const groupId = o.dryRun
-      ? `${groups.replay(destination.id)}-dry-run-${randomUUID()}`
-      : o.source === 'dlq'
-        ? groups.replay(destination.id)
-        : `${groups.replay(destination.id)}-delivered`;
-    // The same reset Kafka's own tool does: kafka-consumer-groups --reset-offsets --to-datetime.
+    // A dry run reads the same window through a throwaway group, leaving the real one as it is.
+    const groupId = o.dryRun ? `${replayGroup}-dry-run-${randomUUID()}` : replayGroup;
+    // With --from, the same reset Kafka's own tool does (kafka-consumer-groups --reset-offsets
+    // --to-datetime); without, the committed offsets again, kept within what the topic holds.
     await admin.setOffsets({
       groupId,
       topic: sourceTopic,
@@ -160,19 +248,6 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
       const wait = nextSendAt - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       nextSendAt = Math.max(Date.now(), nextSendAt) + spacingMs;
-      const headers = stringHeaders(message.headers);
-      for (const h of [
-        H.dueAt,
-        H.firstAttemptAt,
-        H.lastAttemptAt,
-        H.errorClass,
-        H.lastStatus,
-        H.lastError,
-        H.responseSnippet,
-        H.attempts,
-      ]) {
-        delete headers[h];
-      }
       await producer.send({
         topic: names.dest(destination.id),
         acks: -1,
@@ -180,14 +255,13 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
           {
             key: message.key,
             value: message.value,
-            headers: {
-              ...headers,
-              [H.attempt]: '0',
-              [H.replayedAt]: replayedAt,
-              [H.replayOffset]: `${partition}:${message.offset}`,
-              [H.replaySource]: o.source,
-              ...(o.source === 'delivered' ? { [H.replayForce]: '1' } : {}),
-            },
+            headers: replayHeaders(message.headers, {
+              destination: destination.id,
+              replayedAt,
+              source: o.source,
+              partition,
+              offset: message.offset,
+            }),
           },
         ],
       });

@@ -6,6 +6,8 @@ import type { TopicSpec } from './topics.ts';
 
 export interface TopicReport {
   created: string[];
+  /** Topics of the plan that do not exist and were not created (`create: false`). */
+  missing: string[];
   verified: string[];
   problems: string[];
 }
@@ -21,7 +23,7 @@ export async function ensureTopics(
   const existing = new Set(await admin.listTopics());
   const missing = plan.filter((t) => !existing.has(t.topic));
   const present = plan.filter((t) => existing.has(t.topic));
-  const report: TopicReport = { created: [], verified: [], problems: [] };
+  const report: TopicReport = { created: [], missing: [], verified: [], problems: [] };
 
   if (missing.length > 0) {
     if (create) {
@@ -42,6 +44,7 @@ export async function ensureTopics(
       );
       report.created.push(...missing.map((t) => t.topic));
     } else {
+      report.missing.push(...missing.map((t) => t.topic));
       report.problems.push(...missing.map((t) => `${t.topic}: missing`));
     }
   }

@@ -10,7 +10,9 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
+import { tlsOptions } from '../config/tls.ts';
 import type { Logger } from '../observability/logger.ts';
+import { saslOptions } from './auth.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -25,9 +27,13 @@ export function createKafka(
   overrides: Partial<KafkaConfig> = {},
 ): Kafka {
   const kafkaLog = logger.child({ component: 'kafkajs' });
+  const { ssl, sasl } = config.kafka;
   return new Kafka({
     clientId: config.kafka.clientId,
     brokers: config.kafka.brokers,
+    // TLS and SASL through kafkajs' own options (SASL without TLS is SASL_PLAINTEXT).
+    ...(ssl ? { ssl: ssl === true ? true : tlsOptions(ssl) } : {}),
+    ...(sasl ? { sasl: saslOptions(sasl) } : {}),
     connectionTimeout: 3000,
     requestTimeout: 30000,
     retry: { initialRetryTime: 200, retries: 8 },

@@ -12,6 +12,49 @@ export interface CloudEvent {
   data?: unknown;
 }
 
+/** Deepest nesting of `data` Courier accepts; deeper input could blow the stack when encoded. */
+export const MAX_DATA_DEPTH = 64;
+/** Longest event id: it becomes the `webhook-id` header and Redis keys. */
+export const MAX_ID_LENGTH = 256;
+/**
+ * An event id is sent as the `webhook-id` HTTP header, so it must be a valid header value that
+ * survives unchanged: printable ASCII (0x21-0x7E), inner spaces allowed, no leading or trailing
+ * space (HTTP trims those, so the receiver would verify a different id than was signed).
+ */
+const HEADER_SAFE_ID = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
+
+/** Why an id cannot be a header value, or undefined when it can. */
+export function idProblem(id: string): string | undefined {
+  if (id.length > MAX_ID_LENGTH) return `"id" is longer than ${MAX_ID_LENGTH} characters`;
+  if (HEADER_SAFE_ID.test(id)) return undefined;
+  const bad = [...id].find((ch, i, all) => {
+    const c = ch.codePointAt(0) as number;
+    if (c === 0x20) return i === 0 || i === all.length - 1;
+    return c < 0x21 || c > 0x7e;
+  });
+  const code =
+    bad === undefined
+      ? ''
+      : `U+${(bad.codePointAt(0) as number).toString(16).toUpperCase().padStart(4, '0')}`;
+  if (bad === ' ') return '"id" starts or ends with a space';
+  if (bad === '\uFFFD') return `"id" contains ${code} (invalid UTF-8 in the input)`;
+  return `"id" must be printable ASCII (it is the webhook-id header); found ${code}`;
+}
+
+/** Whether a JSON value nests deeper than `max` (iterative: deep input cannot blow the stack here). */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/;
 const OPTIONAL_STRINGS = ['time', 'subject', 'datacontenttype'] as const;
 
@@ -28,8 +71,8 @@ export function toCloudEvent(value: unknown, options: { dataIsJsonText?: boolean
     if (typeof v[field] !== 'string')
       throw new InvalidEventError('EVENT_BAD_FIELD', `"${field}" must be a string`);
   }
-  if ((v.id as string).length > 256)
-    throw new InvalidEventError('EVENT_BAD_FIELD', '"id" is longer than 256 characters');
+  const badId = idProblem(v.id as string);
+  if (badId) throw new InvalidEventError('EVENT_BAD_FIELD', badId);
   const event: CloudEvent = {
     specversion: typeof v.specversion === 'string' ? v.specversion : '1.0',
     id: v.id as string,
@@ -54,6 +97,9 @@ export function toCloudEvent(value: unknown, options: { dataIsJsonText?: boolean
       }
     } else {
       event.data = v.data;
+    }
+    if (nestsDeeperThan(event.data, MAX_DATA_DEPTH)) {
+      throw new InvalidEventError('EVENT_TOO_DEEP', `"data" nests deeper than ${MAX_DATA_DEPTH} levels`);
     }
   }
   return event;

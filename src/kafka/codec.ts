@@ -2,7 +2,10 @@
 // JSON) and encodes them for `courier produce`. Undecodable input is an InvalidEventError with
 // a reason; a registry that cannot be reached is a retriable CourierError, never "invalid".
 import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { CourierConfig } from '../config/schema.ts';
+import { type TlsConfig, tlsOptions } from '../config/tls.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
 import { type CloudEvent, toCloudEvent } from './cloudEvent.ts';
 
@@ -10,6 +13,10 @@ export const AVRO_SCHEMA_PATH = new URL('../../schemas/cloudevent.avsc', import.
 
 export interface EventCodecOptions {
   registryUrl?: string;
+  /** Basic auth towards the registry (Confluent Cloud: the registry API key and secret). */
+  registryAuth?: { username: string; password: string };
+  /** TLS towards an https registry with a private CA or client certificates. */
+  registryTls?: TlsConfig;
   maxEventBytes: number;
   /** Subject the Avro schema is registered under: `<eventsTopic>-value`. */
   subject: string;
@@ -20,6 +27,20 @@ function statusOf(err: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
+/** The registry part of the codec's options, from the config's `schemaRegistry` section. */
+export function registryOptions(
+  registry: CourierConfig['schemaRegistry'],
+): Pick<EventCodecOptions, 'registryUrl' | 'registryAuth' | 'registryTls'> {
+  if (!registry) return {};
+  return {
+    registryUrl: registry.url,
+    ...(registry.username !== undefined || registry.password !== undefined
+      ? { registryAuth: { username: registry.username ?? '', password: registry.password ?? '' } }
+      : {}),
+    ...(registry.tls ? { registryTls: registry.tls } : {}),
+  };
+}
+
 export class EventCodec {
   private readonly registry: SchemaRegistry | undefined;
   private readonly options: EventCodecOptions;
@@ -27,7 +48,15 @@ export class EventCodec {
 
   constructor(options: EventCodecOptions) {
     this.options = options;
-    this.registry = options.registryUrl ? new SchemaRegistry({ host: options.registryUrl }) : undefined;
+    this.registry = options.registryUrl
+      ? new SchemaRegistry({
+          host: options.registryUrl,
+          ...(options.registryAuth ? { auth: options.registryAuth } : {}),
+          ...(options.registryTls
+            ? { agent: new Agent({ keepAlive: true, ...tlsOptions(options.registryTls) }) }
+            : {}),
+        })
+      : undefined;
   }
 
   async decode(value: Buffer | null): Promise<CloudEvent> {

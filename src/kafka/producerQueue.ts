@@ -1,9 +1,12 @@
 // Group commit for one idempotent producer. kafkajs lets an idempotent producer have one produce
 // request per broker in flight, so one send per message would queue every caller behind the
 // others. Here callers hand over a message and wait for its acknowledgement; whatever arrives
-// while a request is in flight goes out together in the next one.
+// while a request is in flight goes out together in the next one, split into requests sized to
+// each topic's limit. A message that can never fit its topic is rejected alone with
+// RecordTooLargeError (RECORD_TOO_LARGE); the others still go out.
 import type { Message, Producer } from 'kafkajs';
-import { groupByTopic } from './client.ts';
+import { RecordTooLargeError } from '../errors.ts';
+import { sendSized, type TopicLimits } from './sizedSend.ts';
 
 interface Pending {
   topic: string;
@@ -12,14 +15,23 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+export interface ProducerQueueOptions {
+  /** Each topic's max.message.bytes. */
+  limits: TopicLimits;
+  /** Most messages taken into one round (which may still be several requests). */
+  maxBatch?: number;
+}
+
 export class ProducerQueue {
   private readonly producer: Producer;
+  private readonly limits: TopicLimits;
   private readonly maxBatch: number;
   private pending: Pending[] = [];
   private draining = false;
 
-  constructor(producer: Producer, options: { maxBatch?: number } = {}) {
+  constructor(producer: Producer, options: ProducerQueueOptions) {
     this.producer = producer;
+    this.limits = options.limits;
     this.maxBatch = options.maxBatch ?? 500;
   }
 
@@ -36,8 +48,13 @@ export class ProducerQueue {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
       try {
-        await this.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(batch) });
-        for (const p of batch) p.resolve();
+        const { tooLarge } = await sendSized(this.producer, this.limits, batch);
+        const refused = new Map(tooLarge.map((t) => [t.message, t]));
+        for (const p of batch) {
+          const t = refused.get(p.message);
+          if (t) p.reject(new RecordTooLargeError(t.topic, t.bytes, t.limitBytes));
+          else p.resolve();
+        }
       } catch (err) {
         for (const p of batch) p.reject(err);
       }

@@ -1,4 +1,5 @@
-// Topic names and the topic plan (DESIGN §2): pure functions of the configuration.
+// Topic names, consumer-group names and the topic plan (DESIGN §2): pure functions of the
+// configuration, shared by every stage (so no stage borrows names from another or from app.ts).
 import type { CourierConfig } from '../config/schema.ts';
 
 export interface TopicNames {
@@ -19,6 +20,27 @@ export function topicNames(config: Pick<CourierConfig, 'kafka'>): TopicNames {
     attempts: `${prefix}.attempts`,
     invalid: `${prefix}.events.invalid`,
     events: config.kafka.eventsTopic,
+  };
+}
+
+export interface ConsumerGroups {
+  router: string;
+  deliver(destinationId: string): string;
+  retry: string;
+  /** `courier replay` of a DLQ; also the group Kafka's own tool resets for a replay. */
+  replay(destinationId: string): string;
+  /** `courier replay --source delivered` (forced re-delivery from the destination topic). */
+  replayDelivered(destinationId: string): string;
+}
+
+export function consumerGroups(config: Pick<CourierConfig, 'kafka'>): ConsumerGroups {
+  const prefix = config.kafka.topicPrefix;
+  return {
+    router: `${prefix}-router`,
+    deliver: (id) => `${prefix}-deliver.${id}`,
+    retry: `${prefix}-retry`,
+    replay: (id) => `${prefix}-replay.${id}`,
+    replayDelivered: (id) => `${prefix}-replay.${id}-delivered`,
   };
 }
 

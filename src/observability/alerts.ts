@@ -5,7 +5,7 @@
 // the destination's own — signed like deliveries (Standard Webhooks).
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { CourierConfig } from '../config/schema.ts';
 import { sign } from '../delivery/signer.ts';
 import { VERSION } from '../version.ts';
@@ -16,7 +16,7 @@ import type { ObsKeys } from './rollingStats.ts';
 
 const SCRIPT = readFileSync(new URL('./lua/alertTransition-1.lua', import.meta.url), 'utf8');
 
-type AlertRedis = Redis & {
+type AlertRedis = (Redis | Cluster) & {
   alertTransition(
     key: string,
     active: '0' | '1',
@@ -28,7 +28,7 @@ type AlertRedis = Redis & {
 };
 
 /** Loads the alert script on the client (once; defineCommand caches it by SHA). */
-export function withAlertCommands(redis: Redis): AlertRedis {
+export function withAlertCommands(redis: Redis | Cluster): AlertRedis {
   if (!('alertTransition' in redis)) redis.defineCommand('alertTransition', { numberOfKeys: 1, lua: SCRIPT });
   return redis as AlertRedis;
 }
@@ -57,7 +57,7 @@ export interface AlertNotice {
 
 export interface AlertEvaluatorOptions {
   config: CourierConfig;
-  redis: Redis;
+  redis: Redis | Cluster;
   keys: ObsKeys;
   logger: Logger;
   /** Sets the active-alert gauge. */

@@ -1,49 +1,109 @@
 // The attempt log: every delivery attempt becomes one record on `courier.attempts` (keyed by
-// event id, batched), one structured log line, and an entry in the per-event index that
-// `courier inspect` reads.
-import type { Producer } from 'kafkajs';
-import type { EventIndex } from './eventIndex.ts';
+// event id, batched), a log line (failures and pauses; successes at debug and in a periodic
+// summary), and, once written, its location in the per-event index that `courier inspect` reads.
+import { type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
+import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
+import type { EventIndex, LocatedAttempt } from './eventIndex.ts';
 import type { AttemptRecord } from './events.ts';
 import type { Logger } from './logger.ts';
 
 export interface AttemptLogOptions {
   producer: Producer;
+  /** Each topic's max.message.bytes: writes are sized to it. */
+  limits: TopicLimits;
   topic: string;
   logger: Logger;
   index?: EventIndex;
+  /** Partitions of the attempts topic: records are placed by key here so their offsets are known. */
+  partitions: number;
   flushEveryMs?: number;
+  /** How often the per-destination summary line is written (ms). */
+  summaryEveryMs?: number;
   maxBatch?: number;
 }
 
+type Tally = Record<AttemptRecord['outcome'], number>;
+
 export class AttemptLog {
   private readonly options: AttemptLogOptions;
+  private tallies = new Map<string, Tally>();
+  private summaryTimer: NodeJS.Timeout | undefined;
   private buffer: AttemptRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
+  private readonly partitionOf: (key: string) => number;
+
   constructor(options: AttemptLogOptions) {
     this.options = options;
+    // The Java client's partitioner (murmur2 of the key), as every Courier producer uses.
+    const partitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = Array.from(
+      { length: options.partitions },
+      (_, partitionId) =>
+        ({
+          partitionId,
+          leader: 0,
+          replicas: [],
+          isr: [],
+          partitionErrorCode: 0,
+          offlineReplicas: [],
+        }) as PartitionMetadata,
+    );
+    this.partitionOf = (key) =>
+      partitioner({ topic: options.topic, partitionMetadata, message: { key, value: null } });
   }
 
   record(attempt: AttemptRecord): void {
     const { logger } = this.options;
-    const level = attempt.alert
-      ? 'error'
-      : attempt.outcome === 'delivered' || attempt.outcome === 'duplicate-skipped'
-        ? 'info'
-        : 'warn';
-    logger[level](
-      { ...attempt, responseSnippet: attempt.responseSnippet?.slice(0, 200) },
-      attempt.alert
-        ? `ALERT destination ${attempt.destination} paused: authentication failed`
-        : `attempt ${attempt.outcome}`,
-    );
-    this.options.index
-      ?.recordAttempt(attempt)
-      .catch((err) => logger.warn({ err }, 'event index write failed'));
+    const ok = attempt.outcome === 'delivered' || attempt.outcome === 'duplicate-skipped';
+    // Successes are counted into the periodic summary and logged one by one only at debug.
+    const level = attempt.alert ? 'error' : ok ? 'debug' : 'warn';
+    if (logger.isLevelEnabled(level)) {
+      const { request: _request, ...fields } = attempt;
+      logger[level](
+        { ...fields, responseSnippet: attempt.responseSnippet?.slice(0, 200) },
+        attempt.alert
+          ? `ALERT destination ${attempt.destination} paused (${attempt.pauseReason}): an operator must act, then resume it`
+          : `attempt ${attempt.outcome}`,
+      );
+    }
+    this.count(attempt);
     this.buffer.push(attempt);
     if (this.buffer.length >= (this.options.maxBatch ?? 500)) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.flushEveryMs ?? 100);
+  }
+
+  private count(attempt: AttemptRecord): void {
+    let tally = this.tallies.get(attempt.destination);
+    if (!tally) {
+      tally = { delivered: 0, retry: 0, dlq: 0, paused: 0, 'duplicate-skipped': 0 };
+      this.tallies.set(attempt.destination, tally);
+    }
+    tally[attempt.outcome] += 1;
+    if (!this.summaryTimer) {
+      this.summaryTimer = setTimeout(() => this.summarise(), this.options.summaryEveryMs ?? 60_000);
+      this.summaryTimer.unref();
+    }
+  }
+
+  /** One info line per destination with what its attempts came to since the last summary. */
+  private summarise(): void {
+    this.summaryTimer = undefined;
+    const tallies = this.tallies;
+    this.tallies = new Map();
+    for (const [destination, tally] of tallies) {
+      this.options.logger.info({ destination, ...tally }, 'delivery summary');
+    }
+  }
+
+  /** Writes the last summary and everything buffered. */
+  close(): Promise<void> {
+    if (this.summaryTimer) {
+      clearTimeout(this.summaryTimer);
+      this.summarise();
+    }
+    return this.flush();
   }
 
   flush(): Promise<void> {
@@ -53,12 +113,52 @@ export class AttemptLog {
     this.buffer = [];
     if (batch.length === 0) return this.flushing;
     this.flushing = this.flushing.then(async () => {
+      const byPartition = new Map<number, AttemptRecord[]>();
+      for (const a of batch) {
+        const p = this.partitionOf(a.eventId);
+        const list = byPartition.get(p);
+        if (list) list.push(a);
+        else byPartition.set(p, [a]);
+      }
+      const messages: Message[] = [];
+      const ordered: AttemptRecord[] = [];
+      for (const [partition, records] of byPartition) {
+        for (const a of records) {
+          messages.push({ key: a.eventId, value: JSON.stringify(a), partition });
+          ordered.push(a);
+        }
+      }
       try {
-        await this.options.producer.send({
-          topic: this.options.topic,
-          acks: -1,
-          messages: batch.map((a) => ({ key: a.eventId, value: JSON.stringify(a) })),
-        });
+        const { topic, producer, limits } = this.options;
+        const recordOf = new Map<Message, AttemptRecord>();
+        for (const [i, m] of messages.entries()) recordOf.set(m, ordered[i] as AttemptRecord);
+        const { tooLarge, written } = await sendSized(
+          producer,
+          limits,
+          messages.map((message) => ({ topic, message })),
+        );
+        for (const t of tooLarge) {
+          this.options.logger.error(
+            { code: 'RECORD_TOO_LARGE', topic, bytes: t.bytes, limitBytes: t.limitBytes },
+            'attempt record over the topic limit not written',
+          );
+        }
+        // Within one request, the records of a partition were appended in order from its base offset.
+        const located: LocatedAttempt[] = [];
+        for (const { topicMessages, metadata } of written) {
+          const base = new Map(metadata.map((m) => [m.partition, Number(m.baseOffset)]));
+          const next = new Map<number, number>();
+          for (const tm of topicMessages) {
+            for (const m of tm.messages) {
+              const partition = m.partition as number;
+              const offset = (base.get(partition) ?? 0) + (next.get(partition) ?? 0);
+              next.set(partition, (next.get(partition) ?? 0) + 1);
+              const record = recordOf.get(m);
+              if (record) located.push({ record, partition, offset });
+            }
+          }
+        }
+        await this.options.index?.recordAttempts(located);
       } catch (err) {
         this.options.logger.error({ err, records: batch.length }, 'attempt log write failed');
       }

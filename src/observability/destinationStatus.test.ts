@@ -56,9 +56,9 @@ test('success under the threshold is degraded; alerts only with enough attempts'
 });
 
 test('paused for auth or gone alerts; an operator pause or Retry-After does not', () => {
-  const auth = row({}, { pause: { paused: true, reason: 'auth', detail: 'HTTP 401' } });
+  const auth = row({}, { pause: { paused: true, reason: 'auth-rejected', detail: 'HTTP 401' } });
   assert.equal(auth.state, 'paused');
-  assert.equal(auth.reason, 'auth (HTTP 401)');
+  assert.equal(auth.reason, 'auth-rejected (HTTP 401)');
   assert.deepEqual(active(auth), ['destination-paused']);
   assert.deepEqual(active(row({}, { pause: { paused: true, reason: 'operator' } })), []);
   assert.deepEqual(active(row({}, { pause: { paused: true, reason: 'retry-after', until: NOW + 1 } })), []);

@@ -2,11 +2,10 @@
 // only from shared state (Redis pause and rolling counters, Kafka offsets), so `courier status`,
 // the status page and the alert evaluator see the same thing from any machine. `statusRow` is the
 // pure part.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl, type PauseState } from '../delivery/destinationControl.ts';
-import type { CourierRedis } from '../delivery/redis.ts';
-import { redisKeys } from '../delivery/redis.ts';
+import { type CourierRedis, redisKeys } from '../redis/client.ts';
 import type { BacklogProbe, BacklogSnapshot, DestinationBacklog } from './backlog.ts';
 import { type LastError, obsKeys, quantileMs, readRollingStats, type WindowStats } from './rollingStats.ts';
 
@@ -120,7 +119,7 @@ export interface StatusReport {
 /** Reads every destination's row from Redis and Kafka offsets. */
 export async function readStatus(options: {
   config: CourierConfig;
-  redis: Redis;
+  redis: Redis | Cluster;
   probe: BacklogProbe;
   now?: number;
   /** A backlog read moments ago (the metrics probe's), instead of reading offsets again. */

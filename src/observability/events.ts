@@ -19,17 +19,16 @@ export interface AttemptRecord {
   nextAttemptAt?: string;
   responseSnippet?: string;
   replay: boolean;
-  /** Set on auth failures: the destination was paused and an operator must act. */
-  alert?: 'destination-paused-auth';
+  /** Set when the attempt paused its destination (401, 403, 410, revoked credentials): an operator must act. */
+  alert?: 'destination-paused';
+  /** Why it paused: auth-rejected · forbidden · auth-revoked · gone. */
+  pauseReason?: string;
   /**
-   * When the event entered Kafka (ISO-8601): the event's `time` attribute or the Kafka timestamp
-   * of its record; feeds the produce→delivered latency.
+   * When the event entered Kafka (ISO-8601): the Kafka timestamp of its record, as early as known;
+   * feeds the produce→delivered latency.
    */
   producedAt?: string;
-  /**
-   * The signature-relevant request headers of this attempt, so that a signature mismatch can be
-   * checked after the fact. Never Authorization nor any configured header.
-   */
+  /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
 }
 
@@ -44,13 +43,10 @@ export interface PipelineEvents {
   resumed: [{ destination: string }];
   dlq: [{ destination: string; eventId: string; errorClass: string }];
   forwarded: [{ destination: string; count: number }];
+  /** Permits handed out after waiting for the destination's rate limit. */
+  'rate-limited': [{ destination: string; waitedMs: number; permits: number }];
   /** A destination's oldest undelivered message is older than half its topic's retention. */
   'retention-risk': [{ destination: string; partition: number; ageMs: number; retentionMs: number }];
-  /**
-   * A delivery waited for the destination's rate limit (emitted once per wait, with how long it
-   * waited). Not emitted by the current actor yet: the new delivery gate emits it.
-   */
-  'rate-limited': [{ destination: string; waitMs: number }];
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

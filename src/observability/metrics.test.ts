@@ -48,8 +48,8 @@ test('metrics follow the pipeline events, labelled by destination', async () => 
   events.emit('routed', { eventId: 'x', eventType: 'nobody.cares', destinations: [] });
   events.emit('invalid', { reason: 'EVENT_MISSING_FIELD', message: 'no id', partition: 0, offset: '1' });
   events.emit('breaker-open', { destination: 'crm' });
-  events.emit('paused', { destination: 'crm', reason: 'auth' });
-  events.emit('rate-limited', { destination: 'crm', waitMs: 250 });
+  events.emit('paused', { destination: 'crm', reason: 'auth-rejected' });
+  events.emit('rate-limited', { destination: 'crm', waitedMs: 250, permits: 1 });
 
   assert.equal(
     await value(m, 'courier_attempts_total', {
@@ -94,12 +94,17 @@ test('metrics follow the pipeline events, labelled by destination', async () => 
   assert.equal(await value(m, 'courier_router_unmatched_total', {}), 1);
   assert.equal(await value(m, 'courier_router_invalid_total', { reason: 'EVENT_MISSING_FIELD' }), 1);
   assert.equal(await value(m, 'courier_circuit_breaker_state', { destination: 'crm' }), 2);
-  assert.equal(await value(m, 'courier_destination_paused', { destination: 'crm', reason: 'auth' }), 1);
+  assert.equal(
+    await value(m, 'courier_destination_paused', { destination: 'crm', reason: 'auth-rejected' }),
+    1,
+  );
   assert.equal(await value(m, 'courier_rate_limit_wait_seconds_total', { destination: 'crm' }), 0.25);
   events.emit('resumed', { destination: 'crm' });
   assert.equal(await value(m, 'courier_destination_paused', { destination: 'crm', reason: '' }), 0);
   assert.ok(
-    Number.isNaN(await value(m, 'courier_destination_paused', { destination: 'crm', reason: 'auth' })),
+    Number.isNaN(
+      await value(m, 'courier_destination_paused', { destination: 'crm', reason: 'auth-rejected' }),
+    ),
   );
   unsubscribe();
   assert.equal(events.listenerCount('attempt'), 0);

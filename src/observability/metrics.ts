@@ -234,7 +234,7 @@ export class CourierMetrics {
     on('forwarded', (f) => this.forwarded.inc({ destination: f.destination }, f.count));
     on('rate-limited', (r) => {
       this.rateLimitWaits.inc({ destination: r.destination });
-      this.rateLimitWaitSeconds.inc({ destination: r.destination }, r.waitMs / 1000);
+      this.rateLimitWaitSeconds.inc({ destination: r.destination }, r.waitedMs / 1000);
     });
     return () => {
       for (const off of this.unsubscribers.splice(0)) off();

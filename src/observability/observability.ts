@@ -5,13 +5,14 @@
 import type { Admin, Kafka } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import { DestinationControl } from '../delivery/destinationControl.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../delivery/redis.ts';
 import { topicNames } from '../kafka/topics.ts';
+import { type CourierRedis, createRedis, redisKeys } from '../redis/client.ts';
 import { AlertEvaluator } from './alerts.ts';
 import { BacklogProbe, type BacklogSnapshot, type GroupNames } from './backlog.ts';
 import { readStatus, type StatusReport, statsBucketMs } from './destinationStatus.ts';
 import { EventIndex } from './eventIndex.ts';
 import type { PipelineEmitter } from './events.ts';
+import { inspectEvent } from './inspect.ts';
 import type { Logger } from './logger.ts';
 import { CourierMetrics } from './metrics.ts';
 import { obsKeys, RollingStatsWriter } from './rollingStats.ts';
@@ -59,7 +60,7 @@ export class Observability {
     const { config } = options;
     this.log = options.logger.child({ component: 'observability' });
     this.metrics = new CourierMetrics();
-    this.redis = createRedis(config.redis.url, { lazyConnect: true });
+    this.redis = createRedis(config.redis, { lazyConnect: true });
     this.redis.on('error', () => {}); // reported through /readyz, not as unhandled errors
     this.admin = options.kafka.admin();
     const names = topicNames(config);
@@ -216,6 +217,8 @@ export class Observability {
       keys: redisKeys(config.kafka.topicPrefix),
       ttlMs: config.idempotency.windowMs,
     });
+    const ids = config.destinations.map((d) => d.id);
+    const attemptsTopic = topicNames(config).attempts;
     return {
       overview: async () =>
         renderStatusPage(await this.status(), {
@@ -224,7 +227,9 @@ export class Observability {
         }),
       json: () => this.status(),
       event: async (eventId: string) => {
-        const found = eventId ? await index.lookup(eventId) : { destinations: {}, attempts: [] };
+        const found = eventId
+          ? await inspectEvent({ eventId, destinations: ids, index, kafka: this.o.kafka, attemptsTopic })
+          : { destinations: {}, attempts: [] };
         const paused: Record<string, string> = {};
         for (const d of Object.keys(found.destinations)) {
           const s = await this.control.state(d);
@@ -234,4 +239,20 @@ export class Observability {
       },
     };
   }
+}
+
+/** Readiness of the roles' consumers (CourierApp.health()): all running, and start-up finished. Pure. */
+export function consumerReadiness(
+  consumers: ReadonlyArray<{ name: string; state: string; error?: string }>,
+  started: boolean,
+): Readiness {
+  const checks: Readiness['checks'] = {};
+  for (const c of consumers) {
+    checks[c.name] =
+      c.state === 'running'
+        ? { ok: true }
+        : { ok: false, detail: c.error ? `${c.state}: ${c.error}` : c.state };
+  }
+  if (!started) checks.startup = { ok: false, detail: 'starting' };
+  return { ready: started && consumers.every((c) => c.state === 'running'), checks };
 }

@@ -3,20 +3,25 @@
 // and the alert evaluator. A subscriber to the pipeline's events accumulates increments in memory
 // and writes them in one pipeline per flush (about every second), never one round trip per event.
 // Counters live in time buckets of `bucketMs` (a sixtieth of the success window), each a hash.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PipelineEmitter, PipelineEvents } from './events.ts';
 
 /** Upper edges (ms) of the latency buckets kept in Redis; the last one is open. */
 export const LATENCY_EDGES_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, Infinity];
 
+/**
+ * Key names, hash-tagged `{<prefix>:<destination>}` like the delivery keys (redis/client.ts), so a
+ * destination's keys share one Redis Cluster slot and each pipeline below stays on one node.
+ */
 export function obsKeys(prefix: string) {
+  const dest = (d: string) => `{${prefix}:${d}}:obs`;
   return {
-    bucket: (dest: string, index: number) => `${prefix}:obs:stats:${dest}:${index}`,
-    lastError: (dest: string) => `${prefix}:obs:last-error:${dest}`,
-    lastDelivered: (dest: string) => `${prefix}:obs:last-delivered:${dest}`,
-    pendingSince: (dest: string) => `${prefix}:obs:pending-since:${dest}`,
-    breaker: (dest: string) => `${prefix}:obs:breaker:${dest}`,
-    alert: (dest: string, code: string) => `${prefix}:obs:alert:${dest}:${code}`,
+    bucket: (d: string, index: number) => `${dest(d)}:stats:${index}`,
+    lastError: (d: string) => `${dest(d)}:last-error`,
+    lastDelivered: (d: string) => `${dest(d)}:last-delivered`,
+    pendingSince: (d: string) => `${dest(d)}:pending-since`,
+    breaker: (d: string) => `${dest(d)}:breaker`,
+    alert: (d: string, code: string) => `${dest(d)}:alert:${code}`,
   };
 }
 export type ObsKeys = ReturnType<typeof obsKeys>;
@@ -74,7 +79,7 @@ export function quantileMs(counts: readonly number[], q: number): number | undef
 }
 
 export interface RollingStatsOptions {
-  redis: Redis;
+  redis: Redis | Cluster;
   keys: ObsKeys;
   bucketMs: number;
   /** How long buckets are kept: at least the longest window read. */
@@ -188,26 +193,36 @@ export class RollingStatsWriter {
     const keepMs = retainMs + 2 * bucketMs;
     // The last error and delivery outlive the window: `courier status` shows them a day later.
     const keepLastMs = Math.max(keepMs, 86_400_000);
-    const p = this.o.redis.pipeline();
+    // One pipeline per destination: its keys share a slot (one node on a Redis Cluster).
+    const pipelines = new Map<string, ReturnType<RollingStatsOptions['redis']['pipeline']>>();
+    const of = (d: string) => {
+      let pipeline = pipelines.get(d);
+      if (!pipeline) {
+        pipeline = this.o.redis.pipeline();
+        pipelines.set(d, pipeline);
+      }
+      return pipeline;
+    };
     for (const [d, fields] of increments) {
+      const p = of(d);
       const key = keys.bucket(d, index);
       for (const [field, n] of fields) p.hincrby(key, field, n);
       p.pexpire(key, keepMs);
     }
-    for (const [d, e] of lastErrors) p.set(keys.lastError(d), JSON.stringify(e), 'PX', keepLastMs);
+    for (const [d, e] of lastErrors) of(d).set(keys.lastError(d), JSON.stringify(e), 'PX', keepLastMs);
     for (const [d, at] of lastDelivered) {
-      p.set(keys.lastDelivered(d), String(at), 'PX', keepLastMs);
-      p.del(keys.pendingSince(d));
+      of(d).set(keys.lastDelivered(d), String(at), 'PX', keepLastMs);
+      of(d).del(keys.pendingSince(d));
     }
-    for (const [d, at] of pending) p.set(keys.pendingSince(d), String(at), 'PX', keepLastMs, 'NX');
-    for (const [d, b] of breakers) p.set(keys.breaker(d), JSON.stringify(b), 'PX', keepLastMs);
-    await p.exec();
+    for (const [d, at] of pending) of(d).set(keys.pendingSince(d), String(at), 'PX', keepLastMs, 'NX');
+    for (const [d, b] of breakers) of(d).set(keys.breaker(d), JSON.stringify(b), 'PX', keepLastMs);
+    await Promise.all([...pipelines.values()].map((p) => p.exec()));
   }
 }
 
 /** The rolling counters of each destination over the last `windowMs`. */
 export async function readRollingStats(options: {
-  redis: Redis;
+  redis: Redis | Cluster;
   keys: ObsKeys;
   destinations: readonly string[];
   bucketMs: number;
@@ -219,53 +234,53 @@ export async function readRollingStats(options: {
   const last = Math.floor(now / bucketMs);
   const count = Math.max(1, Math.ceil(windowMs / bucketMs));
   const minuteBuckets = Math.max(1, Math.min(count, Math.ceil(60_000 / bucketMs)));
-  const p = redis.pipeline();
-  for (const d of options.destinations) {
-    for (let i = 0; i < count; i++) p.hgetall(keys.bucket(d, last - i));
-    p.get(keys.lastError(d));
-    p.get(keys.lastDelivered(d));
-    p.get(keys.pendingSince(d));
-    p.get(keys.breaker(d));
-  }
-  const replies = (await p.exec()) ?? [];
   const result = new Map<string, WindowStats>();
-  let at = 0;
-  const next = () => {
-    const [err, value] = replies[at++] ?? [null, null];
-    if (err) throw err;
-    return value;
-  };
-  for (const d of options.destinations) {
-    const stats: WindowStats = {
-      routed: 0,
-      attempts: 0,
-      delivered: 0,
-      failed: 0,
-      deadLetters: 0,
-      deliveredPerMinute: 0,
-      latency: LATENCY_EDGES_MS.map(() => 0),
-    };
-    let deliveredInMinute = 0;
-    for (let i = 0; i < count; i++) {
-      const h = (next() ?? {}) as Record<string, string>;
-      stats.routed += Number(h.r ?? 0);
-      stats.attempts += Number(h.a ?? 0);
-      stats.delivered += Number(h.d ?? 0);
-      stats.failed += Number(h.f ?? 0);
-      stats.deadLetters += Number(h.q ?? 0);
-      if (i < minuteBuckets) deliveredInMinute += Number(h.d ?? 0);
-      stats.latency = stats.latency.map((n, b) => n + Number(h[`l${b}`] ?? 0));
-    }
-    stats.deliveredPerMinute = (deliveredInMinute * 60_000) / (minuteBuckets * bucketMs);
-    const lastError = next() as string | null;
-    const lastDelivered = next() as string | null;
-    const pendingSince = next() as string | null;
-    const breaker = next() as string | null;
-    if (lastError) stats.lastError = JSON.parse(lastError) as LastError;
-    if (lastDelivered) stats.lastDeliveredAt = Number(lastDelivered);
-    if (pendingSince) stats.pendingSince = Number(pendingSince);
-    if (breaker) stats.breaker = JSON.parse(breaker) as BreakerRecord;
-    result.set(d, stats);
-  }
+  await Promise.all(
+    options.destinations.map(async (d) => {
+      const p = redis.pipeline();
+      for (let i = 0; i < count; i++) p.hgetall(keys.bucket(d, last - i));
+      p.get(keys.lastError(d));
+      p.get(keys.lastDelivered(d));
+      p.get(keys.pendingSince(d));
+      p.get(keys.breaker(d));
+      const replies = (await p.exec()) ?? [];
+      let at = 0;
+      const next = () => {
+        const [err, value] = replies[at++] ?? [null, null];
+        if (err) throw err;
+        return value;
+      };
+      const stats: WindowStats = {
+        routed: 0,
+        attempts: 0,
+        delivered: 0,
+        failed: 0,
+        deadLetters: 0,
+        deliveredPerMinute: 0,
+        latency: LATENCY_EDGES_MS.map(() => 0),
+      };
+      let deliveredInMinute = 0;
+      for (let i = 0; i < count; i++) {
+        const h = (next() ?? {}) as Record<string, string>;
+        stats.routed += Number(h.r ?? 0);
+        stats.attempts += Number(h.a ?? 0);
+        stats.delivered += Number(h.d ?? 0);
+        stats.failed += Number(h.f ?? 0);
+        stats.deadLetters += Number(h.q ?? 0);
+        if (i < minuteBuckets) deliveredInMinute += Number(h.d ?? 0);
+        stats.latency = stats.latency.map((n, b) => n + Number(h[`l${b}`] ?? 0));
+      }
+      stats.deliveredPerMinute = (deliveredInMinute * 60_000) / (minuteBuckets * bucketMs);
+      const lastError = next() as string | null;
+      const lastDelivered = next() as string | null;
+      const pendingSince = next() as string | null;
+      const breaker = next() as string | null;
+      if (lastError) stats.lastError = JSON.parse(lastError) as LastError;
+      if (lastDelivered) stats.lastDeliveredAt = Number(lastDelivered);
+      if (pendingSince) stats.pendingSince = Number(pendingSince);
+      if (breaker) stats.breaker = JSON.parse(breaker) as BreakerRecord;
+      result.set(d, stats);
+    }),
+  );
   return result;
 }

@@ -24,7 +24,7 @@ test('serves metrics, health and readiness read-only; no status page unless enab
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     const ready = await fetch(`${base}/readyz`);
     assert.equal(ready.status, 503);
-    assert.equal((await ready.json()).checks.redis.detail, 'ECONNREFUSED');
+    assert.equal(((await ready.json()) as Readiness).checks.redis?.detail, 'ECONNREFUSED');
     assert.equal((await fetch(`${base}/`)).status, 404);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
   } finally {

@@ -4,8 +4,7 @@
 // states, counts, status codes and error codes.
 
 import type { StatusReport, StatusRow } from './destinationStatus.ts';
-import type { DestinationState } from './eventIndex.ts';
-import type { AttemptRecord } from './events.ts';
+import type { EventReport } from './inspect.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -85,7 +84,7 @@ export function renderStatusPage(
 
 export function renderEventPage(
   eventId: string,
-  found: { eventType?: string; destinations: Record<string, DestinationState>; attempts: AttemptRecord[] },
+  found: Pick<EventReport, 'eventType' | 'destinations' | 'attempts'>,
   paused: Record<string, string>,
 ): { found: boolean; html: string } {
   const destinations = Object.entries(found.destinations);

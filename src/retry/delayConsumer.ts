@@ -1,18 +1,36 @@
 // The delay consumer: reads every retry tier topic and forwards each message to its
 // destination topic once its `courier-due-at` has passed. A partition whose head is not due is
 // paused and resumed by a timer at the due time: no busy loop and no blocked consumer session.
+//
+// A tier partition is read in order, so its head holds everything behind it, every destination's
+// retries. A message is therefore released at min(courier-due-at, its Kafka timestamp + the
+// tier's duration) (`releaseAt`): never later than its tier allows. Delays are capped at the
+// largest tier when written (`capDelay`), so a due time beyond the tier only comes from a message
+// written before the cap, by a clock far ahead or by hand. Such a message is forwarded at the
+// tier bound with the rest of its delay dropped, not re-parked: a Retry-After pause is held by
+// the destination's shared pause in Redis (not by the message), the retry budget still applies
+// when it is attempted, and re-parking would let an absurd due time circle the tiers forever.
 
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { groupByTopic, sessionSettings } from '../kafka/client.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
+import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { releaseAt } from './policy.ts';
 
 export interface DelayConsumerOptions {
   kafka: Kafka;
   producer: Producer;
+  /** Each topic's max.message.bytes: forwards are sized to it. */
+  limits: TopicLimits;
+  /** Reports a consumer crash kafkajs will not restart. */
+  watch?: ConsumerWatch;
   groupId: string;
   topics: string[];
+  /** Each tier topic's duration in ms: no message holds its partition longer than that. */
+  tierMs: ReadonlyMap<string, number>;
   destinationTopic: (destination: string) => string;
   events: PipelineEmitter;
   logger: Logger;
@@ -36,6 +54,7 @@ export class DelayConsumer {
       maxWaitTimeInMs: 250,
       ...sessionSettings(options.sessionTimeoutMs),
     });
+    options.watch?.add('retry', this.consumer, options.groupId);
   }
 
   async start(): Promise<void> {
@@ -68,13 +87,22 @@ export class DelayConsumer {
     let notDueOffset: string | undefined;
     let notDueAt = 0;
 
+    const tierMs = this.o.tierMs.get(topic);
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       const dueAt = headerNumber(message.headers, H.dueAt) ?? 0;
-      if (dueAt > this.now()) {
+      const releaseTime = releaseAt({ dueAt, writtenAt: Number(message.timestamp), tierMs });
+      const now = this.now();
+      if (releaseTime > now) {
         notDueOffset = message.offset;
-        notDueAt = dueAt;
+        notDueAt = releaseTime;
         break;
+      }
+      if (dueAt > now) {
+        this.log.warn(
+          { topic, partition, offset: message.offset, dueAt: new Date(dueAt).toISOString() },
+          'retry due later than its tier allows; forwarded at the tier bound',
+        );
       }
       const destination = headerString(message.headers, H.destination);
       if (!destination) {
@@ -96,7 +124,22 @@ export class DelayConsumer {
 
     if (due.length > 0) {
       const topicMessages = groupByTopic(due);
-      await this.o.producer.sendBatch({ acks: -1, topicMessages });
+      const { tooLarge } = await sendSized(this.o.producer, this.o.limits, due);
+      // Only when a destination topic's limit is below its retry tier's: skipped, the record
+      // stays on the retry topic (offset logged) for an operator to recover.
+      for (const t of tooLarge) {
+        this.log.error(
+          {
+            code: 'RECORD_TOO_LARGE',
+            topic,
+            partition,
+            to: t.topic,
+            bytes: t.bytes,
+            limitBytes: t.limitBytes,
+          },
+          'retry record does not fit its destination topic; skipped',
+        );
+      }
       for (const { topic: t, messages } of topicMessages) {
         this.o.events.emit('forwarded', { destination: t, count: messages.length });
       }

@@ -1,7 +1,9 @@
-// Hands a failed message to the delay tier that fits its next attempt, with the attempt count,
-// the first-attempt time and the due time in headers.
-import type { KafkaMessage } from 'kafkajs';
-import { H, stringHeaders } from '../kafka/headers.ts';
+// Hands a failed message to the delay tier that fits its next attempt. It writes the headers it
+// owns (destination, attempt count, first-attempt, due time, last status and error) beside the
+// ones the message carries (the producer's and the event's identity), never what a record
+// happened to hold before.
+import type { Message } from 'kafkajs';
+import { H } from '../kafka/headers.ts';
 import type { ProducerQueue } from '../kafka/producerQueue.ts';
 import { type Tier, tierFor } from './policy.ts';
 
@@ -15,9 +17,17 @@ export interface ScheduledRetry {
   lastError?: string;
 }
 
+export interface RetryMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  /** The headers the message carries on: the producer's own and the event's identity. */
+  headers: Record<string, string>;
+}
+
 export class RetryScheduler {
   private readonly queue: ProducerQueue;
-  private readonly tiers: Tier[];
+  /** The delay tiers, shortest first; delays are capped at the largest (`capDelay`). */
+  readonly tiers: readonly Tier[];
   private readonly topicOf: (tier: string) => string;
   private readonly now: () => number;
 
@@ -33,17 +43,14 @@ export class RetryScheduler {
     this.now = options.now ?? Date.now;
   }
 
-  async schedule(
-    message: Pick<KafkaMessage, 'key' | 'value' | 'headers'>,
-    retry: ScheduledRetry,
-  ): Promise<string> {
+  async schedule(message: RetryMessage, retry: ScheduledRetry): Promise<string> {
     const tier = tierFor(this.tiers, retry.dueAt - this.now());
     const topic = this.topicOf(tier.label);
-    await this.queue.send(topic, {
+    const record: Message = {
       key: message.key,
       value: message.value,
       headers: {
-        ...stringHeaders(message.headers),
+        ...message.headers,
         [H.destination]: retry.destination,
         [H.attempt]: String(retry.attempts),
         [H.firstAttemptAt]: String(retry.firstAttemptAt),
@@ -51,7 +58,8 @@ export class RetryScheduler {
         [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
         [H.lastError]: retry.lastError ?? '',
       },
-    });
+    };
+    await this.queue.send(topic, record);
     return topic;
   }
 }

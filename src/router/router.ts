@@ -1,17 +1,28 @@
 // The router: reads the events topic in consumer group `<prefix>-router`, decodes and validates
 // each event, and fans it out to every subscribed destination's topic, keyed by the event's key
-// (or id). Invalid events go to `<prefix>.events.invalid` with the reason. A batch's offsets are
-// committed only after its whole fan-out is acknowledged.
+// (or id), carrying the producer's headers except `courier-*` ones (only Courier writes those).
+// Any error while handling one event makes it an invalid event on `<prefix>.events.invalid` with
+// the reason (stored truncated when too large); only a retriable error retries the batch. Every
+// write is sized to its topic's max.message.bytes. A batch's offsets are committed only after its
+// whole fan-out is acknowledged.
 
-import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
-import { InvalidEventError } from '../errors.ts';
-import { groupByTopic, sessionSettings } from '../kafka/client.ts';
+import { CourierError, InvalidEventError } from '../errors.ts';
+import { sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
-import { H, stringHeaders } from '../kafka/headers.ts';
-import type { EventIndex } from '../observability/eventIndex.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
+import { H, producerHeaders } from '../kafka/headers.ts';
+import {
+  estimateRecordBytes,
+  fitsAlone,
+  type SizedEntry,
+  sendSized,
+  type TopicLimits,
+} from '../kafka/sizedSend.ts';
 import type { PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { invalidRecord } from './invalidRecord.ts';
 import { matchesEventType } from './match.ts';
 
 export interface RouterOptions {
@@ -23,7 +34,10 @@ export interface RouterOptions {
   destinationTopic: (id: string) => string;
   destinations: DestinationConfig[];
   codec: EventCodec;
-  index?: EventIndex;
+  /** Each topic's max.message.bytes: every produce is sized to it. */
+  limits: TopicLimits;
+  /** Reports a consumer crash kafkajs will not restart. */
+  watch?: ConsumerWatch;
   events: PipelineEmitter;
   logger: Logger;
   sessionTimeoutMs?: number;
@@ -42,9 +56,14 @@ export class Router {
       maxWaitTimeInMs: 100,
       ...sessionSettings(options.sessionTimeoutMs),
     });
+    options.watch?.add('router', this.consumer, options.groupId);
   }
 
   async start(): Promise<void> {
+    await this.o.limits.load([
+      this.o.invalidTopic,
+      ...this.o.destinations.map((d) => this.o.destinationTopic(d.id)),
+    ]);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
     await this.consumer.run({
@@ -66,64 +85,31 @@ export class Router {
     isRunning,
     isStale,
   }: EachBatchPayload): Promise<void> {
-    const out: Array<{ topic: string; message: Message }> = [];
-    const push = (topic: string, message: Message) => out.push({ topic, message });
+    const out: SizedEntry[] = [];
     const routed: Array<{ eventId: string; eventType: string; destinations: string[] }> = [];
 
     for (const message of batch.messages) {
       try {
-        const event = await this.o.codec.decode(message.value);
-        const matched = this.o.destinations.filter((d) => matchesEventType(d.eventTypes, event.type));
-        const body = JSON.stringify(event);
-        const key = message.key ?? Buffer.from(event.id);
-        for (const d of matched) {
-          push(this.o.destinationTopic(d.id), {
-            key,
-            value: body,
-            headers: {
-              ...stringHeaders(message.headers),
-              [H.eventId]: event.id,
-              [H.eventType]: event.type,
-              [H.destination]: d.id,
-              [H.attempt]: '0',
-            },
-          });
-        }
-        routed.push({ eventId: event.id, eventType: event.type, destinations: matched.map((d) => d.id) });
+        const fanOut = await this.fanOut(message);
+        out.push(...fanOut.records);
+        routed.push(fanOut.routed);
       } catch (err) {
-        if (!(err instanceof InvalidEventError)) throw err; // e.g. registry down: retry the batch
-        this.log.warn(
-          { reason: err.code, partition: batch.partition, offset: message.offset, error: err.message },
-          'invalid event',
-        );
-        this.o.events.emit('invalid', {
-          reason: err.code,
-          message: err.message,
-          partition: batch.partition,
-          offset: message.offset,
-        });
-        push(this.o.invalidTopic, {
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...stringHeaders(message.headers),
-            [H.error]: `${err.code}: ${err.message}`,
-            'courier-source-topic': this.o.eventsTopic,
-            'courier-source-partition': String(batch.partition),
-            'courier-source-offset': message.offset,
-          },
-        });
+        // A registry that cannot be reached is not the event's fault: retry the batch.
+        if (err instanceof CourierError && err.retriable) throw err;
+        out.push(this.invalid(message, batch.partition, err));
       }
     }
 
     if (!isRunning() || isStale()) return;
     if (out.length > 0) {
-      await this.o.producer.sendBatch({ acks: -1, topicMessages: groupByTopic(out) });
-    }
-    if (this.o.index) {
-      await Promise.all(
-        routed.map((r) => this.o.index?.recordRouted(r.eventId, r.eventType, r.destinations)),
-      ).catch((err) => this.log.warn({ err }, 'event index write failed'));
+      const { tooLarge } = await sendSized(this.o.producer, this.o.limits, out);
+      // Not expected: every record was checked against its topic's limit above.
+      for (const t of tooLarge) {
+        this.log.error(
+          { code: 'RECORD_TOO_LARGE', topic: t.topic, bytes: t.bytes, limitBytes: t.limitBytes },
+          'record over its topic limit not written',
+        );
+      }
     }
     for (const r of routed) this.o.events.emit('routed', r);
     const last = batch.messages[batch.messages.length - 1];
@@ -134,5 +120,79 @@ export class Router {
       ]);
     }
     await heartbeat();
+  }
+
+  /** The records one valid event becomes: one per subscribed destination, each fitting its topic. */
+  private async fanOut(message: KafkaMessage): Promise<{
+    records: SizedEntry[];
+    routed: { eventId: string; eventType: string; destinations: string[] };
+  }> {
+    const event = await this.o.codec.decode(message.value);
+    const matched = this.o.destinations.filter((d) => matchesEventType(d.eventTypes, event.type));
+    let body: string;
+    try {
+      body = JSON.stringify(event);
+    } catch (err) {
+      throw new InvalidEventError(
+        'EVENT_NOT_ENCODABLE',
+        `event cannot be encoded as JSON: ${String(err)}`,
+        err,
+      );
+    }
+    const key = message.key ?? Buffer.from(event.id);
+    // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
+    const carried = producerHeaders(message.headers);
+    const records: SizedEntry[] = [];
+    for (const d of matched) {
+      const topic = this.o.destinationTopic(d.id);
+      const record: Message = {
+        key,
+        value: body,
+        headers: {
+          ...carried,
+          [H.eventId]: event.id,
+          [H.eventType]: event.type,
+          [H.destination]: d.id,
+          [H.attempt]: '0',
+        },
+      };
+      const limit = this.o.limits.limitOf(topic);
+      if (!fitsAlone(record, limit)) {
+        throw new InvalidEventError(
+          'EVENT_TOO_LARGE',
+          `routed record of about ${estimateRecordBytes(record)} bytes does not fit ${topic} (max.message.bytes ${limit})`,
+        );
+      }
+      records.push({ topic, message: record });
+    }
+    return {
+      records,
+      routed: { eventId: event.id, eventType: event.type, destinations: matched.map((d) => d.id) },
+    };
+  }
+
+  /** The invalid-topic record for an event that cannot be routed, whatever the error was. */
+  private invalid(message: KafkaMessage, partition: number, err: unknown): SizedEntry {
+    const reason = err instanceof InvalidEventError ? err.code : 'EVENT_UNPROCESSABLE';
+    const detail = err instanceof Error ? err.message : String(err);
+    const log = { reason, partition, offset: message.offset, error: detail };
+    if (err instanceof InvalidEventError) this.log.warn(log, 'invalid event');
+    else this.log.error({ ...log, err }, 'event could not be handled; stored as invalid');
+    this.o.events.emit('invalid', { reason, message: detail, partition, offset: message.offset });
+    const topic = this.o.invalidTopic;
+    return {
+      topic,
+      message: invalidRecord(
+        {
+          key: message.key,
+          value: message.value,
+          headers: message.headers,
+          reason,
+          detail,
+          source: { topic: this.o.eventsTopic, partition, offset: message.offset },
+        },
+        this.o.limits.limitOf(topic),
+      ),
+    };
   }
 }

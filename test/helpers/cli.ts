@@ -16,12 +16,19 @@ export function writeConfig(config: CourierConfig | Record<string, unknown>): st
   return path;
 }
 
-export function courierCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+export function courierCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', CLI, ...args],
-      { env: { ...process.env, LOG_LEVEL: 'warn', ...options.env }, timeout: options.timeoutMs ?? 60_000 },
+      {
+        env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+        timeout: options.timeoutMs ?? 60_000,
+        ...(options.cwd ? { cwd: options.cwd } : {}),
+      },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -34,11 +41,16 @@ export function courierCli(args: string[], options: { env?: NodeJS.ProcessEnv; t
 export class CourierProcesses {
   private readonly children = new Set<ChildProcess>();
 
-  /** Starts `courier run` with the config file; its stderr (errors only) goes to the test's stderr. */
+  /**
+   * Starts `courier run` with the config file; its stderr (errors only) goes to the test's stderr.
+   * One worker process unless `args` say otherwise, so that a signal reaches the process that
+   * delivers.
+   */
   start(configPath: string, args: string[] = []): ChildProcess {
+    const workers = args.includes('--workers') ? [] : ['--workers', '1'];
     const child = spawn(
       process.execPath,
-      ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, ...args],
+      ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, ...workers, ...args],
       { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'error' } },
     );
     this.children.add(child);

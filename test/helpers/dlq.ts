@@ -3,8 +3,8 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
 import { DestinationControl } from '../../src/delivery/destinationControl.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../../src/delivery/redis.ts';
 import { topicNames } from '../../src/kafka/topics.ts';
+import { type CourierRedis, createRedis, redisKeys } from '../../src/redis/client.ts';
 import { readTopic, withAdmin } from './stack.ts';
 
 /** How many messages the topics hold in all (high minus low watermark, summed over partitions). */
@@ -40,7 +40,7 @@ export function destinationControl(config: CourierConfig): {
   control: DestinationControl;
   redis: CourierRedis;
 } {
-  const redis = createRedis(config.redis.url);
+  const redis = createRedis(config.redis);
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
   return { control, redis };
 }

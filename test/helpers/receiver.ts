@@ -19,6 +19,8 @@ export interface Reply {
   body?: string;
   /** Milliseconds to wait before answering. */
   delayMs?: number;
+  /** Answer only once this settles (after `delayMs`, if both are given). */
+  until?: Promise<unknown>;
 }
 
 export type Behaviour = (req: ReceivedRequest) => Reply;
@@ -70,8 +72,9 @@ export async function startReceiver(
         res.writeHead(status, reply.headers ?? {});
         res.end(reply.body ?? '');
       };
-      if (reply.delayMs) setTimeout(answer, reply.delayMs);
-      else answer();
+      const delayed = () => (reply.delayMs ? setTimeout(answer, reply.delayMs) : answer());
+      if (reply.until) reply.until.then(delayed, delayed);
+      else delayed();
     });
   });
   server.keepAliveTimeout = 60_000;

@@ -1,0 +1,131 @@
+// Field types shared by the configuration schema: durations, URLs and outbound HTTP headers.
+// Each reports a problem as a listed message, never by throwing, so that one bad value never
+// hides the others.
+import { z } from 'zod';
+import { durationMs, formatDuration } from './duration.ts';
+
+const DURATION_HINT = 'a number of milliseconds or a duration like 250ms, 10s, 2m, 1h, 7d';
+
+/**
+ * A duration in milliseconds, written either as a number of milliseconds or as a label
+ * ("10s"); the parsed value is always milliseconds. `min` defaults to 1 ms.
+ */
+export function duration(bounds: { min?: number; max?: number; minMessage?: string } = {}) {
+  const min = bounds.min ?? 1;
+  return z.union([z.number(), z.string()], { error: `must be ${DURATION_HINT}` }).transform((value, ctx) => {
+    const ms = durationMs(value);
+    if (ms === undefined) {
+      ctx.issues.push({ code: 'custom', input: value, message: `must be ${DURATION_HINT}` });
+      return z.NEVER;
+    }
+    if (ms < min) {
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message:
+          bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
+      });
+      return z.NEVER;
+    }
+    if (bounds.max !== undefined && ms > bounds.max) {
+      ctx.issues.push({
+        code: 'custom',
+        input: value,
+        message: `must be at most ${formatDuration(bounds.max)}`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** Why `text` is not an acceptable http(s) URL, or undefined when it is. */
+export function httpUrlProblem(text: string, options: { credentials: boolean }): string | undefined {
+  if (!URL.canParse(text)) {
+    return 'must be an absolute http or https URL, e.g. https://hooks.example.com/events';
+  }
+  const url = new URL(text);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http or https URL';
+  if (!url.hostname) return 'must name a host';
+  if (!options.credentials && (url.username || url.password)) {
+    return 'must not carry credentials; use headers';
+  }
+  return undefined;
+}
+
+export function httpUrl(options: { credentials: boolean }) {
+  return z.string().check((ctx) => {
+    const problem = httpUrlProblem(ctx.value, options);
+    if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+  });
+}
+
+/** A redis:// or rediss:// URL that parses. */
+export const redisUrl = z.string().check((ctx) => {
+  if (!/^rediss?:\/\//.test(ctx.value) || !URL.canParse(ctx.value) || !new URL(ctx.value).hostname) {
+    ctx.issues.push({
+      code: 'custom',
+      input: ctx.value,
+      message: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379',
+    });
+  }
+});
+
+/**
+ * Headers a destination may not set. Courier writes the first group itself; the second are
+ * hop-by-hop or framing headers that undici refuses (`transfer-encoding`, `keep-alive`,
+ * `upgrade`, `expect`, a `connection` it cannot parse) or that would break the request
+ * (`te`, `trailer`, `proxy-connection`).
+ */
+const SET_BY_COURIER = new Set([
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-type',
+  'content-length',
+  'host',
+]);
+const HOP_BY_HOP = new Set([
+  'transfer-encoding',
+  'expect',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+]);
+
+/** Why `name` cannot be a configured header name, or undefined when it can. */
+export function headerNameProblem(name: string): string | undefined {
+  // Stricter than HTTP's token (which undici checks): names are letters, digits and dashes.
+  if (!/^[A-Za-z0-9-]+$/.test(name)) return 'header names are letters, digits and dashes';
+  const lower = name.toLowerCase();
+  if (SET_BY_COURIER.has(lower)) return 'this header is set by Courier';
+  if (HOP_BY_HOP.has(lower)) return 'this header controls the connection and cannot be configured';
+  return undefined;
+}
+
+/**
+ * Why `value` cannot be sent as a header value, or undefined when it can. undici refuses
+ * control characters (CR, LF, NUL…) and anything above U+00FF; characters U+0080–U+00FF would be
+ * sent as single Latin-1 bytes, not as the UTF-8 the user wrote, so only printable ASCII passes.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: detecting them is the point
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+    return 'header values may not contain control characters (CR, LF, NUL, …)';
+  }
+  if (/[^\t\x20-\x7e]/.test(value)) return 'header values must be ASCII';
+  return undefined;
+}
+
+export const headerName = z.string().check((ctx) => {
+  const problem = headerNameProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+});
+
+export const headerValue = z.string().check((ctx) => {
+  const problem = headerValueProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+});

@@ -1,0 +1,228 @@
+// Applies decide()'s action through narrow ports: the delivered-key set, the retry sink, the
+// dead-letter sink, the gate (pauses) and the attempt sink. It does not know Kafka topics or the
+// DLQ's format: those are behind the ports.
+import { RecordTooLargeError } from '../errors.ts';
+import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ScheduledRetry } from '../retry/retryScheduler.ts';
+import type { Action } from './decide.ts';
+import type { Delivery } from './deliver.ts';
+import type { DeliveredKeySet } from './deliveredKeySet.ts';
+import type { DeliveryGate } from './deliveryGate.ts';
+import { type DeliveryMessage, eventHeaders } from './message.ts';
+
+/**
+ * A message as the next stage receives it: its key and body, and the headers it carries on
+ * (the producer's own and the event's identity); each sink adds the headers it owns.
+ */
+export interface CarriedMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/** Hands a message to the delay tier due at `retry.dueAt`; resolves once it is durably written. */
+export interface RetrySink {
+  schedule(message: CarriedMessage, retry: ScheduledRetry): Promise<unknown>;
+}
+
+/** What the DLQ records about a message's last attempt (DESIGN §2 headers). */
+export interface DeadLetter {
+  destination: string;
+  eventId: string;
+  errorClass: string;
+  attempts: number;
+  firstAttemptAt: number;
+  lastAttemptAt: number;
+  lastStatus?: number;
+  lastError?: string;
+  responseSnippet?: string;
+}
+
+/** Writes a message to its destination's DLQ; resolves once it is durably written. */
+export interface DeadLetterSink {
+  write(message: CarriedMessage, letter: DeadLetter): Promise<void>;
+}
+
+function carried(message: DeliveryMessage): CarriedMessage {
+  return { key: message.key, value: message.value, headers: eventHeaders(message) };
+}
+
+export interface AttemptSink {
+  record(attempt: AttemptRecord): void;
+}
+
+export interface ExecutorOptions {
+  destination: string;
+  deliveredKeys: DeliveredKeySet;
+  gate: DeliveryGate;
+  retries: RetrySink;
+  deadLetters: DeadLetterSink;
+  attempts: AttemptSink;
+  events: PipelineEmitter;
+  logger: Logger;
+  now?: () => number;
+}
+
+type Attempted = Extract<Delivery, { kind: 'attempted' }>;
+
+export class Executor {
+  private readonly o: ExecutorOptions;
+  private readonly now: () => number;
+
+  constructor(options: ExecutorOptions) {
+    this.o = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Applies the action; true when the message is finished (its offset may be committed), false
+   * when it is kept for after a pause.
+   */
+  async apply(
+    message: DeliveryMessage,
+    attempt: { number: number; firstAttemptAt: number; delivery: Attempted },
+    action: Action,
+  ): Promise<boolean> {
+    const { deliveredKeys, gate } = this.o;
+    const { meta } = message;
+    const { result } = attempt.delivery;
+    const now = this.now();
+    const last = {
+      ...(result.status === undefined ? {} : { lastStatus: result.status }),
+    };
+
+    switch (action.kind) {
+      case 'delivered':
+        await deliveredKeys.markDelivered(meta.eventId, attempt.number);
+        this.record(message, attempt, 'delivered');
+        return true;
+
+      case 'pause':
+        await deliveredKeys.release(meta.eventId);
+        await gate.pause(
+          action.reason,
+          result.status === undefined ? String(result.errorCode) : `HTTP ${result.status}`,
+        );
+        this.record(message, attempt, 'paused', { alert: 'destination-paused', pauseReason: action.reason });
+        return false;
+
+      case 'retry':
+        await deliveredKeys.release(meta.eventId);
+        if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
+        if (
+          !(await this.fits(() =>
+            this.o.retries.schedule(carried(message), {
+              destination: this.o.destination,
+              attempts: attempt.number,
+              firstAttemptAt: attempt.firstAttemptAt,
+              dueAt: action.dueAt,
+              ...last,
+              ...(result.errorCode ? { lastError: result.errorCode } : {}),
+            }),
+          ))
+        )
+          return this.apply(message, attempt, { kind: 'dead-letter', errorClass: 'too-large' });
+        this.record(message, attempt, 'retry', { nextAttemptAt: new Date(action.dueAt).toISOString() });
+        return true;
+
+      case 'dead-letter': {
+        await deliveredKeys.release(meta.eventId);
+        if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
+        const stored = await this.fits(() =>
+          this.o.deadLetters.write(carried(message), {
+            destination: this.o.destination,
+            eventId: meta.eventId,
+            errorClass: action.errorClass,
+            attempts: attempt.number,
+            firstAttemptAt: attempt.firstAttemptAt,
+            lastAttemptAt: now,
+            ...last,
+            ...(result.errorCode ? { lastError: `${result.errorCode}: ${result.errorMessage ?? ''}` } : {}),
+            ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+          }),
+        );
+        if (!stored) {
+          // Only when the DLQ topic's max.message.bytes is below the destination topic's: the
+          // record stays on the destination topic (until its retention) and this line says so.
+          this.o.logger.error(
+            {
+              code: 'RECORD_TOO_LARGE',
+              destination: this.o.destination,
+              eventId: meta.eventId,
+              partition: message.partition,
+              offset: message.offset,
+            },
+            'dead letter does not fit the DLQ topic; raise its max.message.bytes to match the destination topic',
+          );
+        }
+        this.o.events.emit('dlq', {
+          destination: this.o.destination,
+          eventId: meta.eventId,
+          errorClass: action.errorClass,
+        });
+        this.record(message, attempt, 'dlq', { errorClass: action.errorClass });
+        return true;
+      }
+    }
+  }
+
+  /** False when the write was refused because the record exceeds its topic's limit. */
+  private async fits(write: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (err instanceof RecordTooLargeError) return false;
+      throw err;
+    }
+  }
+
+  /** A message the delivered-key set says was delivered: recorded, nothing sent. */
+  skipped(message: DeliveryMessage): void {
+    this.emit({
+      eventId: message.meta.eventId,
+      ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
+      destination: this.o.destination,
+      attempt: message.meta.attemptsBefore,
+      at: new Date(this.now()).toISOString(),
+      latencyMs: 0,
+      outcome: 'duplicate-skipped',
+      replay: message.meta.replay !== undefined,
+    });
+  }
+
+  private record(
+    message: DeliveryMessage,
+    attempt: { number: number; delivery: Attempted },
+    outcome: AttemptOutcome,
+    extra: Partial<AttemptRecord> = {},
+  ): void {
+    const { result, sentAt, request } = attempt.delivery;
+    this.emit({
+      eventId: message.meta.eventId,
+      ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
+      destination: this.o.destination,
+      attempt: attempt.number,
+      // When the attempt was made, not when its outcome was written down.
+      at: new Date(sentAt).toISOString(),
+      latencyMs: result.latencyMs,
+      ...(result.status === undefined ? {} : { status: result.status }),
+      ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage ?? '' } : {}),
+      ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+      outcome,
+      replay: message.meta.replay !== undefined,
+      request,
+      // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
+      producedAt: new Date(
+        Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),
+      ).toISOString(),
+      ...extra,
+    });
+  }
+
+  private emit(record: AttemptRecord): void {
+    this.o.events.emit('attempt', record);
+    this.o.attempts.record(record);
+  }
+}

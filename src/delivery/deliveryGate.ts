@@ -1,0 +1,216 @@
+// One destination's gate: one state machine over everything that stops sending — the circuit
+// breaker (open: nothing goes; half-open: exactly one probe), a pause shared by every instance
+// through Redis (an operator, a credential or a 410 Gone: until resumed) and a Retry-After (until
+// a time, shared too). Messages wait at the gate inside the window; the gate tells the partition
+// runner when to stop fetching (`onFlowing`), never the fetch loop itself.
+import type { DestinationConfig } from '../config/schema.ts';
+import type { PipelineEmitter } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import { type ClassifiedResult, createBreaker, isBreakerRejection, TransientFailure } from './breaker.ts';
+import type { DestinationControl, PauseReason } from './destinationControl.ts';
+
+export interface DeliveryGateOptions {
+  destination: DestinationConfig;
+  control: DestinationControl;
+  events: PipelineEmitter;
+  logger: Logger;
+  /** Called when sending may go on at full speed (true) or should stop fetching (false). */
+  onFlowing: (flowing: boolean) => void;
+  /** How often the shared pause state is read from Redis. */
+  pollMs?: number;
+  now?: () => number;
+}
+
+type BreakerState = 'closed' | 'open' | 'half-open';
+
+export class DeliveryGate {
+  private readonly o: DeliveryGateOptions;
+  private readonly id: string;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly breaker: ReturnType<typeof createBreaker>;
+  private breakerState: BreakerState = 'closed';
+  private probeTaken = false;
+  private shared: { reason: PauseReason; detail?: string } | undefined;
+  private retryAfterUntil = 0;
+  /** Bumped by every local change, so that a Redis read begun before it does not undo it. */
+  private version = 0;
+  private waiters: Array<() => void> = [];
+  private pollTimer: NodeJS.Timeout | undefined;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private lastFlowing = true;
+  private stopped = false;
+
+  constructor(options: DeliveryGateOptions) {
+    this.o = options;
+    this.id = options.destination.id;
+    this.now = options.now ?? Date.now;
+    this.log = options.logger.child({ component: 'gate', destination: this.id });
+    this.breaker = createBreaker(options.destination.circuitBreaker, `destination:${this.id}`);
+    this.breaker.on('open', () => this.setBreaker('open'));
+    this.breaker.on('halfOpen', () => this.setBreaker('half-open'));
+    this.breaker.on('close', () => this.setBreaker('closed'));
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.pollTimer = setInterval(() => {
+      this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
+    }, this.o.pollMs ?? 500);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.breaker.shutdown();
+    this.wake();
+  }
+
+  /** Why nothing is sent right now, or undefined when the gate is open. */
+  reason(): string | undefined {
+    if (this.breakerState === 'open') return 'circuit-open';
+    if (this.shared) return this.shared.reason;
+    if (this.retryAfterUntil > this.now()) return 'retry-after';
+    if (this.breakerState === 'half-open' && this.probeTaken) return 'circuit-half-open';
+    return undefined;
+  }
+
+  /** The state `courier status`, metrics and the retention warning show. */
+  state(): { open: boolean; reason?: string; breaker: BreakerState; until?: number } {
+    const reason = this.reason();
+    return {
+      open: reason === undefined,
+      ...(reason ? { reason } : {}),
+      breaker: this.breakerState,
+      ...(this.retryAfterUntil > this.now() ? { until: this.retryAfterUntil } : {}),
+    };
+  }
+
+  /**
+   * Waits until a message may be sent: true then (in half-open, this caller holds the one probe),
+   * false when `signal` aborted first.
+   */
+  async pass(signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted || this.stopped) return false;
+      if (this.reason() === undefined) {
+        if (this.breakerState === 'half-open') this.probeTaken = true;
+        return true;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        this.waiters.push(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /**
+   * Sends through the circuit breaker: the classified result, or 'rejected' when the breaker
+   * refused to send (no attempt was made; the caller waits at the gate and tries again).
+   */
+  async fire(send: () => Promise<ClassifiedResult>): Promise<ClassifiedResult | 'rejected'> {
+    try {
+      return await this.breaker.fire(send);
+    } catch (err) {
+      if (err instanceof TransientFailure) return err.classified;
+      if (isBreakerRejection(err)) {
+        // A probe that could not go: let another caller take it.
+        if (this.breakerState === 'half-open') this.probeTaken = false;
+        this.wake();
+        return 'rejected';
+      }
+      throw err;
+    }
+  }
+
+  /** Pauses the destination on every instance until an operator resumes it. */
+  async pause(reason: PauseReason, detail: string): Promise<void> {
+    await this.o.control.pause(this.id, reason, detail);
+    this.version += 1;
+    const was = this.shared;
+    this.shared = { reason, detail };
+    if (!was) this.o.events.emit('paused', { destination: this.id, reason });
+    this.changed();
+  }
+
+  /** Holds the destination on every instance until `until` (a Retry-After). */
+  async pauseUntil(until: number): Promise<void> {
+    await this.o.control.pauseUntil(this.id, until);
+    this.version += 1;
+    if (until > this.retryAfterUntil) {
+      this.retryAfterUntil = until;
+      this.o.events.emit('paused', { destination: this.id, reason: 'retry-after', until });
+    }
+    this.changed();
+  }
+
+  private async refresh(): Promise<void> {
+    const version = this.version;
+    const state = await this.o.control.state(this.id, this.now());
+    if (version !== this.version || this.stopped) return;
+    const wasShared = this.shared;
+    const wasUntil = this.retryAfterUntil;
+    if (state.paused && state.reason !== 'retry-after') {
+      this.shared = { reason: state.reason, ...(state.detail ? { detail: state.detail } : {}) };
+      this.retryAfterUntil = 0;
+    } else {
+      this.shared = undefined;
+      // Shared state wins: `courier resume` deletes the Retry-After too, on every instance.
+      this.retryAfterUntil = state.paused ? (state.until ?? 0) : 0;
+    }
+    if (!wasShared && this.shared)
+      this.o.events.emit('paused', { destination: this.id, reason: this.shared.reason });
+    if ((wasShared || wasUntil > this.now()) && !this.shared && this.retryAfterUntil <= this.now())
+      this.o.events.emit('resumed', { destination: this.id });
+    this.changed();
+  }
+
+  private setBreaker(state: BreakerState): void {
+    if (state === this.breakerState) return;
+    this.breakerState = state;
+    this.probeTaken = false;
+    if (state === 'open') this.log.warn('circuit breaker open: sending stopped');
+    else if (state === 'half-open') this.log.info('circuit breaker half-open: letting one probe through');
+    else this.log.info('circuit breaker closed');
+    const event =
+      state === 'open' ? 'breaker-open' : state === 'half-open' ? 'breaker-half-open' : 'breaker-close';
+    this.o.events.emit(event, { destination: this.id });
+    this.changed();
+  }
+
+  /** Wakes waiters, tells the runner whether to fetch, and arms a timer for a timed pause. */
+  private changed(): void {
+    this.wake();
+    const flowing = this.reason() === undefined && this.breakerState === 'closed';
+    if (flowing !== this.lastFlowing) {
+      this.lastFlowing = flowing;
+      this.log.info(
+        { reason: this.reason() ?? this.breakerState },
+        flowing ? 'sending resumed' : 'sending paused',
+      );
+      this.o.onFlowing(flowing);
+    }
+    if (this.retryAfterUntil > this.now()) {
+      if (this.wakeTimer) clearTimeout(this.wakeTimer);
+      this.wakeTimer = setTimeout(
+        () => {
+          this.wakeTimer = undefined;
+          this.changed();
+          this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
+        },
+        this.retryAfterUntil - this.now() + 5,
+      );
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}

@@ -1,0 +1,266 @@
+// Consumes one destination topic with a sliding window per partition (the model: Confluent's
+// Parallel Consumer). Each fetched batch is handed to the window and the fetch loop goes on at
+// once; messages run through a keyed scheduler (same key in order, other keys concurrently up to
+// `concurrency`), finish one by one, and the committed offset of a partition is the highest one
+// below which everything is finished. Held messages (a paused destination, a Retry-After, an
+// open circuit) stay in the window: nothing is read twice. Backpressure pauses the partitions
+// whose window is full, never the fetch loop; the gate pauses them all while it is shut.
+// It never imports the actor: it is given a handler.
+import type { Consumer, Kafka } from 'kafkajs';
+import { sessionSettings } from '../kafka/client.ts';
+import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
+import type { Logger } from '../observability/logger.ts';
+import { KeyedScheduler } from './keyedScheduler.ts';
+import { type DeliveryMessage, toDeliveryMessage } from './message.ts';
+import { OffsetTracker } from './offsetTracker.ts';
+
+export interface WindowLimits {
+  /** Messages buffered or in flight per destination (all its partitions together). */
+  messages: number;
+  /** Their bytes (values, keys, headers). */
+  bytes: number;
+}
+
+export interface PartitionRunnerOptions {
+  /** The consumer's name in health reports, e.g. `deliver:crm`. */
+  name: string;
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  concurrency: number;
+  window: WindowLimits;
+  /**
+   * Handles one message until it is finished (true: delivered, retried, dead-lettered or
+   * skipped) or abandoned (false: `signal` aborted — a stop or a rebalance — before it was
+   * sent). Errors are logged and the message is handled again after a pause.
+   */
+  handle: (message: DeliveryMessage, signal: AbortSignal) => Promise<boolean>;
+  /** Watches the consumer: a crash kafkajs will not restart stops the process (app.fatal). */
+  watch?: ConsumerWatch;
+  logger: Logger;
+  sessionTimeoutMs?: number;
+  commitIntervalMs?: number;
+}
+
+/** One partition's window in one group generation. */
+class Window {
+  readonly tracker = new OffsetTracker();
+  readonly controller = new AbortController();
+  bytes = 0;
+  committed = -1;
+  /** Set when a rebalance replaced this generation: its offsets are no longer ours to commit. */
+  stale = false;
+  readonly partition: number;
+  constructor(partition: number) {
+    this.partition = partition;
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+export class PartitionRunner {
+  private readonly o: PartitionRunnerOptions;
+  private readonly consumer: Consumer;
+  private readonly scheduler: KeyedScheduler;
+  private readonly log: Logger;
+  private windows = new Map<number, Window>();
+  private assigned: number[] = [];
+  private readonly paused = new Set<number>();
+  private readonly running = new Set<Promise<void>>();
+  private flowing = true;
+  private stopping = false;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> = Promise.resolve();
+
+  constructor(options: PartitionRunnerOptions) {
+    this.o = options;
+    this.log = options.logger.child({ component: 'partition-runner', topic: options.topic });
+    this.scheduler = new KeyedScheduler(options.concurrency);
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      ...sessionSettings(options.sessionTimeoutMs),
+      maxBytesPerPartition: 512 * 1024,
+      maxWaitTimeInMs: 100,
+      retry: { retries: 10 },
+    });
+  }
+
+  async start(): Promise<void> {
+    const { events } = this.consumer;
+    this.consumer.on(events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    this.o.watch?.add(this.o.name, this.consumer, this.o.groupId);
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 8,
+      eachBatch: async ({ batch }) => this.accept(batch.partition, batch.messages),
+    });
+    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs ?? 250);
+  }
+
+  /**
+   * Stops taking messages, abandons those not yet sent, lets in-flight sends finish (each is
+   * bounded by the destination's timeout) and commits what is finished, all while still a member
+   * of the group; only then leaves it, so the partitions' next owner starts right after the
+   * finished work.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    try {
+      this.consumer.pause([{ topic: this.o.topic }]);
+    } catch {
+      // Not running yet (a start that failed): nothing to pause.
+    }
+    for (const w of this.windows.values()) w.controller.abort();
+    await Promise.allSettled([...this.running]);
+    await this.commit();
+    await this.consumer.disconnect();
+  }
+
+  /** The gate: false pauses every partition (messages already in the window wait in it). */
+  setFlowing(flowing: boolean): void {
+    this.flowing = flowing;
+    for (const p of this.assigned) this.syncPause(p);
+  }
+
+  /** The oldest unfinished message of the destination (Kafka timestamp), for the retention check. */
+  oldestUnfinished(): { partition: number; timestamp: number } | undefined {
+    let oldest: { partition: number; timestamp: number } | undefined;
+    for (const w of this.windows.values()) {
+      const low = w.tracker.lowestUnfinished();
+      if (low && (!oldest || low.timestamp < oldest.timestamp))
+        oldest = { partition: w.partition, timestamp: low.timestamp };
+    }
+    return oldest;
+  }
+
+  /** Messages in the window (buffered or in flight), all partitions. */
+  get inWindow(): number {
+    let n = 0;
+    for (const w of this.windows.values()) n += w.tracker.unfinished;
+    return n;
+  }
+
+  private onAssignment(assignment: Record<string, number[]>): void {
+    // A new generation: what the old one had not finished is read again from the committed
+    // offsets, by us or by the partition's new owner. Sends in flight finish; their offsets are
+    // not committed by this generation.
+    for (const w of this.windows.values()) {
+      w.stale = true;
+      w.controller.abort();
+    }
+    this.windows = new Map();
+    if (this.paused.size > 0) {
+      this.consumer.resume([{ topic: this.o.topic, partitions: [...this.paused] }]);
+      this.paused.clear();
+    }
+    this.assigned = assignment[this.o.topic] ?? [];
+    for (const p of this.assigned) this.syncPause(p);
+  }
+
+  private windowOf(partition: number): Window {
+    let w = this.windows.get(partition);
+    if (!w) {
+      w = new Window(partition);
+      this.windows.set(partition, w);
+    }
+    return w;
+  }
+
+  private accept(partition: number, messages: Parameters<typeof toDeliveryMessage>[0][]): void {
+    if (this.stopping) return;
+    const w = this.windowOf(partition);
+    for (const raw of messages) {
+      const message = toDeliveryMessage(raw, partition);
+      if (!w.tracker.track(message.offset, message.timestamp)) continue;
+      w.bytes += message.size;
+      this.schedule(w, message);
+    }
+    this.syncPause(partition);
+  }
+
+  private schedule(w: Window, message: DeliveryMessage): void {
+    const signal = w.controller.signal;
+    const task = this.scheduler
+      .run(message.orderingKey, async () => {
+        for (;;) {
+          if (signal.aborted) return;
+          try {
+            if (await this.o.handle(message, signal)) w.tracker.finish(message.offset);
+            return;
+          } catch (err) {
+            this.log.error(
+              { err, partition: message.partition, offset: message.offset },
+              'message handling failed; trying it again shortly',
+            );
+            await sleep(1000, signal);
+          }
+        }
+      })
+      .finally(() => {
+        w.bytes -= message.size;
+        this.running.delete(task);
+        this.syncPause(w.partition);
+      });
+    this.running.add(task);
+  }
+
+  /** Pauses a partition while the gate is shut or its share of the window is full. */
+  private syncPause(partition: number): void {
+    if (this.stopping) return;
+    const w = this.windows.get(partition);
+    const share = Math.max(1, this.assigned.length);
+    const maxMessages = Math.max(this.o.concurrency, Math.ceil(this.o.window.messages / share));
+    const maxBytes = Math.ceil(this.o.window.bytes / share);
+    const count = w?.tracker.unfinished ?? 0;
+    const bytes = w?.bytes ?? 0;
+    const isPaused = this.paused.has(partition);
+    // Pause at the limit, resume at half of it: no flapping on every message.
+    const full = isPaused
+      ? count > maxMessages / 2 || bytes > maxBytes / 2
+      : count >= maxMessages || bytes >= maxBytes;
+    const want = !this.flowing || full;
+    if (want && !isPaused) {
+      this.consumer.pause([{ topic: this.o.topic, partitions: [partition] }]);
+      this.paused.add(partition);
+    } else if (!want && isPaused) {
+      this.consumer.resume([{ topic: this.o.topic, partitions: [partition] }]);
+      this.paused.delete(partition);
+    }
+  }
+
+  private commit(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+      const windows: Array<[Window, number]> = [];
+      for (const w of this.windows.values()) {
+        const offset = w.tracker.committable();
+        if (offset === undefined || offset <= w.committed || w.stale) continue;
+        offsets.push({ topic: this.o.topic, partition: w.partition, offset: String(offset) });
+        windows.push([w, offset]);
+      }
+      if (offsets.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(offsets);
+        for (const [w, offset] of windows) w.committed = offset;
+      } catch (err) {
+        // A rebalance in progress: the next generation starts from the last good commit.
+        this.log.debug({ err }, 'offset commit skipped');
+      }
+    });
+    return this.committing;
+  }
+}

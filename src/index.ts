@@ -1,0 +1,48 @@
+// The package's public entry (`import { CourierApp } from 'kafka-courier'`): run Courier inside
+// your own process from a config object or file, provision its topics, and subscribe to its
+// pipeline events. Everything not exported here is internal and may change between versions.
+
+import type { CourierConfig } from './config/schema.ts';
+import { ensureTopics, type TopicReport } from './kafka/admin.ts';
+import { createKafka } from './kafka/client.ts';
+import { topicPlan } from './kafka/topics.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+
+export { CourierApp, type CourierAppOptions, groupIds, ROLES, type Role } from './app.ts';
+export { type LoadOptions, loadConfig, parseConfig } from './config/load.ts';
+export type { CourierConfig, DestinationConfig, RedisConfig, RetryPolicy } from './config/schema.ts';
+export type { TlsConfig } from './config/tls.ts';
+export {
+  ConfigError,
+  CourierError,
+  ForbiddenDestinationError,
+  InvalidEventError,
+  type InvalidEventReason,
+  TopicMismatchError,
+} from './errors.ts';
+export type { TopicReport } from './kafka/admin.ts';
+export {
+  type AttemptOutcome,
+  type AttemptRecord,
+  PipelineEmitter,
+  type PipelineEvents,
+} from './observability/events.ts';
+export { createLogger, type Logger, type LoggerOptions } from './observability/logger.ts';
+export { VERSION } from './version.ts';
+
+/**
+ * Creates the topics the config needs (what `courier topics` does), or with `create: false`
+ * only checks them. Existing topics are compared, never altered; mismatches are in `problems`.
+ */
+export async function provisionTopics(
+  config: CourierConfig,
+  options: { logger?: Logger; create?: boolean } = {},
+): Promise<TopicReport> {
+  const admin = createKafka(config, options.logger ?? createLogger({ level: 'warn' })).admin();
+  await admin.connect();
+  try {
+    return await ensureTopics(admin, topicPlan(config), { create: options.create ?? true });
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,61 @@
+// The delivery buckets: per destination, one Redis hash per UTC day holding, for each event it
+// handled that day, "<state><attempts>|<partition>:<offsets>" — whether it was delivered (the
+// idempotency check) and where its attempt records are in the attempts topic (what `inspect`
+// reads). A bucket expires a whole idempotency window after its day ends, so no per-event key
+// or TTL is kept: about 100 bytes per (event, destination). Pure.
+
+export const DAY_MS = 86_400_000;
+
+/** The bucket days an event delivered within the window can be in, newest first. */
+export function bucketDays(now: number, windowMs: number): number[] {
+  const today = Math.floor(now / DAY_MS);
+  const count = Math.ceil(windowMs / DAY_MS) + 1;
+  return Array.from({ length: count }, (_, i) => today - i);
+}
+
+/** When today's bucket expires (epoch ms): the end of the day plus the window. */
+export function bucketExpiresAt(now: number, windowMs: number): number {
+  return (Math.floor(now / DAY_MS) + 1) * DAY_MS + windowMs;
+}
+
+export type EntryState = 'delivered' | 'retrying' | 'dead-lettered' | 'paused';
+
+export const STATE_LETTER: Record<EntryState, string> = {
+  delivered: 'D',
+  retrying: 'R',
+  'dead-lettered': 'L',
+  paused: 'P',
+};
+
+const LETTER_STATE: Record<string, EntryState> = Object.fromEntries(
+  Object.entries(STATE_LETTER).map(([state, letter]) => [letter, state as EntryState]),
+);
+
+export interface BucketEntry {
+  state: EntryState;
+  attempts: number;
+  /** Where the attempt records are in the attempts topic (oldest first). */
+  records?: { partition: number; offsets: number[] };
+}
+
+/** Parses a bucket value; undefined when it is not one. */
+export function parseEntry(value: string): BucketEntry | undefined {
+  const m = /^([A-Z])(\d+)(?:\|(\d+):([0-9a-z,]*))?$/.exec(value);
+  const state = m ? LETTER_STATE[m[1] as string] : undefined;
+  if (!m || !state) return undefined;
+  return {
+    state,
+    attempts: Number(m[2]),
+    ...(m[3] !== undefined
+      ? {
+          records: {
+            partition: Number(m[3]),
+            offsets: (m[4] ?? '')
+              .split(',')
+              .filter(Boolean)
+              .map((o) => Number.parseInt(o, 36)),
+          },
+        }
+      : {}),
+  };
+}

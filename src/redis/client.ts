@@ -1,0 +1,133 @@
+// The Redis ground every stage stands on: the connection (a standalone server, a Sentinel-managed
+// master or a Cluster), Courier's Lua scripts and the key names. Scripts live one per file in
+// ./lua, named `<command>-<numberOfKeys>.lua`, or `<command>.lua` when the number of keys varies
+// per call (batches); each is loaded once per client. Key names are hash-tagged so that every
+// script's and every MULTI's keys fall in one Cluster slot.
+import { readdirSync, readFileSync } from 'node:fs';
+import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../config/schema.ts';
+import { tlsOptions } from '../config/tls.ts';
+import type { Logger } from '../observability/logger.ts';
+
+const LUA_DIR = new URL('./lua/', import.meta.url);
+
+export interface CourierRedisCommands {
+  /** Per event: 0 claimed, -1 delivered already, n > 0 locked by another sender for n ms. */
+  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
+  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  indexAttempts(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
+  pauseUntil(key: string, untilMs: number): Promise<number>;
+}
+
+export type CourierRedis = (Redis | Cluster) & CourierRedisCommands;
+
+export interface CreateRedisOptions {
+  /** Told once when Redis becomes unreachable and once when it is back (never per retry). */
+  logger?: Logger;
+  lazyConnect?: boolean;
+}
+
+function node(hostPort: string): { host: string; port: number } {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+}
+
+/** Where a config points, for log lines: never the credentials. */
+export function describeRedis(config: RedisConfig): string {
+  if (config.cluster) return `cluster ${config.cluster.nodes.join(',')}`;
+  if (config.sentinel) return `sentinel ${config.sentinel.name}@${config.sentinel.sentinels.join(',')}`;
+  const url = new URL(config.url);
+  return `${url.protocol}//${url.host}`;
+}
+
+/** ioredis options for every connection (each cluster node, or the one server/master). */
+function connectionOptions(config: RedisConfig, lazyConnect: boolean): RedisOptions {
+  const tls = config.tls ? tlsOptions(config.tls) : undefined;
+  return {
+    maxRetriesPerRequest: 3,
+    enableAutoPipelining: true,
+    lazyConnect,
+    ...(config.username ? { username: config.username } : {}),
+    ...(config.password ? { password: config.password } : {}),
+    ...(tls ? { tls } : {}),
+  };
+}
+
+function connect(config: RedisConfig, lazyConnect: boolean): Redis | Cluster {
+  const options = connectionOptions(config, lazyConnect);
+  if (config.cluster) {
+    const { lazyConnect: _l, enableAutoPipelining, maxRetriesPerRequest, ...redisOptions } = options;
+    return new Cluster(config.cluster.nodes.map(node) satisfies ClusterNode[], {
+      lazyConnect,
+      enableAutoPipelining,
+      maxRedirections: 16,
+      // With TLS, connect by host name so the certificate check sees the name it was issued for
+      // (managed clusters such as ElastiCache sign names, not the addresses they resolve to).
+      ...(redisOptions.tls ? { dnsLookup: (address, done) => done(null, address) } : {}),
+      redisOptions: { ...redisOptions, maxRetriesPerRequest },
+    });
+  }
+  if (config.sentinel) {
+    const s = config.sentinel;
+    return new Redis({
+      ...options,
+      sentinels: s.sentinels.map(node),
+      name: s.name,
+      ...(s.username ? { sentinelUsername: s.username } : {}),
+      ...(s.password ? { sentinelPassword: s.password } : {}),
+      ...(options.tls ? { enableTLSForSentinelMode: true, sentinelTLS: options.tls } : {}),
+    });
+  }
+  const url = new URL(config.url);
+  // rediss:// alone means TLS with the system roots; a `tls` section refines it.
+  const tls = options.tls ?? (url.protocol === 'rediss:' ? {} : undefined);
+  return new Redis(config.url, { ...options, ...(tls ? { tls } : {}) });
+}
+
+export function createRedis(config: RedisConfig, options: CreateRedisOptions = {}): CourierRedis {
+  const redis = connect(config, options.lazyConnect ?? false);
+  for (const file of readdirSync(LUA_DIR)) {
+    const match = /^(\w+)(?:-(\d+))?\.lua$/.exec(file);
+    if (!match) continue;
+    const lua = readFileSync(new URL(file, LUA_DIR), 'utf8');
+    // Without a fixed number of keys, ioredis takes it as the first argument of each call.
+    redis.defineCommand(
+      match[1] as string,
+      match[2] === undefined ? { lua } : { numberOfKeys: Number(match[2]), lua },
+    );
+  }
+  // One line per outage and one when it is over, instead of ioredis' "Unhandled error event".
+  const where = describeRedis(config);
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    options.logger?.warn({ redis: where, err: err.message }, 'redis unreachable; retrying');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    options.logger?.info({ redis: where }, 'redis reachable again');
+  });
+  return redis as CourierRedis;
+}
+
+/**
+ * Redis key names, all under the topic prefix so that separate deployments never collide. Every
+ * key of one destination carries the hash tag `{<prefix>:<destination>}`, so each script's or
+ * transaction's keys share a slot on a Redis Cluster (a destination's keys stay on one shard;
+ * destinations spread).
+ */
+export function redisKeys(prefix: string) {
+  const dest = (d: string) => `{${prefix}:${d}}`;
+  return {
+    rate: (d: string) => `${dest(d)}:rate`,
+    /** One UTC day's delivery bucket of a destination (see buckets.ts). */
+    deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
+    inflight: (d: string, eventId: string) => `${dest(d)}:i:${eventId}`,
+    paused: (d: string) => `${dest(d)}:paused`,
+    backoff: (d: string) => `${dest(d)}:backoff`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;
