@@ -277,8 +277,8 @@ export class CourierApp {
   }
 
   private async stopParts(): Promise<void> {
+    // /readyz answers 503 from here on; the endpoint itself stops last.
     this.running = false;
-    await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }
@@ -287,6 +287,7 @@ export class CourierApp {
     for (const producer of this.producers) await producer.disconnect().catch(() => {});
     this.producers.length = 0;
     this.redis.disconnect();
+    await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     this.o.logger.info('courier stopped');
   }
 }

@@ -253,6 +253,6 @@ export function consumerReadiness(
         ? { ok: true }
         : { ok: false, detail: c.error ? `${c.state}: ${c.error}` : c.state };
   }
-  if (!started) checks.startup = { ok: false, detail: 'starting' };
+  if (!started) checks.lifecycle = { ok: false, detail: 'starting or stopping' };
   return { ready: started && consumers.every((c) => c.state === 'running'), checks };
 }
