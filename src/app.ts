@@ -43,6 +43,11 @@ export interface CourierAppOptions {
   /** Consumer session timeout; short values make failover fast (tests, small deployments). */
   sessionTimeoutMs?: number;
   pausePollMs?: number;
+  /**
+   * In a `courier run --workers` worker: the metrics registry answers the supervisor's aggregated
+   * scrape and this process serves no endpoint of its own.
+   */
+  clusterWorker?: boolean;
 }
 
 /** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
@@ -144,6 +149,7 @@ export class CourierApp {
       kafka: this.kafka,
       groups: consumerGroups(config),
       consumers: () => consumerReadiness(this.health(), this.running),
+      ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
     });
     await this.observability.start();
     await this.checkTopics(roles);

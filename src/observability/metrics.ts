@@ -279,6 +279,8 @@ export class CourierMetrics {
  * (prom-client's AggregatorRegistry otherwise reads only its global registry).
  */
 export function clusterWorkerRegistries(registries: Registry[]): void {
+  // Constructing one installs prom-client's worker-side listener (once per process).
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries(registries);
 }
 

@@ -14,7 +14,7 @@ import { EventIndex } from './eventIndex.ts';
 import type { PipelineEmitter } from './events.ts';
 import { inspectEvent } from './inspect.ts';
 import type { Logger } from './logger.ts';
-import { CourierMetrics } from './metrics.ts';
+import { CourierMetrics, clusterWorkerRegistries } from './metrics.ts';
 import { obsKeys, RollingStatsWriter } from './rollingStats.ts';
 import { check, ObservabilityServer, type Readiness } from './server.ts';
 import { renderEventPage, renderStatusPage } from './statusPage.ts';
@@ -34,6 +34,8 @@ export interface ObservabilityOptions {
    * pass false: the primary serves one aggregated endpoint for the machine.
    */
   serve?: boolean;
+  /** A cluster worker: its registry answers the primary's aggregation, and it serves nothing. */
+  clusterWorker?: boolean;
   now?: () => number;
 }
 
@@ -86,6 +88,7 @@ export class Observability {
     });
     this.control = new DestinationControl({ redis: this.redis, keys: redisKeys(config.kafka.topicPrefix) });
     for (const d of config.destinations) this.metrics.registerDestination(d.id);
+    if (options.clusterWorker) clusterWorkerRegistries([this.metrics.registry]);
   }
 
   /** The bound port of the endpoint, when serving. */
@@ -101,7 +104,7 @@ export class Observability {
     this.redis.connect().catch(() => {});
     this.every(config.observability.probeIntervalMs, () => this.probeOnce().then(() => {}));
     this.every(config.alerts.evaluateIntervalMs, () => this.evaluateOnce());
-    if (this.o.serve ?? config.observability.enabled) {
+    if (this.o.serve ?? (config.observability.enabled && !this.o.clusterWorker)) {
       this.server = new ObservabilityServer({
         host: config.observability.host,
         port: config.observability.port,
