@@ -142,6 +142,7 @@ export class CourierApp {
   async start(): Promise<void> {
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
+    await this.checkTopics(roles);
     this.observability = new Observability({
       config,
       logger,
@@ -152,7 +153,6 @@ export class CourierApp {
       ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
     });
     await this.observability.start();
-    await this.checkTopics(roles);
     const names = topicNames(config);
     const keys = redisKeys(config.kafka.topicPrefix);
     const groups = consumerGroups(config);

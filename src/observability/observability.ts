@@ -121,7 +121,15 @@ export class Observability {
     this.stopping = true;
     for (const t of this.timers.splice(0)) clearInterval(t);
     await this.server?.stop();
-    await Promise.allSettled([...this.running]);
+    // A probe may be waiting on Kafka's retries (a missing topic): wait a little, not for them.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
     this.unsubscribe?.();
     await this.stats.stop();
     await this.admin.disconnect().catch(() => {});
