@@ -1,6 +1,7 @@
 // The alert evaluator against the real Redis: several instances evaluating the same condition send
 // one notice (the Lua script decides atomically), an active alert repeats no more often than
-// `repeatMs`, a cleared one sends one resolved notice, each as an error-level log line with a
+// `repeatMs`, a cleared one (clear for two evaluation intervals, so a flicker or a slightly stale
+// view does not resolve and re-fire it) sends one resolved notice, each as a log line with a
 // stable `alert` code. Also the configuration: an operator webhook needs a signing secret; the
 // defaults of `observability`, `alerts` and the attempts topic's own 30-day retention.
 import assert from 'node:assert/strict';
@@ -34,7 +35,8 @@ function report(r: StatusRow, observedAt: number): StatusReport {
 
 test('three instances, one notice; repeats at most every repeatMs; one resolved notice', async () => {
   const config = testConfig([{ id: 'crm', url: 'http://127.0.0.1:9/hook' }], {
-    alerts: { repeatMs: 60_000 },
+    // Resolving needs the condition clear for two evaluation intervals: 2 s here.
+    alerts: { repeatMs: 60_000, evaluateIntervalMs: 1000 },
   });
   const lines: Array<{ level: number; alert?: string; type?: string; msg: string }> = [];
   const sink = new Writable({
@@ -71,6 +73,15 @@ test('three instances, one notice; repeats at most every repeatMs; one resolved 
     // An instance whose view is older than the last one applied cannot resolve or re-fire it.
     assert.deepEqual(await instances[0]?.evaluate(report(row('healthy', 0), now - 5000)), []);
     now += 1000;
+    // Clear once, then back: a flicker is not resolved (and so not fired again).
+    assert.deepEqual(await evaluateAll(row('healthy', 0)), [], 'not resolved at the first clear view');
+    now += 500;
+    assert.deepEqual(await evaluateAll(row('degraded', 1)), [], 'still the same alert');
+    now += 500;
+    assert.deepEqual(await evaluateAll(row('healthy', 0)), []);
+    now += 1500;
+    assert.deepEqual(await evaluateAll(row('healthy', 0)), [], 'clear for 1.5 s of the 2 s');
+    now += 600;
     const resolved = await evaluateAll(row('healthy', 0));
     assert.deepEqual(
       resolved.map((n) => n.type),

@@ -262,7 +262,11 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     // Two instances evaluated every 250 ms for a while: still one notice each.
     await waitFor(() => false, { timeoutMs: 1500, soft: true });
     for (const [d, a] of expected) {
-      assert.equal(noticesOf(d, a, 'courier.alert.firing').length, 1, `${d} ${a} fired once`);
+      assert.equal(
+        noticesOf(d, a, 'courier.alert.firing').length,
+        1,
+        `${d} ${a} fired once: ${JSON.stringify(notices.map((n) => [n.at, n.destination, n.alert, n.type, n.to, n.since, n.status.state]))}`,
+      );
     }
     // (Its backlog may briefly pass the 1.5 s test threshold while its consumer joins the group.)
     assert.deepEqual(

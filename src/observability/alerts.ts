@@ -24,6 +24,7 @@ type AlertRedis = (Redis | Cluster) & {
     repeatMs: number,
     keepMs: number,
     observedAt: number,
+    resolveAfterMs: number,
   ): Promise<[string, number]>;
 };
 
@@ -106,6 +107,8 @@ export class AlertEvaluator {
           config.alerts.repeatMs,
           86_400_000,
           report.observedAt,
+          // Two evaluations in a row must see it clear before it resolves.
+          2 * config.alerts.evaluateIntervalMs,
         );
         if (action === 'none') continue;
         const notice = this.notice(row, condition, action as keyof typeof ACTION_TYPE, since, now);
