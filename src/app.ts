@@ -26,6 +26,7 @@ import { AttemptLog } from './observability/attemptLog.ts';
 import { EventIndex } from './observability/eventIndex.ts';
 import { PipelineEmitter } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
+import { consumerReadiness, Observability } from './observability/observability.ts';
 import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { parseTiers } from './retry/policy.ts';
@@ -46,6 +47,11 @@ export interface CourierAppOptions {
   pausePollMs?: number;
   /** How often credential expiries are checked for CREDENTIAL_EXPIRING warnings; default 1 h. */
   credentialCheckMs?: number;
+  /**
+   * In a `courier run --workers` worker: the metrics registry answers the supervisor's aggregated
+   * scrape and this process serves no endpoint of its own.
+   */
+  clusterWorker?: boolean;
 }
 
 /** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
@@ -85,6 +91,9 @@ export class CourierApp {
   private readonly limits: TopicLimits;
   private attemptLog: AttemptLog | undefined;
   private stopping: Promise<void> | undefined;
+  private running = false;
+  /** Metrics, alerts, /healthz, /readyz and the status page (config `observability`). */
+  observability: Observability | undefined;
 
   constructor(options: CourierAppOptions) {
     this.o = options;
@@ -138,6 +147,16 @@ export class CourierApp {
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
     await this.checkTopics(roles);
+    this.observability = new Observability({
+      config,
+      logger,
+      events: this.events,
+      kafka: this.kafka,
+      groups: consumerGroups(config),
+      consumers: () => consumerReadiness(this.health(), this.running),
+      ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
+    });
+    await this.observability.start();
     const names = topicNames(config);
     const keys = redisKeys(config.kafka.topicPrefix);
     const groups = consumerGroups(config);
@@ -275,6 +294,7 @@ export class CourierApp {
       });
       await this.startPart(router);
     }
+    this.running = true;
     logger.info({ roles: [...roles], destinations: config.destinations.map((d) => d.id) }, 'courier started');
   }
 
@@ -293,6 +313,8 @@ export class CourierApp {
   }
 
   private async stopParts(): Promise<void> {
+    // /readyz answers 503 from here on; the endpoint itself stops last.
+    this.running = false;
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }
@@ -301,6 +323,7 @@ export class CourierApp {
     for (const producer of this.producers) await producer.disconnect().catch(() => {});
     this.producers.length = 0;
     this.redis.disconnect();
+    await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     this.o.logger.info('courier stopped');
   }
 }

@@ -21,6 +21,8 @@ export {
   TopicMismatchError,
 } from './errors.ts';
 export type { TopicReport } from './kafka/admin.ts';
+export type { AlertNotice } from './observability/alerts.ts';
+export type { StatusReport, StatusRow } from './observability/destinationStatus.ts';
 export {
   type AttemptOutcome,
   type AttemptRecord,
@@ -28,6 +30,8 @@ export {
   type PipelineEvents,
 } from './observability/events.ts';
 export { createLogger, type Logger, type LoggerOptions } from './observability/logger.ts';
+export { CourierMetrics, clusterScraper, clusterWorkerRegistries } from './observability/metrics.ts';
+export type { Readiness } from './observability/server.ts';
 export { VERSION } from './version.ts';
 
 /**

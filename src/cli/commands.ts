@@ -13,10 +13,13 @@ import { createKafka, createProducer } from '../kafka/client.ts';
 import type { CloudEvent } from '../kafka/cloudEvent.ts';
 import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { sendSized, TopicLimits } from '../kafka/sizedSend.ts';
-import { topicNames, topicPlan } from '../kafka/topics.ts';
+import { consumerGroups, topicNames, topicPlan } from '../kafka/topics.ts';
 import { EventIndex } from '../observability/eventIndex.ts';
+import { PipelineEmitter } from '../observability/events.ts';
 import { inspectEvent } from '../observability/inspect.ts';
 import type { Logger } from '../observability/logger.ts';
+import { clusterScraper } from '../observability/metrics.ts';
+import { Observability } from '../observability/observability.ts';
 import { createRedis, redisKeys } from '../redis/client.ts';
 import type { Flags } from './args.ts';
 import {
@@ -121,10 +124,7 @@ export interface RunOptions {
 
 export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
   const workers = ctx.workers ?? availableParallelism();
-  if (workers > 1 && !isWorker()) {
-    const execArgv = workerHeapFlags(config.destinations.map((d) => d.window.bytes));
-    return superviseWorkers({ workers, logger: ctx.logger, execArgv });
-  }
+  if (workers > 1 && !isWorker()) return supervise(config, { ...ctx, workers });
   try {
     return await runApp(config, ctx);
   } finally {
@@ -133,8 +133,35 @@ export async function run(config: CourierConfig, ctx: RunOptions): Promise<numbe
   }
 }
 
+/**
+ * The supervisor of `--workers N`: it serves the machine's one observability endpoint, /metrics
+ * aggregated over every worker (prom-client's AggregatorRegistry), while the workers serve none.
+ */
+async function supervise(config: CourierConfig, ctx: RunOptions & { workers: number }): Promise<number> {
+  const endpoint = new Observability({
+    config,
+    logger: ctx.logger,
+    events: new PipelineEmitter(),
+    kafka: createKafka(config, ctx.logger),
+    groups: consumerGroups(config),
+    scrape: clusterScraper(),
+  });
+  await endpoint.start();
+  try {
+    const execArgv = workerHeapFlags(config.destinations.map((d) => d.window.bytes));
+    return await superviseWorkers({ workers: ctx.workers, logger: ctx.logger, execArgv });
+  } finally {
+    await endpoint.stop();
+  }
+}
+
 async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
-  const app = new CourierApp({ config, logger: ctx.logger, roles: ctx.roles });
+  const app = new CourierApp({
+    config,
+    logger: ctx.logger,
+    roles: ctx.roles,
+    ...(isWorker() ? { clusterWorker: true } : {}),
+  });
   const starting = app.start();
   let stopping: Promise<void> | undefined;
   let signalled!: () => void;

@@ -1,8 +1,76 @@
-// `courier status`: every destination's state at a glance. Placeholder until the status
-// report lands (another change replaces this file).
+// `courier status [--json]`: one table of every destination, read from shared state only (Redis
+// pause state and rolling counters, Kafka offsets), so it works from any machine with the config.
+// Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis or Kafka is unreachable
+// (the table is still printed when only Kafka is: without backlog figures).
 import type { CourierConfig } from '../config/schema.ts';
+import { createKafka } from '../kafka/client.ts';
+import { consumerGroups, topicNames } from '../kafka/topics.ts';
+import { BacklogProbe } from '../observability/backlog.ts';
+import { readStatus, type StatusReport, type StatusRow } from '../observability/destinationStatus.ts';
+import { createLogger } from '../observability/logger.ts';
+import { lastErrorText, stateText } from '../observability/statusPage.ts';
+import { createRedis } from '../redis/client.ts';
 
-export async function status(_config: CourierConfig, _options: { json: boolean }): Promise<number> {
-  console.error('status: not implemented');
-  return 1;
+export async function status(
+  config: CourierConfig,
+  options: { json: boolean; print?: (line: string) => void },
+): Promise<number> {
+  const print = options.print ?? ((line: string) => console.log(line));
+  const redis = createRedis(config.redis, { lazyConnect: true });
+  redis.on('error', () => {});
+  const admin = createKafka(config, createLogger({ level: 'silent' })).admin();
+  try {
+    try {
+      await redis.connect();
+    } catch (err) {
+      print(`redis unreachable: ${(err as Error).message}`);
+      return 3;
+    }
+    await admin.connect().catch(() => {});
+    const probe = new BacklogProbe({ admin, topics: topicNames(config), groups: consumerGroups(config) });
+    const report = await readStatus({ config, redis, probe });
+    if (options.json) print(JSON.stringify(report, null, 2));
+    else for (const line of formatStatus(report)) print(line);
+    if (report.backlogError) return 3;
+    return report.destinations.every((d) => d.state === 'healthy') ? 0 : 1;
+  } finally {
+    await admin.disconnect().catch(() => {});
+    redis.disconnect();
+  }
+}
+
+const COLUMNS: Array<[string, (r: StatusRow) => string]> = [
+  ['DESTINATION', (r) => r.destination],
+  ['STATE', stateText],
+  ['DELIV/MIN', (r) => String(r.deliveriesPerMinute)],
+  ['SUCCESS', (r) => (r.successRate === undefined ? '-' : `${(r.successRate * 100).toFixed(1)}%`)],
+  ['P50', (r) => (r.p50Ms === undefined ? '-' : `${r.p50Ms}ms`)],
+  ['P99', (r) => (r.p99Ms === undefined ? '-' : `${r.p99Ms}ms`)],
+  ['BACKLOG', (r) => String(r.backlog)],
+  ['OLDEST', (r) => age(r.oldestUndeliveredMs)],
+  ['DLQ', (r) => String(r.dlqDepth)],
+  ['LAST ERROR', (r) => lastErrorText(r) || '-'],
+];
+
+/** The table, one line per destination, columns padded. Pure. */
+export function formatStatus(report: StatusReport): string[] {
+  const cells = [COLUMNS.map(([h]) => h), ...report.destinations.map((r) => COLUMNS.map(([, f]) => f(r)))];
+  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
+  const lines = cells.map((row) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
+  const tiers = Object.entries(report.retryBacklog);
+  if (tiers.length > 0) lines.push('', `retry backlog: ${tiers.map(([t, n]) => `${t}=${n}`).join(' ')}`);
+  if (report.backlogError) lines.push(`kafka offsets unreadable: ${report.backlogError}`);
+  return lines;
+}
+
+function age(ms: number): string {
+  if (ms <= 0) return '-';
+  if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)}h`;
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)}m`;
+  return `${(ms / 1000).toFixed(1)}s`;
 }

@@ -79,6 +79,8 @@ const destinationSchema = z
     retry: retrySchema.default(retrySchema.parse({})),
     circuitBreaker: breakerSchema.default(breakerSchema.parse({})),
     partitions: positiveInt.max(1000).optional(),
+    /** This destination owner's operator webhook: its alerts go there (as well as to `alerts.url`). */
+    alerts: z.strictObject({ url: httpUrl({ credentials: false }).optional() }).optional(),
     /**
      * Messages (and their bytes) held in memory per destination, in flight or waiting behind a
      * slow key or a pause; a partition whose share is full is paused until half of it is done.
@@ -190,6 +192,46 @@ const tierSchema = z
   .string()
   .refine((t) => parseDuration(t) !== undefined, 'must be a duration like 500ms, 30s, 10m, 1h');
 
+const observabilitySchema = z.strictObject({
+  /** Serve /metrics, /healthz and /readyz from `courier run`. */
+  enabled: z.boolean().default(true),
+  port: z.number().int().min(0).max(65_535).default(9464),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** The read-only status page at `/` (and per-event lookup at `/events/<id>`). */
+  statusPage: z.boolean().default(false),
+  /** How often consumer lag, oldest undelivered age, DLQ depth and retry backlog are read. */
+  probeIntervalMs: duration().default(15_000),
+});
+
+const alertThresholdsSchema = z.strictObject({
+  /** No delivery for this long while events for the destination wait. */
+  stalledMs: duration().default(15 * 60_000),
+  /** Success rate (0–1) under which the destination alerts, over `successWindowMs`. */
+  successRate: z.number().min(0).max(1).default(0.95),
+  successWindowMs: duration().default(HOUR),
+  /** Fewer attempts than this in the window never alert on success rate. */
+  successMinAttempts: positiveInt.default(20),
+  /** Circuit open (without closing in between) for longer than this. */
+  circuitOpenMs: duration().default(10 * 60_000),
+  /** Dead letters written within this window alert; the alert clears once none was written in it. */
+  deadLetterWindowMs: duration().default(15 * 60_000),
+  /** Oldest undelivered message older than this (a second alert fires past half the retention). */
+  oldestUndeliveredMs: duration().default(HOUR),
+});
+
+const alertsSchema = z.strictObject({
+  /** The default operator webhook (Standard Webhooks, signed with `secret`). */
+  url: httpUrl({ credentials: false }).optional(),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>')
+    .optional(),
+  evaluateIntervalMs: duration().default(15_000),
+  /** An active alert is sent again at most this often. */
+  repeatMs: duration().default(HOUR),
+  thresholds: alertThresholdsSchema.default(alertThresholdsSchema.parse({})),
+});
+
 export const configSchema = z
   .strictObject({
     kafka: z.strictObject({
@@ -218,6 +260,8 @@ export const configSchema = z
         })
         .default({ events: 6, destination: 6, retry: 3, dlq: 3, attempts: 6, invalid: 3 }),
       retentionMs: duration().default(14 * DAY),
+      /** Retention of the attempts topic (the delivery log), separate from the destination topics'. */
+      attemptsRetentionMs: duration().default(30 * DAY),
       /** Consumer session timeout: how soon a dead instance's partitions move to the others. */
       sessionTimeoutMs: duration({ min: 1000, max: 300_000 }).default(30_000),
     }),
@@ -244,9 +288,18 @@ export const configSchema = z
       .default({ windowMs: 7 * DAY }),
     retryTiers: z.array(tierSchema).min(1).default(['30s', '1m', '2m', '5m', '10m', '30m', '1h']),
     destinations: z.array(destinationSchema).default([]),
+    observability: observabilitySchema.default(observabilitySchema.parse({})),
+    alerts: alertsSchema.default(alertsSchema.parse({})),
   })
   // Skipped by zod when any field fails; duplicate ids are checked in crossChecks.ts instead.
   .superRefine((c, ctx) => {
+    if (!c.alerts.secret && (c.alerts.url || c.destinations.some((d) => d.alerts?.url))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alerts', 'secret'],
+        message: 'required when an operator webhook (alerts.url or a destination alerts.url) is set',
+      });
+    }
     const tiers = new Map<number, string>();
     c.retryTiers.forEach((t, i) => {
       const ms = parseDuration(t);
@@ -289,3 +342,4 @@ export type CourierConfig = z.output<typeof configSchema>;
 export type DestinationConfig = CourierConfig['destinations'][number];
 export type RetryPolicy = DestinationConfig['retry'];
 export type AuthConfig = NonNullable<DestinationConfig['auth']>;
+export type AlertThresholds = CourierConfig['alerts']['thresholds'];

@@ -227,6 +227,10 @@ export class Executor {
       replay: message.meta.replay !== undefined,
       request,
       ...(attempt.delivery.authCase ? { authCase: attempt.delivery.authCase } : {}),
+      // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
+      producedAt: new Date(
+        Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),
+      ).toISOString(),
       ...extra,
     });
   }

@@ -56,7 +56,7 @@ export interface TopicSpec {
 /** Every topic the configuration needs, with partition counts and retention. */
 export function topicPlan(config: CourierConfig): TopicSpec[] {
   const names = topicNames(config);
-  const { partitions, replicationFactor, retentionMs } = config.kafka;
+  const { partitions, replicationFactor, retentionMs, attemptsRetentionMs } = config.kafka;
   const keep = { 'retention.ms': String(retentionMs) };
   const forever = { 'retention.ms': '-1' };
   const spec = (
@@ -74,7 +74,7 @@ export function topicPlan(config: CourierConfig): TopicSpec[] {
   return [
     spec('events', names.events, partitions.events, {}),
     spec('invalid', names.invalid, partitions.invalid, forever),
-    spec('attempts', names.attempts, partitions.attempts, keep),
+    spec('attempts', names.attempts, partitions.attempts, { 'retention.ms': String(attemptsRetentionMs) }),
     ...config.retryTiers.map((tier) => spec('retry', names.retry(tier), partitions.retry, keep)),
     ...config.destinations.flatMap((d) => [
       spec('destination', names.dest(d.id), d.partitions ?? partitions.destination, keep),

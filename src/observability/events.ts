@@ -23,6 +23,11 @@ export interface AttemptRecord {
   alert?: 'destination-paused';
   /** Why it paused: auth-rejected · forbidden · auth-revoked · gone. */
   pauseReason?: string;
+  /**
+   * When the event entered Kafka (ISO-8601): the Kafka timestamp of its record, as early as known;
+   * feeds the produce→delivered latency.
+   */
+  producedAt?: string;
   /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
   /**

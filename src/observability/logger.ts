@@ -16,6 +16,7 @@ export const REDACT_PATHS = [
   '*.headers',
   '*.requestHeaders',
   '*["webhook-signature"]',
+  'request.webhookSignature',
   'destinations[*].secrets',
   'destinations[*].headers',
   'config.destinations[*].secrets',

@@ -43,6 +43,8 @@ export function testConfig(
       network: { allowPrivateAddresses: true },
       retryTiers: ['50ms', '200ms', '1s', '5s'],
       ...extra,
+      // Many Courier instances share this machine: each serves /metrics on a free port.
+      observability: { port: 0, ...(extra.observability as Record<string, unknown> | undefined) },
       // `extra.kafka` is merged, never replaces the per-test prefix and events topic.
       kafka: {
         brokers: BROKERS,

@@ -1,0 +1,203 @@
+// Alerts evaluated by Courier: every interval, each destination's status row is checked against
+// the thresholds (alertRules.ts); the state of each alert lives in Redis, changed by one Lua
+// script, so several instances send one notice, not one each. A notice goes to the log (an
+// error-level line with a stable `alert` code) and to the operator webhooks — the global one and
+// the destination's own — signed like deliveries (Standard Webhooks).
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import type { CourierConfig } from '../config/schema.ts';
+import { sign } from '../delivery/signer.ts';
+import { VERSION } from '../version.ts';
+import { type AlertCode, type AlertCondition, evaluateAlerts } from './alertRules.ts';
+import type { StatusReport, StatusRow } from './destinationStatus.ts';
+import type { Logger } from './logger.ts';
+import type { ObsKeys } from './rollingStats.ts';
+
+const SCRIPT = readFileSync(new URL('./lua/alertTransition-1.lua', import.meta.url), 'utf8');
+
+type AlertRedis = (Redis | Cluster) & {
+  alertTransition(
+    key: string,
+    active: '0' | '1',
+    now: number,
+    repeatMs: number,
+    keepMs: number,
+    observedAt: number,
+    resolveAfterMs: number,
+  ): Promise<[string, number]>;
+};
+
+/** Loads the alert script on the client (once; defineCommand caches it by SHA). */
+export function withAlertCommands(redis: Redis | Cluster): AlertRedis {
+  if (!('alertTransition' in redis)) redis.defineCommand('alertTransition', { numberOfKeys: 1, lua: SCRIPT });
+  return redis as AlertRedis;
+}
+
+export interface AlertNotice {
+  /** Unique per notice; also the `webhook-id` of the operator webhook. */
+  id: string;
+  type: 'courier.alert.firing' | 'courier.alert.repeat' | 'courier.alert.resolved';
+  alert: AlertCode;
+  destination: string;
+  summary: string;
+  /** When the alert fired (ISO-8601). */
+  since: string;
+  at: string;
+  status: Pick<
+    StatusRow,
+    | 'state'
+    | 'reason'
+    | 'successRate'
+    | 'backlog'
+    | 'oldestUndeliveredMs'
+    | 'dlqDepth'
+    | 'deadLettersInWindow'
+  >;
+}
+
+export interface AlertEvaluatorOptions {
+  config: CourierConfig;
+  redis: Redis | Cluster;
+  keys: ObsKeys;
+  logger: Logger;
+  /** Sets the active-alert gauge. */
+  onState?: (destination: string, code: AlertCode, active: boolean) => void;
+  now?: () => number;
+  fetch?: typeof fetch;
+}
+
+const ACTION_TYPE = {
+  fire: 'courier.alert.firing',
+  repeat: 'courier.alert.repeat',
+  resolve: 'courier.alert.resolved',
+} as const;
+
+export class AlertEvaluator {
+  private readonly o: AlertEvaluatorOptions;
+  private readonly redis: AlertRedis;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(options: AlertEvaluatorOptions) {
+    this.o = options;
+    this.redis = withAlertCommands(options.redis);
+    this.log = options.logger.child({ component: 'alerts' });
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Evaluates every destination of the report; returns the notices this instance sent. */
+  async evaluate(report: StatusReport): Promise<AlertNotice[]> {
+    const { config } = this.o;
+    const thresholds = { ...config.alerts.thresholds, retentionMs: config.kafka.retentionMs };
+    const now = this.now();
+    const sent: AlertNotice[] = [];
+    for (const row of report.destinations) {
+      const conditions = evaluateAlerts(row, thresholds, now);
+      // Offsets unreadable: say nothing about backlog alerts rather than resolve them falsely.
+      const judged = report.backlogError
+        ? conditions.filter((c) => c.code !== 'backlog-old' && c.code !== 'retention-risk')
+        : conditions;
+      for (const condition of judged) {
+        this.o.onState?.(row.destination, condition.code, condition.active);
+        const [action, since] = await this.redis.alertTransition(
+          this.o.keys.alert(row.destination, condition.code),
+          condition.active ? '1' : '0',
+          now,
+          config.alerts.repeatMs,
+          86_400_000,
+          report.observedAt,
+          // Two evaluations in a row must see it clear before it resolves.
+          2 * config.alerts.evaluateIntervalMs,
+        );
+        if (action === 'none') continue;
+        const notice = this.notice(row, condition, action as keyof typeof ACTION_TYPE, since, now);
+        await this.send(notice);
+        sent.push(notice);
+      }
+    }
+    return sent;
+  }
+
+  private notice(
+    row: StatusRow,
+    condition: AlertCondition,
+    action: keyof typeof ACTION_TYPE,
+    since: number,
+    now: number,
+  ): AlertNotice {
+    return {
+      id: `alert_${randomUUID()}`,
+      type: ACTION_TYPE[action],
+      alert: condition.code,
+      destination: row.destination,
+      summary: condition.summary,
+      since: new Date(since).toISOString(),
+      at: new Date(now).toISOString(),
+      status: {
+        state: row.state,
+        ...(row.reason ? { reason: row.reason } : {}),
+        ...(row.successRate === undefined ? {} : { successRate: row.successRate }),
+        backlog: row.backlog,
+        oldestUndeliveredMs: row.oldestUndeliveredMs,
+        dlqDepth: row.dlqDepth,
+        deadLettersInWindow: row.deadLettersInWindow,
+      },
+    };
+  }
+
+  private async send(notice: AlertNotice): Promise<void> {
+    const fields = {
+      alert: notice.alert,
+      destination: notice.destination,
+      type: notice.type,
+      since: notice.since,
+    };
+    if (notice.type === 'courier.alert.resolved') this.log.warn(fields, `ALERT resolved: ${notice.summary}`);
+    else this.log.error(fields, `ALERT ${notice.alert}: ${notice.summary}`);
+    const { config } = this.o;
+    const urls = new Set<string>();
+    if (config.alerts.url) urls.add(config.alerts.url);
+    const own = config.destinations.find((d) => d.id === notice.destination)?.alerts?.url;
+    if (own) urls.add(own);
+    if (urls.size === 0 || !config.alerts.secret) return;
+    const body = JSON.stringify(notice);
+    await Promise.all(
+      [...urls].map((url) => this.post(url, body, notice.id, config.alerts.secret as string, fields)),
+    );
+  }
+
+  private async post(
+    url: string,
+    body: string,
+    id: string,
+    secret: string,
+    fields: Record<string, string>,
+  ): Promise<void> {
+    const doFetch = this.o.fetch ?? fetch;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const timestampSeconds = Math.floor(this.now() / 1000);
+      try {
+        const response = await doFetch(url, {
+          method: 'POST',
+          redirect: 'manual',
+          signal: AbortSignal.timeout(5000),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': `courier/${VERSION}`,
+            'webhook-id': id,
+            'webhook-timestamp': String(timestampSeconds),
+            'webhook-signature': sign({ id, timestampSeconds, body, secrets: [secret] }),
+          },
+          body,
+        });
+        await response.body?.cancel();
+        if (response.ok) return;
+        this.log.warn({ ...fields, status: response.status, attempt }, 'operator webhook refused the alert');
+      } catch (err) {
+        this.log.warn({ ...fields, errorCode: (err as Error).name, attempt }, 'operator webhook unreachable');
+      }
+      if (attempt < 3) await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+}

@@ -1,0 +1,133 @@
+// The status page, server-rendered: one table of every destination (the `courier status` view),
+// refreshing itself, and a per-event page (what `courier inspect` shows). Pure HTML rendering with
+// every value escaped; it shows no secret, no URL and no header value — only destination ids,
+// states, counts, status codes and error codes.
+
+import type { StatusReport, StatusRow } from './destinationStatus.ts';
+import type { EventReport } from './inspect.ts';
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const STYLE = `body{font:14px system-ui,sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse;width:100%}th,td{padding:.35rem .6rem;border-bottom:1px solid #ddd;text-align:left}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.state{font-weight:600;padding:.1rem .45rem;border-radius:.3rem}
+.healthy{background:#d8f5d8;color:#135213}.degraded{background:#fff1c2;color:#6b4e00}
+.paused{background:#ffd6d6;color:#7a1010}.circuit-open{background:#ffd6d6;color:#7a1010}
+form{margin:1rem 0}small{color:#666}`;
+
+function page(title: string, body: string, refreshSeconds?: number): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+${refreshSeconds ? `<meta http-equiv="refresh" content="${refreshSeconds}">` : ''}
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>${body}</body></html>`;
+}
+
+function duration(ms: number): string {
+  if (ms <= 0) return '—';
+  if (ms >= 3_600_000) return `${(ms / 3_600_000).toFixed(1)} h`;
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function lastErrorText(row: StatusRow): string {
+  const e = row.lastError;
+  if (!e) return '';
+  return [e.status === undefined ? '' : `HTTP ${e.status}`, e.errorCode ?? '', e.outcome, `at ${e.at}`]
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function stateText(row: StatusRow): string {
+  return row.reason ? `${row.state}: ${row.reason}` : row.state;
+}
+
+export function renderStatusPage(
+  report: StatusReport,
+  options: { refreshSeconds: number; successWindowMs?: number },
+): string {
+  const rows = report.destinations
+    .map(
+      (r) => `<tr data-destination="${escapeHtml(r.destination)}" data-state="${r.state}">
+<td>${escapeHtml(r.destination)}</td>
+<td><span class="state ${r.state}">${escapeHtml(r.state)}</span>${r.reason ? ` <small>${escapeHtml(r.reason)}</small>` : ''}</td>
+<td class="n">${r.deliveriesPerMinute}</td>
+<td class="n">${r.successRate === undefined ? '—' : `${(r.successRate * 100).toFixed(1)} %`}</td>
+<td class="n">${r.p50Ms ?? '—'} / ${r.p99Ms ?? '—'}</td>
+<td class="n">${r.backlog}</td>
+<td class="n">${duration(r.oldestUndeliveredMs)}</td>
+<td class="n">${r.dlqDepth}</td>
+<td>${escapeHtml(lastErrorText(r))}</td></tr>`,
+    )
+    .join('\n');
+  const tiers = Object.entries(report.retryBacklog)
+    .map(([tier, n]) => `${escapeHtml(tier)}: ${n}`)
+    .join(' · ');
+  return page(
+    'Courier status',
+    `<h1>Courier status</h1>
+<p><small>as of <time id="at">${escapeHtml(report.at)}</time>; refreshes every ${options.refreshSeconds} s${
+      report.backlogError ? ` · Kafka offsets unreadable: ${escapeHtml(report.backlogError)}` : ''
+    }</small></p>
+<table id="destinations"><thead><tr><th>destination</th><th>state</th><th>deliveries/min</th><th>success${
+      options.successWindowMs ? ` (${duration(options.successWindowMs)})` : ''
+    }</th>
+<th>p50 / p99 ms</th><th>backlog</th><th>oldest undelivered</th><th>DLQ depth</th><th>last error</th></tr></thead>
+<tbody>${rows}</tbody></table>
+<p><small>retry backlog: ${tiers || '—'}</small></p>
+<form action="/events" method="get"><label>Look up an event: <input name="id" placeholder="event id" required></label>
+<button type="submit">Look up</button></form>`,
+    options.refreshSeconds,
+  );
+}
+
+export function renderEventPage(
+  eventId: string,
+  found: Pick<EventReport, 'eventType' | 'destinations' | 'attempts'>,
+  paused: Record<string, string>,
+): { found: boolean; html: string } {
+  const destinations = Object.entries(found.destinations);
+  if (destinations.length === 0) {
+    return {
+      found: false,
+      html: page(
+        `Event ${eventId}`,
+        `<p><a href="/">← status</a></p><h1>Event <code>${escapeHtml(eventId)}</code></h1>
+<p id="not-found">Not found: unknown, or older than the idempotency window.</p>`,
+      ),
+    };
+  }
+  const states = destinations
+    .map(
+      ([
+        d,
+        s,
+      ]) => `<tr data-destination="${escapeHtml(d)}"><td>${escapeHtml(d)}</td><td class="event-state">${escapeHtml(s.state)}</td>
+<td class="n">${s.attempt ?? ''}</td><td>${s.status ?? ''} ${escapeHtml(s.errorCode ?? '')}</td><td>${escapeHtml(s.errorClass ?? '')}</td>
+<td>${escapeHtml(s.nextAttemptAt ?? '')}</td><td>${paused[d] ? `paused (${escapeHtml(paused[d])})` : ''}</td></tr>`,
+    )
+    .join('\n');
+  const attempts = found.attempts
+    .map(
+      (
+        a,
+      ) => `<tr><td>${escapeHtml(a.at)}</td><td>${escapeHtml(a.destination)}</td><td class="n">${a.attempt}</td>
+<td>${escapeHtml(a.outcome)}</td><td>${a.status ?? ''} ${escapeHtml(a.errorCode ?? '')}</td><td class="n">${a.latencyMs}</td><td>${a.replay ? 'replay' : ''}</td></tr>`,
+    )
+    .join('\n');
+  return {
+    found: true,
+    html: page(
+      `Event ${eventId}`,
+      `<p><a href="/">← status</a></p><h1>Event <code>${escapeHtml(eventId)}</code>${
+        found.eventType ? ` <small>${escapeHtml(found.eventType)}</small>` : ''
+      }</h1>
+<table id="event-destinations"><thead><tr><th>destination</th><th>state</th><th>attempts</th><th>last status</th><th>class</th><th>next attempt</th><th></th></tr></thead>
+<tbody>${states}</tbody></table>
+<h2>Attempts</h2>
+<table id="attempts"><thead><tr><th>at</th><th>destination</th><th>#</th><th>outcome</th><th>status</th><th>ms</th><th></th></tr></thead>
+<tbody>${attempts}</tbody></table>`,
+    ),
+  };
+}
