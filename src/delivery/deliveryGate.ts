@@ -57,6 +57,8 @@ export class DeliveryGate {
     this.pollTimer = setInterval(() => {
       this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
     }, this.o.pollMs ?? 500);
+    // Never what keeps a process alive: the consumers and sockets are.
+    this.pollTimer.unref();
   }
 
   stop(): void {

@@ -118,15 +118,19 @@ export class DestinationActor {
     await this.gate.start();
     await this.runner.start();
     this.retentionTimer = setInterval(() => this.checkRetention(), 1000);
+    this.retentionTimer.unref();
   }
 
   /** Stops taking messages, lets in-flight sends finish, commits, then leaves the group. */
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.o.rateLimiter?.close();
-    await this.runner.stop();
-    this.gate.stop();
-    await this.o.sender.close();
+    try {
+      await this.runner.stop();
+    } finally {
+      this.gate.stop();
+      await this.o.sender.close();
+    }
   }
 
   /** Gate state for status views and health. */

@@ -108,6 +108,7 @@ export class PartitionRunner {
       eachBatch: async ({ batch }) => this.accept(batch.partition, batch.messages),
     });
     this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs ?? 250);
+    this.commitTimer.unref();
   }
 
   /**
