@@ -58,10 +58,13 @@ function connectionOptions(config: RedisConfig, lazyConnect: boolean): RedisOpti
 function connect(config: RedisConfig, lazyConnect: boolean): Redis | Cluster {
   const options = connectionOptions(config, lazyConnect);
   if (config.cluster) {
-    const { lazyConnect: _l, enableAutoPipelining, maxRetriesPerRequest, ...redisOptions } = options;
+    const { lazyConnect: _l, enableAutoPipelining: _a, maxRetriesPerRequest, ...redisOptions } = options;
     return new Cluster(config.cluster.nodes.map(node) satisfies ClusterNode[], {
       lazyConnect,
-      enableAutoPipelining,
+      // ioredis' cluster auto-pipeline groups a turn's commands per node and refuses a group whose
+      // keys span slots, which two destinations' scripts in one turn do; Courier batches its own
+      // Redis work (one script call per batch), so it does without.
+      enableAutoPipelining: false,
       maxRedirections: 16,
       // With TLS, connect by host name so the certificate check sees the name it was issued for
       // (managed clusters such as ElastiCache sign names, not the addresses they resolve to).
