@@ -194,7 +194,7 @@ async function main() {
         ? `, and ${exhausted} failed all 5 attempts with 503 (the receiver fails 25 % of requests).`
         : '.'),
   );
-  console.log(`Inspect one: node src/cli/main.ts inspect <event id> --config ${configPath}`);
+  console.log(`Inspect one: npm run courier -- inspect <event id> --config ${configPath}`);
   if (result === 'timeout') {
     console.error('demo: not every event reached a final state within 120 s; see the log');
     process.exitCode = 1;

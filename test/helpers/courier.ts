@@ -21,6 +21,7 @@ export async function startCourier(
     logger?: Logger;
     credentialCheckMs?: number;
     events?: PipelineEmitter;
+    routerCommitIntervalMs?: number;
   } = {},
 ): Promise<RunningCourier> {
   const app = new CourierApp({
@@ -31,6 +32,7 @@ export async function startCourier(
     sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
     pausePollMs: 100,
     ...(options.roles ? { roles: options.roles } : {}),
+    ...(options.routerCommitIntervalMs ? { routerCommitIntervalMs: options.routerCommitIntervalMs } : {}),
   });
   const attempts: AttemptRecord[] = [];
   const invalid: Array<{ reason: string; message: string }> = [];
