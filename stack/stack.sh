@@ -120,12 +120,19 @@ kafka_up() {
     "$java" -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$STACK_DIR/server.properties" \
       >"$STACK_DIR/logs/kafka-format.log" 2>&1 || fail_with_log kafka "$STACK_DIR/logs/kafka-format.log" "storage format failed"
   fi
+  # Every test run leaves its topics behind; a broker holding thousands of partitions takes minutes
+  # to load them (12,960 took more than 120 s here), so the deadline grows with them.
+  local partitions
+  partitions=$(find "$data" -mindepth 1 -maxdepth 1 -type d | wc -l)
+  if ((partitions > 2000)); then
+    log "kafka: $partitions partitions in $data from earlier runs; loading them takes a while (\`npm run stack:reset\` starts empty)"
+  fi
   log "kafka: starting"
   nohup "$java" -Xms256m -Xmx${KAFKA_HEAP:-512m} -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$ROOT/stack/kafka/log4j2.yaml" \
     -cp "$lib/*" kafka.Kafka "$STACK_DIR/server.properties" >"$logfile" 2>&1 &
   echo $! >"$STACK_DIR/pids/kafka.pid"
-  wait_until kafka "$logfile" kafka kafka_ready
+  READY_DEADLINE_S=$((READY_DEADLINE_S + partitions / 40)) wait_until kafka "$logfile" kafka kafka_ready
   log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
 }
 
@@ -523,9 +530,16 @@ case "${1:-}" in
       rm -f "$STACK_DIR/pids/redis.pid"
     fi
     ;;
+  reset)
+    # Stops everything and deletes the data of Kafka, Redis and the secured broker (topics, keys);
+    # downloaded jars and certificates stay. The next `up` starts empty.
+    bash "${BASH_SOURCE[0]}" down
+    rm -rf "$STACK_DIR/kafka-data" "$STACK_DIR/redis-data" "$SECURE_DIR/data"
+    log "stack data deleted; \`npm run stack:up\` starts empty"
+    ;;
   status) status ;;
   *)
-    echo "usage: $0 up [--secure] [--redis-cluster]|down|status|kafka-secure|redis-cluster|redis-tls|redis-sentinel up|down" >&2
+    echo "usage: $0 up [--secure] [--redis-cluster]|down|reset|status|kafka-secure|redis-cluster|redis-tls|redis-sentinel up|down" >&2
     exit 2
     ;;
 esac
