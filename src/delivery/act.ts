@@ -1,6 +1,8 @@
 // Applies decide()'s action through narrow ports: the delivered-key set, the retry sink, the
 // dead-letter sink, the gate (pauses) and the attempt sink. It does not know Kafka topics or the
 // DLQ's format: those are behind the ports.
+
+import type { DeadLetter } from '../dlq/dlqWriter.ts';
 import { RecordTooLargeError } from '../errors.ts';
 import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -24,19 +26,6 @@ export interface CarriedMessage {
 /** Hands a message to the delay tier due at `retry.dueAt`; resolves once it is durably written. */
 export interface RetrySink {
   schedule(message: CarriedMessage, retry: ScheduledRetry): Promise<unknown>;
-}
-
-/** What the DLQ records about a message's last attempt (DESIGN §2 headers). */
-export interface DeadLetter {
-  destination: string;
-  eventId: string;
-  errorClass: string;
-  attempts: number;
-  firstAttemptAt: number;
-  lastAttemptAt: number;
-  lastStatus?: number;
-  lastError?: string;
-  responseSnippet?: string;
 }
 
 /** Writes a message to its destination's DLQ; resolves once it is durably written. */

@@ -4,6 +4,7 @@
 import { H } from '../kafka/headers.ts';
 import type { ProducerQueue } from '../kafka/producerQueue.ts';
 
+/** What the DLQ records about a message's last attempt (DESIGN §2 headers). */
 export interface DeadLetter {
   destination: string;
   eventId: string;
