@@ -9,6 +9,7 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import { sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
+import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
 import type { Logger } from '../observability/logger.ts';
 import { KeyedScheduler } from './keyedScheduler.ts';
 import { type DeliveryMessage, toDeliveryMessage } from './message.ts';
@@ -80,8 +81,7 @@ export class PartitionRunner {
   private readonly running = new Set<Promise<void>>();
   private flowing = true;
   private stopping = false;
-  private commitTimer: NodeJS.Timeout | undefined;
-  private committing: Promise<void> = Promise.resolve();
+  private readonly commits: PeriodicCommit;
 
   constructor(options: PartitionRunnerOptions) {
     this.o = options;
@@ -93,6 +93,13 @@ export class PartitionRunner {
       maxBytesPerPartition: 512 * 1024,
       maxWaitTimeInMs: 100,
       retry: { retries: 10 },
+    });
+    this.commits = new PeriodicCommit({
+      consumer: this.consumer,
+      topic: options.topic,
+      intervalMs: options.commitIntervalMs ?? 250,
+      logger: this.log,
+      collect: () => this.commitRound(),
     });
   }
 
@@ -107,8 +114,7 @@ export class PartitionRunner {
       partitionsConsumedConcurrently: 8,
       eachBatch: async ({ batch }) => this.accept(batch.partition, batch.messages),
     });
-    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs ?? 250);
-    this.commitTimer.unref();
+    this.commits.start();
   }
 
   /**
@@ -119,7 +125,7 @@ export class PartitionRunner {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.commits.stopTimer();
     try {
       this.consumer.pause([{ topic: this.o.topic }]);
     } catch {
@@ -127,7 +133,7 @@ export class PartitionRunner {
     }
     for (const w of this.windows.values()) w.controller.abort();
     await Promise.allSettled([...this.running]);
-    await this.commit();
+    await this.commits.flush();
     await this.consumer.disconnect();
   }
 
@@ -243,25 +249,18 @@ export class PartitionRunner {
     }
   }
 
-  private commit(): Promise<void> {
-    this.committing = this.committing.then(async () => {
-      const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
-      const windows: Array<[Window, number]> = [];
-      for (const w of this.windows.values()) {
-        const offset = w.tracker.committable();
-        if (offset === undefined || offset <= w.committed || w.stale) continue;
-        offsets.push({ topic: this.o.topic, partition: w.partition, offset: String(offset) });
-        windows.push([w, offset]);
-      }
-      if (offsets.length === 0) return;
-      try {
-        await this.consumer.commitOffsets(offsets);
-        for (const [w, offset] of windows) w.committed = offset;
-      } catch (err) {
-        // A rebalance in progress: the next generation starts from the last good commit.
-        this.log.debug({ err }, 'offset commit skipped');
-      }
-    });
-    return this.committing;
+  /** Each current window's committable offset above its last commit. */
+  private commitRound(): CommitRound {
+    const due: Array<[Window, number]> = [];
+    for (const w of this.windows.values()) {
+      const offset = w.tracker.committable();
+      if (offset !== undefined && offset > w.committed && !w.stale) due.push([w, offset]);
+    }
+    return {
+      offsets: due.map(([w, offset]) => ({ partition: w.partition, offset })),
+      committed: () => {
+        for (const [w, offset] of due) w.committed = offset;
+      },
+    };
   }
 }

@@ -17,6 +17,7 @@ import { sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { H, producerHeaders } from '../kafka/headers.ts';
+import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
 import {
   estimateRecordBytes,
   fitsAlone,
@@ -53,12 +54,13 @@ export class Router {
   private readonly o: RouterOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
-  /** Per partition of this generation: the next offset to read, once its fan-out is acknowledged. */
-  private acknowledged = new Map<number, number>();
-  private readonly committed = new Map<number, number>();
+  /**
+   * Per partition of this group generation: the next offset to read once its fan-out is
+   * acknowledged, and the last one committed.
+   */
+  private generation = { acknowledged: new Map<number, number>(), committed: new Map<number, number>() };
+  private readonly commits: PeriodicCommit;
   private readonly batches = new Set<Promise<void>>();
-  private commitTimer: NodeJS.Timeout | undefined;
-  private committing: Promise<void> = Promise.resolve();
   private stopping = false;
 
   constructor(options: RouterOptions) {
@@ -70,6 +72,13 @@ export class Router {
       ...sessionSettings(options.sessionTimeoutMs),
     });
     options.watch?.add('router', this.consumer, options.groupId);
+    this.commits = new PeriodicCommit({
+      consumer: this.consumer,
+      topic: options.eventsTopic,
+      intervalMs: options.commitIntervalMs ?? 250,
+      logger: this.log,
+      collect: () => this.commitRound(),
+    });
   }
 
   async start(): Promise<void> {
@@ -80,8 +89,7 @@ export class Router {
     // A new generation starts from the committed offsets: what this one acknowledged but did not
     // commit is routed again by whoever owns the partition now.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.acknowledged = new Map();
-      this.committed.clear();
+      this.generation = { acknowledged: new Map(), committed: new Map() };
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
@@ -91,21 +99,20 @@ export class Router {
       partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.track(this.onBatch(payload)),
     });
-    this.commitTimer = setInterval(() => void this.commit(), this.o.commitIntervalMs ?? 250);
-    this.commitTimer.unref();
+    this.commits.start();
   }
 
   /** Takes no new batch, lets the running ones finish, commits, and only then leaves the group. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.commits.stopTimer();
     try {
       this.consumer.pause([{ topic: this.o.eventsTopic }]);
     } catch {
       // Not running (a start that failed): nothing to pause.
     }
     await Promise.allSettled([...this.batches]);
-    await this.commit();
+    await this.commits.flush();
     await this.consumer.disconnect();
   }
 
@@ -114,27 +121,18 @@ export class Router {
     return batch.finally(() => this.batches.delete(batch));
   }
 
-  private commit(): Promise<void> {
-    this.committing = this.committing.then(async () => {
-      const topic = this.o.eventsTopic;
-      const acknowledged = this.acknowledged;
-      const offsets: Array<{ topic: string; partition: number; offset: string }> = [];
-      for (const [partition, next] of acknowledged) {
-        if (next > (this.committed.get(partition) ?? -1))
-          offsets.push({ topic, partition, offset: String(next) });
-      }
-      if (offsets.length === 0) return;
-      try {
-        await this.consumer.commitOffsets(offsets);
-        // Recorded only if no new generation began meanwhile.
-        if (acknowledged === this.acknowledged)
-          for (const o of offsets) this.committed.set(o.partition, Number(o.offset));
-      } catch (err) {
-        // A rebalance in progress: the next generation starts from the last good commit.
-        this.log.debug({ err }, 'offset commit skipped');
-      }
-    });
-    return this.committing;
+  /** The acknowledged offsets above the last commit, recorded as committed in their own generation. */
+  private commitRound(): CommitRound {
+    const g = this.generation;
+    const offsets = [...g.acknowledged]
+      .filter(([partition, next]) => next > (g.committed.get(partition) ?? -1))
+      .map(([partition, offset]) => ({ partition, offset }));
+    return {
+      offsets,
+      committed: () => {
+        for (const o of offsets) g.committed.set(o.partition, o.offset);
+      },
+    };
   }
 
   private async onBatch({
@@ -174,7 +172,7 @@ export class Router {
     const last = batch.messages[batch.messages.length - 1];
     if (last && !isStale()) {
       resolveOffset(last.offset);
-      this.acknowledged.set(batch.partition, Number(last.offset) + 1);
+      this.generation.acknowledged.set(batch.partition, Number(last.offset) + 1);
     }
     await heartbeat();
   }

@@ -1,0 +1,63 @@
+// Commits a consumer's finished offsets off the message path: every `intervalMs` and when
+// flushed (a graceful stop), one commit at a time. The owner says what is committable; a commit
+// Kafka refuses (a rebalance in progress) is skipped, and the next generation starts from the
+// last good one. Used by the router and the partition runner.
+import type { Consumer } from 'kafkajs';
+import type { Logger } from '../observability/logger.ts';
+
+export interface CommitRound {
+  /** Partitions of `topic` with the next offset to read, each above what was last committed. */
+  offsets: Array<{ partition: number; offset: number }>;
+  /** Called once Kafka accepted them. */
+  committed(): void;
+}
+
+export interface PeriodicCommitOptions {
+  consumer: Consumer;
+  topic: string;
+  intervalMs: number;
+  logger: Logger;
+  /** What to commit now, or nothing. */
+  collect: () => CommitRound | undefined;
+}
+
+export class PeriodicCommit {
+  private readonly o: PeriodicCommitOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(options: PeriodicCommitOptions) {
+    this.o = options;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  /** No more rounds on the timer; `flush()` still commits. */
+  stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Commits what is committable now, after any round still running. */
+  flush(): Promise<void> {
+    this.chain = this.chain.then(async () => {
+      const round = this.o.collect();
+      if (!round || round.offsets.length === 0) return;
+      try {
+        await this.o.consumer.commitOffsets(
+          round.offsets.map((o) => ({
+            topic: this.o.topic,
+            partition: o.partition,
+            offset: String(o.offset),
+          })),
+        );
+        round.committed();
+      } catch (err) {
+        this.o.logger.debug({ err }, 'offset commit skipped');
+      }
+    });
+    return this.chain;
+  }
+}
