@@ -5,8 +5,6 @@
 // the standardwebhooks library (and the failing destination's own owner webhook), `courier status`,
 // and every alert resolving once the destinations recover.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { CourierApp, groupIds } from '../src/app.ts';
@@ -21,7 +19,7 @@ import { launchBrowser } from './helpers/browser.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl } from './helpers/dlq.ts';
-import { eventJson } from './helpers/measure.ts';
+import { eventJson, freePort } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';
 import {
   createKafkaForTest,
@@ -36,16 +34,6 @@ import {
 const OPERATOR_SECRET = 'whsec_b3BlcmF0b3Itc2VjcmV0LWZvci10ZXN0cw==';
 const TOKEN = 'Bearer never-shown-token-5e1f';
 const N = 6;
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Parses the Prometheus text format into `name{labels}` → value. */
 function parseMetrics(text: string): Map<string, number> {
@@ -65,6 +53,17 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
 interface VerifiedNotice extends AlertNotice {
   to: 'operator' | 'owner';
 }
+
+/** The (destination, alert) pairs the scenario fires, and later resolves. */
+const ALERTS: ReadonlyArray<[string, string]> = [
+  ['locked', 'destination-paused'],
+  ['locked', 'backlog-old'],
+  ['failing', 'dead-letters'],
+  ['failing', 'success-rate-low'],
+  ['failing', 'delivery-stalled'],
+  ['flaky', 'success-rate-low'],
+  ['tripped', 'circuit-open'],
+];
 
 describe('operating Courier: metrics, health, alerts, status', () => {
   let healthy: Receiver;
@@ -110,8 +109,8 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     owner = await startReceiver();
     operator.setBehaviour(verified('operator'));
     owner.setBehaviour(verified('owner'));
-    failingPort = await closedPort();
-    trippedPort = await closedPort();
+    failingPort = await freePort();
+    trippedPort = await freePort();
     config = testConfig(
       [
         { id: 'healthy', url: healthy.url },
@@ -245,15 +244,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   });
 
   test('each alert fires once, signed, to the operator and to the destination owner', async () => {
-    const expected: Array<[string, string]> = [
-      ['locked', 'destination-paused'],
-      ['locked', 'backlog-old'],
-      ['failing', 'dead-letters'],
-      ['failing', 'success-rate-low'],
-      ['failing', 'delivery-stalled'],
-      ['flaky', 'success-rate-low'],
-      ['tripped', 'circuit-open'],
-    ];
+    const expected = ALERTS;
     await waitFor(() => expected.every(([d, a]) => noticesOf(d, a, 'courier.alert.firing').length > 0), {
       message: () =>
         `alerts ${JSON.stringify(expected)}; got ${JSON.stringify(notices.map((n) => [n.destination, n.alert, n.type]))}`,
@@ -345,7 +336,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   });
 
   test('/readyz is false for an instance whose Redis is unreachable', async () => {
-    const unreachable = { ...config, redis: { url: `redis://127.0.0.1:${await closedPort()}` } };
+    const unreachable = { ...config, redis: { url: `redis://127.0.0.1:${await freePort()}` } };
     const app = new CourierApp({ config: unreachable, logger: testLogger(), roles: ['router'] });
     await app.start();
     try {
@@ -395,16 +386,9 @@ describe('operating Courier: metrics, health, alerts, status', () => {
       config,
       more.map((id, i) => ({ key: `m${i}`, value: eventJson(id, 'user.created', { i }) })),
     );
-    const expected: Array<[string, string]> = [
-      ['locked', 'destination-paused'],
-      ['locked', 'backlog-old'],
-      ['failing', 'dead-letters'],
-      ['failing', 'success-rate-low'],
-      ['failing', 'delivery-stalled'],
-      ['flaky', 'success-rate-low'],
-      // A breaker that went half-open with nothing in its window fetches again for its probe.
-      ['tripped', 'circuit-open'],
-    ];
+    // Every one resolves, tripped's circuit-open too: a breaker that went half-open with nothing
+    // in its window fetches again for its probe.
+    const expected = ALERTS;
     const settled = ([d, a]: [string, string]) => {
       const resolved = noticesOf(d, a, 'courier.alert.resolved').length;
       return resolved > 0 && resolved === noticesOf(d, a, 'courier.alert.firing').length;

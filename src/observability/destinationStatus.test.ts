@@ -3,7 +3,13 @@ import { test } from 'node:test';
 import { configSchema } from '../config/schema.ts';
 import { evaluateAlerts } from './alertRules.ts';
 import { isPending, type StatusInputs, statusRow } from './destinationStatus.ts';
-import { LATENCY_EDGES_MS, latencyBucket, quantileMs, type WindowStats } from './rollingStats.ts';
+import {
+  emptyWindowStats,
+  LATENCY_EDGES_MS,
+  latencyBucket,
+  quantileMs,
+  type WindowStats,
+} from './rollingStats.ts';
 
 const NOW = 1_800_000_000_000;
 const thresholds = {
@@ -12,16 +18,7 @@ const thresholds = {
 };
 
 function stats(s: Partial<WindowStats> = {}): WindowStats {
-  return {
-    routed: 0,
-    attempts: 0,
-    delivered: 0,
-    failed: 0,
-    deadLetters: 0,
-    deliveredPerMinute: 0,
-    latency: LATENCY_EDGES_MS.map(() => 0),
-    ...s,
-  };
+  return { ...emptyWindowStats(), ...s };
 }
 
 function row(s: Partial<WindowStats>, extra: Partial<StatusInputs> = {}) {

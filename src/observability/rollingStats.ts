@@ -55,6 +55,19 @@ export interface WindowStats {
   breaker?: BreakerRecord;
 }
 
+/** A window with nothing counted yet. */
+export function emptyWindowStats(): WindowStats {
+  return {
+    routed: 0,
+    attempts: 0,
+    delivered: 0,
+    failed: 0,
+    deadLetters: 0,
+    deliveredPerMinute: 0,
+    latency: LATENCY_EDGES_MS.map(() => 0),
+  };
+}
+
 export function latencyBucket(ms: number): number {
   return LATENCY_EDGES_MS.findIndex((edge) => ms <= edge);
 }
@@ -250,15 +263,7 @@ export async function readRollingStats(options: {
         if (err) throw err;
         return value;
       };
-      const stats: WindowStats = {
-        routed: 0,
-        attempts: 0,
-        delivered: 0,
-        failed: 0,
-        deadLetters: 0,
-        deliveredPerMinute: 0,
-        latency: LATENCY_EDGES_MS.map(() => 0),
-      };
+      const stats = emptyWindowStats();
       let deliveredInMinute = 0;
       for (let i = 0; i < count; i++) {
         const h = (next() ?? {}) as Record<string, string>;
