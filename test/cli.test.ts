@@ -3,23 +3,14 @@
 // in one line with exit 3, and results on stdout with logs on stderr.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { H } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
+import { freePort } from './helpers/measure.ts';
 import { produceRaw, provision, SECRET, testConfig } from './helpers/stack.ts';
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function assertNoStack(stderr: string): void {
   assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected:\n${stderr}`);
@@ -139,9 +130,9 @@ destinations:
 
 test('Kafka or Redis unreachable at start: one line naming it, its address and why, exit 3', async () => {
   const path = writeConfig(testConfig([{ id: 'crm', url: 'http://127.0.0.1:9/hook' }]));
-  const kafkaPort = await closedPort();
-  const redisPort = await closedPort();
-  const registryPort = await closedPort();
+  const kafkaPort = await freePort();
+  const redisPort = await freePort();
+  const registryPort = await freePort();
   const registryDown = { SCHEMA_REGISTRY_URL: `http://127.0.0.1:${registryPort}/apis/ccompat/v7` };
   const registryLine = `courier: cannot reach the schema registry at http://127.0.0.1:${registryPort}/apis/ccompat/v7: connection refused\n`;
   const kafkaDown = { KAFKA_BROKERS: `127.0.0.1:${kafkaPort}` };

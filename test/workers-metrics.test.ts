@@ -2,24 +2,14 @@
 // workers (counters summed, shared-state gauges at their maximum), and the workers serve none.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, test } from 'node:test';
 import { CourierProcesses, writeConfig } from './helpers/cli.ts';
-import { eventJson } from './helpers/measure.ts';
+import { eventJson, freePort } from './helpers/measure.ts';
 import { startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
 const processes = new CourierProcesses();
 after(() => processes.killAll());
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
