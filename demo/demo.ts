@@ -10,8 +10,8 @@ import { parseConfig } from '../src/config/load.ts';
 import { ensureTopics } from '../src/kafka/admin.ts';
 import { createKafka } from '../src/kafka/client.ts';
 import { topicNames, topicPlan } from '../src/kafka/topics.ts';
-import type { AttemptRecord } from '../src/observability/events.ts';
-import { createLogger } from '../src/observability/logger.ts';
+import type { AttemptRecord } from '../src/telemetry/events.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const DIR = `${ROOT}.demo`;

@@ -5,12 +5,12 @@
 // producer (kafkajs allows one request per broker in flight for each), so a failing
 // destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
+import { AttemptLog } from './attempts/attemptLog.ts';
+import { EventIndex } from './attempts/eventIndex.ts';
 import type { CourierConfig } from './config/schema.ts';
 import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
 import { CredentialMonitor } from './credentials/health.ts';
-import { DeliveredKeySet } from './delivery/deliveredKeySet.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
-import { DestinationControl } from './delivery/destinationControl.ts';
 import { RateLimiter } from './delivery/rateLimiter.ts';
 import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
@@ -22,16 +22,17 @@ import { type ConsumerHealth, ConsumerWatch } from './kafka/consumerWatch.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
 import { TopicLimits } from './kafka/sizedSend.ts';
 import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
-import { AttemptLog } from './observability/attemptLog.ts';
-import { EventIndex } from './observability/eventIndex.ts';
-import { PipelineEmitter } from './observability/events.ts';
-import type { Logger } from './observability/logger.ts';
 import { consumerReadiness, Observability } from './observability/observability.ts';
-import { type CourierRedis, createRedis, redisKeys } from './redis/client.ts';
+import { parseTiers } from './policy/retry.ts';
+import { type CourierRedis, createRedis } from './redis/client.ts';
+import { DeliveredKeySet } from './redis/deliveredKeySet.ts';
+import { DestinationControl } from './redis/destinationControl.ts';
+import { redisKeys } from './redis/keys.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
-import { parseTiers } from './retry/policy.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
 import { Router } from './router/router.ts';
+import { PipelineEmitter } from './telemetry/events.ts';
+import type { Logger } from './telemetry/logger.ts';
 import { VERSION } from './version.ts';
 
 export const ROLES = ['router', 'deliver', 'retry'] as const;

@@ -6,7 +6,7 @@ import type { CourierConfig } from './config/schema.ts';
 import { ensureTopics, type TopicReport } from './kafka/admin.ts';
 import { createKafka } from './kafka/client.ts';
 import { topicPlan } from './kafka/topics.ts';
-import { createLogger, type Logger } from './observability/logger.ts';
+import { createLogger, type Logger } from './telemetry/logger.ts';
 
 export { CourierApp, type CourierAppOptions, groupIds, ROLES, type Role } from './app.ts';
 export { type LoadOptions, loadConfig, parseConfig } from './config/load.ts';
@@ -23,15 +23,15 @@ export {
 export type { TopicReport } from './kafka/admin.ts';
 export type { AlertNotice } from './observability/alerts.ts';
 export type { StatusReport, StatusRow } from './observability/destinationStatus.ts';
+export { CourierMetrics, clusterScraper, clusterWorkerRegistries } from './observability/metrics.ts';
+export type { Readiness } from './observability/server.ts';
 export {
   type AttemptOutcome,
   type AttemptRecord,
   PipelineEmitter,
   type PipelineEvents,
-} from './observability/events.ts';
-export { createLogger, type Logger, type LoggerOptions } from './observability/logger.ts';
-export { CourierMetrics, clusterScraper, clusterWorkerRegistries } from './observability/metrics.ts';
-export type { Readiness } from './observability/server.ts';
+} from './telemetry/events.ts';
+export { createLogger, type Logger, type LoggerOptions } from './telemetry/logger.ts';
 export { VERSION } from './version.ts';
 
 /**

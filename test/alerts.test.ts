@@ -11,9 +11,9 @@ import { parseConfig } from '../src/config/load.ts';
 import { topicPlan } from '../src/kafka/topics.ts';
 import { AlertEvaluator } from '../src/observability/alerts.ts';
 import type { StatusReport, StatusRow } from '../src/observability/destinationStatus.ts';
-import { createLogger } from '../src/observability/logger.ts';
-import { obsKeys } from '../src/observability/rollingStats.ts';
 import { createRedis } from '../src/redis/client.ts';
+import { redisKeys } from '../src/redis/keys.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
 import { BROKERS, testConfig, uniqueName } from './helpers/stack.ts';
 
 function row(state: StatusRow['state'], deadLetters: number): StatusRow {
@@ -48,7 +48,7 @@ test('three instances, one notice; repeats at most every repeatMs; one resolved 
   const logger = createLogger({ level: 'info', destination: sink });
   const clients = [1, 2, 3].map(() => createRedis(config.redis));
   let now = Date.now();
-  const keys = obsKeys(config.kafka.topicPrefix);
+  const keys = redisKeys(config.kafka.topicPrefix);
   const instances = clients.map(
     (redis) => new AlertEvaluator({ config, redis, keys, logger, now: () => now }),
   );

@@ -11,10 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import type { CourierConfig } from '../src/config/schema.ts';
 import { destinationTls } from '../src/credentials/credentials.ts';
 import { credentialHealth } from '../src/credentials/health.ts';
-import type { DestinationControl } from '../src/delivery/destinationControl.ts';
-import { WebhookSender } from '../src/delivery/sender.ts';
-import { PipelineEmitter, type PipelineEvents } from '../src/observability/events.ts';
+import { checkReadiness } from '../src/dlq/readiness.ts';
 import type { CourierRedis } from '../src/redis/client.ts';
+import type { DestinationControl } from '../src/redis/destinationControl.ts';
+import { PipelineEmitter, type PipelineEvents } from '../src/telemetry/events.ts';
 import { capturingLogger, type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl } from './helpers/dlq.ts';
 import { eventJson } from './helpers/measure.ts';
@@ -125,19 +125,15 @@ describe('mTLS destinations', () => {
 
   test("replay's reachability probe uses the destination's client certificate", async () => {
     const destination = config.destinations.find((d) => d.id === 'good')!;
-    const probe = async (tls: ReturnType<typeof destinationTls>) => {
-      const sender = new WebhookSender({
+    const probe = (tls: ReturnType<typeof destinationTls>) =>
+      checkReadiness({
         url: destination.url,
+        method: 'HEAD',
         timeoutMs: 2000,
-        connections: 1,
         allowPrivateAddresses: true,
         userAgent: 'courier/test',
         ...(tls ? { tls } : {}),
       });
-      const result = await sender.probe();
-      await sender.close();
-      return result;
-    };
     assert.equal((await probe(destinationTls(destination))).status, 200);
     assert.equal((await probe(undefined)).status, undefined, 'without it the receiver refuses');
   });

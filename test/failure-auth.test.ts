@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { CourierConfig } from '../src/config/schema.ts';
-import type { DestinationControl } from '../src/delivery/destinationControl.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import type { CourierRedis } from '../src/redis/client.ts';
+import type { DestinationControl } from '../src/redis/destinationControl.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { destinationControl, retryTopics, topicMessageCount } from './helpers/dlq.ts';
 import { eventJson } from './helpers/measure.ts';

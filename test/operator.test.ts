@@ -2,8 +2,9 @@
 // re-delivery of delivered events, pause/resume through the CLI, and inspect.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { DestinationControl } from '../src/delivery/destinationControl.ts';
-import { createRedis, redisKeys } from '../src/redis/client.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { DestinationControl } from '../src/redis/destinationControl.ts';
+import { redisKeys } from '../src/redis/keys.ts';
 import { courierCli, writeConfig } from './helpers/cli.ts';
 import { startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';

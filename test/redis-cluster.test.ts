@@ -5,9 +5,10 @@
 // outside one slot would fail here with CROSSSLOT.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { DestinationControl } from '../src/delivery/destinationControl.ts';
-import { EventIndex } from '../src/observability/eventIndex.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../src/redis/client.ts';
+import { EventIndex } from '../src/attempts/eventIndex.ts';
+import { type CourierRedis, createRedis } from '../src/redis/client.ts';
+import { DestinationControl } from '../src/redis/destinationControl.ts';
+import { redisKeys } from '../src/redis/keys.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { eventJson, maxInWindow } from './helpers/measure.ts';
 import { ensureRedisCluster, REDIS_CLUSTER_NODES } from './helpers/optionalStack.ts';

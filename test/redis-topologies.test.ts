@@ -4,8 +4,8 @@
 // markDelivered scripts on that connection); a wrong ACL password is refused.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { createLogger } from '../src/observability/logger.ts';
 import { createRedis } from '../src/redis/client.ts';
+import { createLogger } from '../src/telemetry/logger.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import {

@@ -4,14 +4,15 @@
 // with RECORD_TOO_LARGE and the others are written.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AttemptLog } from '../src/attempts/attemptLog.ts';
+import { EventIndex, readAttemptRecords } from '../src/attempts/eventIndex.ts';
 import { RecordTooLargeError } from '../src/errors.ts';
 import { createProducer } from '../src/kafka/client.ts';
 import { ProducerQueue } from '../src/kafka/producerQueue.ts';
 import { TopicLimits } from '../src/kafka/sizedSend.ts';
 import { topicNames } from '../src/kafka/topics.ts';
-import { AttemptLog } from '../src/observability/attemptLog.ts';
-import { EventIndex, readAttemptRecords } from '../src/observability/eventIndex.ts';
-import { createRedis, redisKeys } from '../src/redis/client.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { redisKeys } from '../src/redis/keys.ts';
 import { topicMessageCount } from './helpers/dlq.ts';
 import { createKafkaForTest, provision, testConfig, testLogger } from './helpers/stack.ts';
 

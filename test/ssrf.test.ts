@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { KafkaMessage } from 'kafkajs';
-import { isForbiddenAddress } from '../src/delivery/sender.ts';
 import { headerString } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
+import { isForbiddenAddress } from '../src/net/addressGuard.ts';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
 import { eventJson } from './helpers/measure.ts';
 import { type Receiver, startReceiver } from './helpers/receiver.ts';

@@ -3,9 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { CourierApp, ROLES, type Role } from '../app.ts';
+import { EventIndex } from '../attempts/eventIndex.ts';
+import { inspectEvent } from '../attempts/inspect.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { credentialHealth, describeHealth } from '../credentials/health.ts';
-import { DestinationControl } from '../delivery/destinationControl.ts';
 import { replay, runReplay } from '../dlq/replay.ts';
 import { RecordTooLargeError, UsageError } from '../errors.ts';
 import { ensureTopics } from '../kafka/admin.ts';
@@ -14,13 +15,13 @@ import type { CloudEvent } from '../kafka/cloudEvent.ts';
 import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { sendSized, TopicLimits } from '../kafka/sizedSend.ts';
 import { consumerGroups, topicNames, topicPlan } from '../kafka/topics.ts';
-import { EventIndex } from '../observability/eventIndex.ts';
-import { PipelineEmitter } from '../observability/events.ts';
-import { inspectEvent } from '../observability/inspect.ts';
-import type { Logger } from '../observability/logger.ts';
 import { clusterScraper } from '../observability/metrics.ts';
 import { Observability } from '../observability/observability.ts';
-import { createRedis, redisKeys } from '../redis/client.ts';
+import { createRedis } from '../redis/client.ts';
+import { DestinationControl } from '../redis/destinationControl.ts';
+import { redisKeys } from '../redis/keys.ts';
+import { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { Flags } from './args.ts';
 import {
   isWorker,

@@ -7,7 +7,7 @@ import { inspect } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, CourierError, DependencyError, TopicMismatchError, UsageError } from '../errors.ts';
-import { createLogger } from '../observability/logger.ts';
+import { createLogger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
 import { globalHelp, parseVerbArgs, usageHint, verbHelp } from './args.ts';
 import { preflight } from './preflight.ts';

@@ -8,7 +8,7 @@ import { maskUrl } from '../config/mask.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { DependencyError, type DependencyName } from '../errors.ts';
 import { createKafka } from '../kafka/client.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 export type Dependency = 'kafka' | 'redis' | 'registry';
 

@@ -7,9 +7,9 @@ import { createKafka } from '../kafka/client.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
 import { BacklogProbe } from '../observability/backlog.ts';
 import { readStatus, type StatusReport, type StatusRow } from '../observability/destinationStatus.ts';
-import { createLogger } from '../observability/logger.ts';
 import { lastErrorText, stateText } from '../observability/statusPage.ts';
 import { createRedis } from '../redis/client.ts';
+import { createLogger } from '../telemetry/logger.ts';
 
 export async function status(
   config: CourierConfig,

@@ -4,7 +4,7 @@
 // Adding a verb is adding one entry here.
 import { ROLES } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { type ArgSpec, type FlagSpec, type Flags, JSON_FLAG, type VerbSpec } from './args.ts';
 import {
   destinationOf,

@@ -4,7 +4,7 @@
 // SIGINT for a graceful stop, and gives up (exit with the worker's code) when a worker cannot
 // even start, which no restart would fix (missing topics, an unreachable dependency).
 import cluster, { type Worker } from 'node:cluster';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 /** Messages a worker sends its supervisor. */
 export type WorkerMessage = { courier: 'started' };

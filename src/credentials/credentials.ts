@@ -6,33 +6,14 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AuthConfig, DestinationConfig } from '../config/schema.ts';
 import { CourierError } from '../errors.ts';
-import type { Logger } from '../observability/logger.ts';
 import type { CourierRedis } from '../redis/client.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { CredentialExpiry } from './expiry.ts';
 import { OAuth2Credentials } from './oauth2.ts';
 import { TokenEndpoint } from './tokenEndpoint.ts';
-import type { TokenFailure } from './tokenResponse.ts';
+import type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './types.ts';
 
-export type AuthorizeResult = { ok: true; headers: Record<string, string> } | TokenFailure;
-
-export interface AuthorizeOptions {
-  /** The receiver refused the credentials just sent: get new ones (OAuth2: a new token). */
-  forceRefresh?: boolean;
-  /** The headers of the refused request, so a token already replaced is not replaced twice. */
-  rejectedHeaders?: Record<string, string>;
-}
-
-export interface DestinationCredentials {
-  /** Headers to add to the next request, or why there are none (transient: retry later; revoked: pause). */
-  authorize(o?: AuthorizeOptions): Promise<AuthorizeResult>;
-  /** Whether a refused credential can be replaced by asking again (OAuth2 only). */
-  readonly refreshable: boolean;
-  /** Client certificate, key and CA (PEM text) for the destination's HTTP client. */
-  readonly tls?: { cert: string; key: string; ca?: string };
-  /** When each credential of the destination expires, as far as known. */
-  expiry(): Promise<CredentialExpiry[]>;
-  close(): Promise<void>;
-}
+export type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './types.ts';
 
 /** A credential Courier cannot use (unreadable file, not a certificate, key and certificate differ). */
 export class CredentialError extends CourierError {

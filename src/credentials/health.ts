@@ -4,9 +4,9 @@
 // alert engine subscribes to).
 
 import type { CourierConfig } from '../config/schema.ts';
-import type { PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
 import type { CourierRedis } from '../redis/client.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { DestinationCredentials } from './credentials.ts';
 import { certificateNotAfter, readPem } from './credentials.ts';
 import { type CredentialExpiry, type CredentialHealthEntry, shouldWarn, withDaysLeft } from './expiry.ts';

@@ -6,19 +6,21 @@
 // callers share one refresh. Tokens are replaced ahead of their expiry (see refreshAt).
 import { randomUUID } from 'node:crypto';
 import { CourierError } from '../errors.ts';
-import type { Logger } from '../observability/logger.ts';
 import type { CourierRedis } from '../redis/client.ts';
-import type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './credentials.ts';
+import { redisKeys } from '../redis/keys.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { CredentialExpiry } from './expiry.ts';
-import { isUsable, refreshAt, type Token, type TokenResult } from './tokenResponse.ts';
+import { isUsable, refreshAt, type Token, type TokenResult, tokenFailure } from './tokenResponse.ts';
+import type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './types.ts';
 
 /**
  * Where a destination's token and its refresh lock live: `{<prefix>:<destination>}:oauth[:lock]`,
  * the hash-tag scheme of the destination's other keys (one Redis Cluster slot per destination).
  */
-export function oauthKeys(prefix: string, destination: string) {
-  const base = `{${prefix}:${destination}}:oauth`;
-  return { token: base, lock: `${base}:lock` };
+/** The shared token's key and its refresh lock's. */
+export function oauthKeys(prefix: string, destination: string): { token: string; lock: string } {
+  const keys = redisKeys(prefix);
+  return { token: keys.oauthToken(destination), lock: keys.oauthLock(destination) };
 }
 
 /** Reads a cached token as stored; undefined when absent or unreadable. */
@@ -142,12 +144,10 @@ export class OAuth2Credentials implements DestinationCredentials {
         return this.use(current);
       for (;;) {
         if (this.now() > deadline) {
-          return {
-            ok: false,
-            kind: 'transient',
-            code: 'TOKEN_ENDPOINT_UNAVAILABLE',
-            message: 'timed out waiting for another instance to refresh the access token',
-          };
+          return tokenFailure(
+            'TOKEN_ENDPOINT_UNAVAILABLE',
+            'timed out waiting for another instance to refresh the access token',
+          );
         }
         await new Promise((r) => setTimeout(r, this.o.waitPollMs ?? 50));
         const theirs = await this.fresh(rejected);

@@ -1,9 +1,10 @@
 // Calls an OAuth2 token endpoint (RFC 6749 §4.4.2): one form-encoded POST through its own undici
 // Agent with the same SSRF guard as deliveries (a token URL on a private or loopback address is
 // refused unless network.allowPrivateAddresses), a timeout, and the answer capped at 64 KiB.
-import { isIP } from 'node:net';
-import { Agent, request } from 'undici';
-import { errorCode, guardedLookup, isForbiddenAddress } from '../delivery/sender.ts';
+import { type Agent, request } from 'undici';
+import { literalAddressForbidden } from '../net/addressGuard.ts';
+import { createDispatcher } from '../net/dispatcher.ts';
+import { errorCode } from '../net/networkError.ts';
 import {
   parseTokenResponse,
   type TokenRequestInput,
@@ -31,15 +32,12 @@ export class TokenEndpoint {
   constructor(options: TokenEndpointOptions) {
     this.o = options;
     this.now = options.now ?? Date.now;
-    const host = new URL(options.tokenUrl).hostname.replace(/^\[|\]$/g, '');
-    this.literalForbidden = !options.allowPrivateAddresses && isIP(host) !== 0 && isForbiddenAddress(host);
-    this.agent = new Agent({
+    this.literalForbidden = literalAddressForbidden(options.tokenUrl, options.allowPrivateAddresses);
+    this.agent = createDispatcher({
+      allowPrivateAddresses: options.allowPrivateAddresses,
       connections: 2,
-      keepAliveTimeout: 10_000,
-      connectTimeout: Math.min(options.timeoutMs, 10_000),
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      connect: options.allowPrivateAddresses ? {} : { lookup: guardedLookup as never },
+      keepAliveTimeoutMs: 10_000,
+      timeoutMs: options.timeoutMs,
     });
   }
 

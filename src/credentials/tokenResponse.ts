@@ -2,8 +2,12 @@
 // token request, reading the token response, classifying the token endpoint's failures
 // (transient: try the delivery again later · revoked: a human must act) and when to refresh.
 // Nothing here ever puts a secret or a token into a message.
+import { type TokenFailureCode, tokenFailureRevokes } from '../policy/failures.ts';
 
-/** Why no access token could be had; `kind` decides what the delivery core does. */
+/**
+ * Why no access token could be had. What each code means for the delivery (retry later, or pause
+ * `auth-revoked`) is the failure map's (../policy/failures.ts); `kind` is read from it.
+ */
 export type TokenFailure = {
   ok: false;
   kind: 'transient' | 'revoked';
@@ -11,15 +15,12 @@ export type TokenFailure = {
   message: string;
 };
 
-export type TokenFailureCode =
-  /** Unreachable, timeout, 5xx, 429, a response that is not a token: retry the delivery later. */
-  | 'TOKEN_ENDPOINT_UNAVAILABLE'
-  /** invalid_client · unauthorized_client · invalid_grant · invalid_scope: the grant is gone. */
-  | 'AUTH_REVOKED'
-  /** Any other refusal (another 4xx, an RFC error such as invalid_request): a configuration error. */
-  | 'TOKEN_REQUEST_REJECTED'
-  /** The token URL resolves to a private or reserved address and those are not allowed. */
-  | 'TOKEN_URL_FORBIDDEN';
+export type { TokenFailureCode };
+
+/** A token failure with its kind from the failure map. */
+export function tokenFailure(code: TokenFailureCode, message: string): TokenFailure {
+  return { ok: false, kind: tokenFailureRevokes(code) ? 'revoked' : 'transient', code, message };
+}
 
 export interface Token {
   accessToken: string;
@@ -90,12 +91,10 @@ export function parseTokenResponse(status: number, body: string, now: number): T
       return unavailable(`token endpoint answered ${status} without a usable access_token`);
     }
     if (typeof tokenType === 'string' && tokenType.toLowerCase() !== 'bearer') {
-      return {
-        ok: false,
-        kind: 'revoked',
-        code: 'TOKEN_REQUEST_REJECTED',
-        message: `token endpoint issued a token of type "${safeErrorCode(tokenType) ?? '?'}", not bearer`,
-      };
+      return tokenFailure(
+        'TOKEN_REQUEST_REJECTED',
+        `token endpoint issued a token of type "${safeErrorCode(tokenType) ?? '?'}", not bearer`,
+      );
     }
     const expiresIn = Number(json?.expires_in);
     const lifetimeMs =
@@ -107,36 +106,24 @@ export function parseTokenResponse(status: number, body: string, now: number): T
   }
   const error = safeErrorCode(json?.error);
   if ((status === 400 || status === 401) && error && REVOKED_ERRORS.has(error)) {
-    return {
-      ok: false,
-      kind: 'revoked',
-      code: 'AUTH_REVOKED',
-      message: `token endpoint answered ${status} ${error}`,
-    };
+    return tokenFailure('AUTH_REVOKED', `token endpoint answered ${status} ${error}`);
   }
-  return {
-    ok: false,
-    kind: 'revoked',
-    code: 'TOKEN_REQUEST_REJECTED',
-    message: `token endpoint answered ${status}${error ? ` ${error}` : ''}`,
-  };
+  return tokenFailure(
+    'TOKEN_REQUEST_REJECTED',
+    `token endpoint answered ${status}${error ? ` ${error}` : ''}`,
+  );
 }
 
 /** A network-level failure to reach the token endpoint (no HTTP answer). */
 export function tokenNetworkFailure(errorCode: string, forbiddenAddress: boolean): TokenFailure {
   if (forbiddenAddress) {
-    return {
-      ok: false,
-      kind: 'revoked',
-      code: 'TOKEN_URL_FORBIDDEN',
-      message: 'token URL resolves to a private or reserved address',
-    };
+    return tokenFailure('TOKEN_URL_FORBIDDEN', 'token URL resolves to a private or reserved address');
   }
   return unavailable(`token endpoint unreachable (${errorCode})`);
 }
 
 function unavailable(message: string): TokenFailure {
-  return { ok: false, kind: 'transient', code: 'TOKEN_ENDPOINT_UNAVAILABLE', message };
+  return tokenFailure('TOKEN_ENDPOINT_UNAVAILABLE', message);
 }
 
 /**

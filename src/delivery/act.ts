@@ -2,41 +2,28 @@
 // dead-letter sink, the gate (pauses) and the attempt sink. It does not know Kafka topics or the
 // DLQ's format: those are behind the ports.
 
-import type { DeadLetter } from '../dlq/dlqWriter.ts';
 import { RecordTooLargeError } from '../errors.ts';
-import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { ScheduledRetry } from '../retry/retryScheduler.ts';
+import type { CarriedEvent, DeadLetter, RetryStamp } from '../kafka/records.ts';
+import { authCaseOf } from '../policy/failures.ts';
+import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
+import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { Action } from './decide.ts';
 import type { Delivery } from './deliver.ts';
-import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
-import { type DeliveryMessage, eventHeaders } from './message.ts';
+import type { DeliveryMessage } from './message.ts';
 
-/**
- * A message as the next stage receives it: its key and body, and the headers it carries on
- * (the producer's own and the event's identity); each sink adds the headers it owns.
- */
-export interface CarriedMessage {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
-}
-
-/** Hands a message to the delay tier due at `retry.dueAt`; resolves once it is durably written. */
+/** Hands an event to the delay tier due at `retry.dueAt`; resolves once it is durably written. */
 export interface RetrySink {
-  schedule(message: CarriedMessage, retry: ScheduledRetry): Promise<unknown>;
+  schedule(event: CarriedEvent, retry: RetryStamp): Promise<unknown>;
 }
 
-/** Writes a message to its destination's DLQ; resolves once it is durably written. */
+/** Writes an event to its destination's DLQ; resolves once it is durably written. */
 export interface DeadLetterSink {
-  write(message: CarriedMessage, letter: DeadLetter): Promise<void>;
+  write(event: CarriedEvent, letter: DeadLetter): Promise<void>;
 }
 
-function carried(message: DeliveryMessage): CarriedMessage {
-  return { key: message.key, value: message.value, headers: eventHeaders(message) };
-}
-
+/** Takes every attempt record (the delivery log). */
 export interface AttemptSink {
   record(attempt: AttemptRecord): void;
 }
@@ -55,12 +42,14 @@ export interface ExecutorOptions {
 
 type Attempted = Extract<Delivery, { kind: 'attempted' }>;
 
-/** The auth case an auth pause's attempt record names (DESIGN §5 auth outcomes). */
-const AUTH_CASE: Partial<Record<string, AttemptRecord['authCase']>> = {
-  'auth-rejected': 'rejected',
-  forbidden: 'forbidden',
-  'auth-revoked': 'revoked',
-};
+/** The attempt record's `authCase`, when the attempt had to do with authentication. */
+function authCase(d: Attempted): Pick<AttemptRecord, 'authCase'> {
+  const found = authCaseOf(d.outcome, {
+    refreshed: d.refreshed,
+    ...(d.result.errorCode ? { errorCode: d.result.errorCode } : {}),
+  });
+  return found ? { authCase: found } : {};
+}
 
 export class Executor {
   private readonly o: ExecutorOptions;
@@ -104,7 +93,6 @@ export class Executor {
         this.record(message, attempt, 'paused', {
           ...(first ? { alert: 'destination-paused' as const } : {}),
           pauseReason: action.reason,
-          ...(AUTH_CASE[action.reason] ? { authCase: AUTH_CASE[action.reason] } : {}),
         });
         return false;
       }
@@ -114,7 +102,7 @@ export class Executor {
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
         if (
           !(await this.fits(() =>
-            this.o.retries.schedule(carried(message), {
+            this.o.retries.schedule(message, {
               destination: this.o.destination,
               attempts: attempt.number,
               firstAttemptAt: attempt.firstAttemptAt,
@@ -132,7 +120,7 @@ export class Executor {
         await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
         const stored = await this.fits(() =>
-          this.o.deadLetters.write(carried(message), {
+          this.o.deadLetters.write(message, {
             destination: this.o.destination,
             eventId: meta.eventId,
             errorClass: action.errorClass,
@@ -215,7 +203,7 @@ export class Executor {
       outcome,
       replay: message.meta.replay !== undefined,
       request,
-      ...(attempt.delivery.authCase ? { authCase: attempt.delivery.authCase } : {}),
+      ...authCase(attempt.delivery),
       // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
       producedAt: new Date(
         Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),

@@ -3,7 +3,7 @@
 // consuming; half-open → exactly one probe goes through.
 import CircuitBreaker from 'opossum';
 import type { DestinationConfig } from '../config/schema.ts';
-import type { Outcome, SendResult } from './outcome.ts';
+import type { Outcome, SendResult } from '../policy/failures.ts';
 
 export interface ClassifiedResult {
   result: SendResult;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RetryPolicy } from '../config/schema.ts';
+import { classify } from '../policy/failures.ts';
 import { type DecideInput, decide } from './decide.ts';
-import { classify } from './outcome.ts';
 
 const policy: RetryPolicy = {
   maxAttempts: 5,
@@ -15,7 +15,6 @@ const HOUR = 3_600_000;
 
 function input(over: Partial<DecideInput> & Pick<DecideInput, 'outcome'>): DecideInput {
   return {
-    meta: { eventId: 'e1', attemptsBefore: 0, force: false },
     attempt: 1,
     firstAttemptAt: 0,
     policy,
@@ -27,14 +26,14 @@ function input(over: Partial<DecideInput> & Pick<DecideInput, 'outcome'>): Decid
 }
 
 test('2xx is done; 4xx dead-letters at once with its class; 401/403/410 pause and keep the message', () => {
-  assert.deepEqual(decide(input({ outcome: classify({ status: 204, latencyMs: 1 }) })), {
+  assert.deepEqual(decide(input({ outcome: classify({ status: 204, latencyMs: 1 }, 0) })), {
     kind: 'delivered',
   });
-  assert.deepEqual(decide(input({ outcome: classify({ status: 422, latencyMs: 1 }) })), {
+  assert.deepEqual(decide(input({ outcome: classify({ status: 422, latencyMs: 1 }, 0) })), {
     kind: 'dead-letter',
     errorClass: 'permanent',
   });
-  assert.deepEqual(decide(input({ outcome: classify({ status: 302, latencyMs: 1 }) })), {
+  assert.deepEqual(decide(input({ outcome: classify({ status: 302, latencyMs: 1 }, 0) })), {
     kind: 'dead-letter',
     errorClass: 'redirect',
   });
@@ -43,7 +42,7 @@ test('2xx is done; 4xx dead-letters at once with its class; 401/403/410 pause an
     [403, 'forbidden'],
     [410, 'gone'],
   ] as const) {
-    assert.deepEqual(decide(input({ outcome: classify({ status, latencyMs: 1 }) })), {
+    assert.deepEqual(decide(input({ outcome: classify({ status, latencyMs: 1 }, 0) })), {
       kind: 'pause',
       reason,
     });
@@ -51,7 +50,7 @@ test('2xx is done; 4xx dead-letters at once with its class; 401/403/410 pause an
 });
 
 test('transient failures back off exponentially and dead-letter as exhausted when the budget is spent', () => {
-  const outcome = classify({ status: 503, latencyMs: 1 });
+  const outcome = classify({ status: 503, latencyMs: 1 }, 0);
   assert.deepEqual(decide(input({ outcome, attempt: 1, now: 100 })), { kind: 'retry', dueAt: 1100 });
   assert.deepEqual(decide(input({ outcome, attempt: 3, now: 100 })), { kind: 'retry', dueAt: 4100 });
   assert.deepEqual(decide(input({ outcome, attempt: 5 })), { kind: 'dead-letter', errorClass: 'exhausted' });

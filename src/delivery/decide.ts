@@ -1,22 +1,20 @@
-// What to do after an attempt: outcome + message + policy → action (DESIGN §5). Pure: the clock
-// and the randomness come in as arguments, the effects are applied by act.ts.
+// What to do after an attempt: outcome + policy → action (DESIGN §5). What each outcome means is
+// the failure map's (../policy/failures.ts); this adds the retry budget and the delay. Pure: the
+// clock and the randomness come in as arguments, the effects are applied by act.ts.
 import type { RetryPolicy } from '../config/schema.ts';
-import { backoffDelay, budget, capDelay, type Tier } from '../retry/policy.ts';
-import type { PauseReason } from './destinationControl.ts';
-import type { MessageMeta } from './message.ts';
-import type { Outcome } from './outcome.ts';
+import type { DeadLetterClass, Outcome, PauseReason } from '../policy/failures.ts';
+import { backoffDelay, budget, capDelay, type Tier } from '../policy/retry.ts';
 
 export type Action =
   | { kind: 'delivered' }
   /** Hand the message to the delay tier due at `dueAt`; `pauseUntil` when the receiver asked. */
   | { kind: 'retry'; dueAt: number; pauseUntil?: number }
-  | { kind: 'dead-letter'; errorClass: string; pauseUntil?: number }
+  | { kind: 'dead-letter'; errorClass: DeadLetterClass; pauseUntil?: number }
   /** Pause the destination on every instance and keep the message for after the resume. */
   | { kind: 'pause'; reason: PauseReason };
 
 export interface DecideInput {
   outcome: Outcome;
-  meta: MessageMeta;
   /** This attempt's number (1 for the first). */
   attempt: number;
   firstAttemptAt: number;
@@ -33,9 +31,9 @@ export function decide(input: DecideInput): Action {
     case 'delivered':
       return { kind: 'delivered' };
     case 'pause':
-      return { kind: 'pause', reason: outcome.pauseCause ?? 'auth-rejected' };
+      return { kind: 'pause', reason: outcome.reason };
     case 'permanent':
-      return { kind: 'dead-letter', errorClass: outcome.errorClass ?? 'permanent' };
+      return { kind: 'dead-letter', errorClass: outcome.errorClass };
     case 'transient': {
       // Both the backoff and a Retry-After stop at maxDelayMs and the longest tier.
       const cap = (ms: number) => capDelay(policy, input.tiers, ms);

@@ -3,16 +3,15 @@
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
 import type { DestinationConfig } from '../config/schema.ts';
-import { type AuthCase, afterResponse } from '../credentials/authOutcome.ts';
 import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
 import type { TokenFailure } from '../credentials/tokenResponse.ts';
-import type { DeliveredKeySet } from './deliveredKeySet.ts';
+import { sign } from '../net/signer.ts';
+import { classify, type Outcome, refreshesCredentials, type SendResult } from '../policy/failures.ts';
+import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
-import { classify, type Outcome, type SendResult } from './outcome.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import type { WebhookSender } from './sender.ts';
-import { sign } from './signer.ts';
 
 export type Delivery =
   /** The delivered-key set says this destination has it already. */
@@ -31,8 +30,8 @@ export type Delivery =
       sentAt: number;
       /** The signature-relevant headers of the request (never Authorization or configured ones). */
       request: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
-      /** With credentials: which authentication case this attempt was (DESIGN §5 auth outcomes). */
-      authCase?: AuthCase;
+      /** A 401 was answered by fetching a fresh token and sending again: this is the second send. */
+      refreshed: boolean;
     };
 
 export interface DelivererOptions {
@@ -47,19 +46,12 @@ export interface DelivererOptions {
 }
 
 /**
- * A token endpoint failure as an outcome: no request left for the destination, so it is never
- * ambiguous and never counts against its circuit breaker. Unreachable → retried later through the
- * delay tiers; the client refused → the destination pauses `auth-revoked`.
+ * A token endpoint failure as the attempt's result: no request left for the destination, so it
+ * never counts against its circuit breaker; what it means is the failure map's.
  */
-function tokenFailure(failure: TokenFailure): { result: SendResult; outcome: Outcome; authCase: AuthCase } {
+function tokenFailure(failure: TokenFailure, now: number): { result: SendResult; outcome: Outcome } {
   const result: SendResult = { errorCode: failure.code, errorMessage: failure.message, latencyMs: 0 };
-  return failure.kind === 'transient'
-    ? { result, outcome: { kind: 'transient', ambiguous: false }, authCase: 'token-unavailable' }
-    : {
-        result,
-        outcome: { kind: 'pause', pauseCause: 'auth-revoked', ambiguous: false },
-        authCase: 'revoked',
-      };
+  return { result, outcome: classify(result, now) };
 }
 
 const wait = (ms: number, signal: AbortSignal) =>
@@ -142,14 +134,14 @@ export class Deliverer {
         const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
         return { result, outcome: classify(result, this.now()) };
       });
-    const attempted = (fired: { result: SendResult; outcome: Outcome }, authCase?: AuthCase): Delivery => ({
+    const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => ({
       kind: 'attempted',
       token,
       result: fired.result,
       outcome: fired.outcome,
       sentAt,
       request,
-      ...(authCase ? { authCase } : {}),
+      refreshed,
     });
 
     try {
@@ -157,34 +149,25 @@ export class Deliverer {
       let authorized: AuthorizeResult = credentials
         ? await credentials.authorize()
         : { ok: true, headers: {} };
-      if (!authorized.ok) {
-        const failed = tokenFailure(authorized);
-        return attempted(failed, failed.authCase);
-      }
+      if (!authorized.ok) return attempted(tokenFailure(authorized, this.now()));
       let fired = await fire(authorized.headers);
-      let authCase: AuthCase | undefined;
+      let refreshed = false;
       // A 401 with OAuth2: the token may just have expired. One fresh token, the same request again.
       if (
         credentials &&
         fired !== 'rejected' &&
-        afterResponse(fired.result.status, credentials, false)?.action === 'refresh-and-resend'
+        refreshesCredentials(fired.result.status, credentials.refreshable)
       ) {
-        authCase = 'expired';
+        refreshed = true;
         authorized = await credentials.authorize({ forceRefresh: true, rejectedHeaders: authorized.headers });
-        if (!authorized.ok) {
-          const failed = tokenFailure(authorized);
-          return attempted(failed, failed.authCase);
-        }
+        if (!authorized.ok) return attempted(tokenFailure(authorized, this.now()), refreshed);
         fired = await fire(authorized.headers);
-        if (fired !== 'rejected' && fired.result.status === 401) authCase = 'rejected';
       }
       if (fired === 'rejected') {
         await deliveredKeys.release(meta.eventId, token);
         return { kind: 'rejected' };
       }
-      if (credentials && fired.result.status === 401) authCase = 'rejected';
-      if (credentials && fired.result.status === 403) authCase = 'forbidden';
-      return attempted(fired, authCase);
+      return attempted(fired, refreshed);
     } catch (err) {
       await deliveredKeys.release(meta.eventId, token);
       throw err;

@@ -4,10 +4,11 @@
 // a time, shared too). Messages wait at the gate inside the window; the gate tells the partition
 // runner when to stop fetching (`onFlowing`), never the fetch loop itself.
 import type { DestinationConfig } from '../config/schema.ts';
-import type { PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { PauseReason } from '../policy/failures.ts';
+import type { DestinationControl } from '../redis/destinationControl.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { type ClassifiedResult, createBreaker, isBreakerRejection, TransientFailure } from './breaker.ts';
-import type { DestinationControl, PauseReason } from './destinationControl.ts';
 
 export interface DeliveryGateOptions {
   destination: DestinationConfig;

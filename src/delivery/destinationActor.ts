@@ -6,15 +6,15 @@ import type { Kafka } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DestinationCredentials } from '../credentials/credentials.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
-import type { PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { Tier } from '../retry/policy.ts';
+import type { Tier } from '../policy/retry.ts';
+import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
+import type { DestinationControl } from '../redis/destinationControl.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { type AttemptSink, type DeadLetterSink, Executor, type RetrySink } from './act.ts';
 import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
-import type { DeliveredKeySet } from './deliveredKeySet.ts';
 import { DeliveryGate } from './deliveryGate.ts';
-import type { DestinationControl } from './destinationControl.ts';
 import type { DeliveryMessage } from './message.ts';
 import { PartitionRunner, type WindowLimits } from './partitionRunner.ts';
 import type { RateLimiter } from './rateLimiter.ts';
@@ -157,7 +157,6 @@ export class DestinationActor {
           const firstAttemptAt = meta.firstAttemptAt ?? delivery.sentAt;
           const action = decide({
             outcome: delivery.outcome,
-            meta,
             attempt,
             firstAttemptAt,
             policy: this.o.destination.retry,

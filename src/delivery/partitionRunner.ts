@@ -10,7 +10,7 @@ import type { Consumer, Kafka } from 'kafkajs';
 import { sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { KeyedScheduler } from './keyedScheduler.ts';
 import { type DeliveryMessage, toDeliveryMessage } from './message.ts';
 import { OffsetTracker } from './offsetTracker.ts';

@@ -31,7 +31,7 @@ test('a re-sent record keeps the producer headers and writes its own courier-* h
   });
   assert.deepEqual(headers, {
     traceparent: '00-abc-def-01',
-    'x-tenant': 'acme',
+    'x-tenant': Buffer.from('acme'),
     'courier-event-id': 'evt-1',
     'courier-event-type': 'order.created',
     'courier-destination': 'crm',

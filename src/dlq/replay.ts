@@ -10,16 +10,18 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import { destinationTls } from '../credentials/credentials.ts';
-import { DeliveredKeySet } from '../delivery/deliveredKeySet.ts';
-import { DestinationControl } from '../delivery/destinationControl.ts';
-import { WebhookSender } from '../delivery/sender.ts';
 import { CourierError, UsageError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
-import { H, headerString, stringHeaders } from '../kafka/headers.ts';
+import { H, headerString } from '../kafka/headers.ts';
+import { destinationRecord, userHeaders } from '../kafka/records.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
-import type { Logger } from '../observability/logger.ts';
-import { createRedis, redisKeys } from '../redis/client.ts';
+import { createRedis } from '../redis/client.ts';
+import { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
+import { DestinationControl } from '../redis/destinationControl.ts';
+import { redisKeys } from '../redis/keys.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
+import { checkReadiness } from './readiness.ts';
 
 export interface ReplayOptions {
   config: CourierConfig;
@@ -51,9 +53,9 @@ function parseTime(label: string, flag: string): number {
 
 /**
  * The headers of a re-sent record: the producer's own headers (none named courier-*), and the
- * Courier headers replay owns, written from typed metadata — the event id and type, attempt 0
- * (a fresh retry budget) and the replay marks. Nothing else of the source record's courier-*
- * headers (due times, attempt counts, errors, earlier replay marks) travels on.
+ * destination record's Courier headers written from typed metadata — the event id and type,
+ * attempt 0 (a fresh retry budget) and the replay marks. Nothing else of the source record's
+ * courier-* headers (due times, attempt counts, errors, earlier replay marks) travels on.
  */
 export function replayHeaders(
   source: IHeaders | undefined,
@@ -64,23 +66,29 @@ export function replayHeaders(
     partition: number;
     offset: string;
   },
-): Record<string, string> {
-  const own = Object.entries(stringHeaders(source)).filter(
-    ([name]) => !name.toLowerCase().startsWith('courier-'),
-  );
+): IHeaders {
   const eventId = headerString(source, H.eventId);
   const eventType = headerString(source, H.eventType);
-  return {
-    ...Object.fromEntries(own),
-    ...(eventId ? { [H.eventId]: eventId } : {}),
-    ...(eventType ? { [H.eventType]: eventType } : {}),
-    [H.destination]: replay.destination,
-    [H.attempt]: '0',
-    [H.replayedAt]: replay.replayedAt,
-    [H.replayOffset]: `${replay.partition}:${replay.offset}`,
-    [H.replaySource]: replay.source,
-    ...(replay.source === 'delivered' ? { [H.replayForce]: '1' } : {}),
-  };
+  const record = destinationRecord(replay.destination, {
+    key: null,
+    value: null,
+    userHeaders: userHeaders(source),
+    meta: {
+      eventId: eventId ?? '',
+      ...(eventType ? { eventType } : {}),
+      attemptsBefore: 0,
+      replay: {
+        at: replay.replayedAt,
+        offset: `${replay.partition}:${replay.offset}`,
+        source: replay.source,
+      },
+      force: replay.source === 'delivered',
+    },
+  });
+  const headers = record.headers as IHeaders;
+  // No id invented: the delivery core qualifies a record without one by its own offset.
+  if (!eventId) delete headers[H.eventId];
+  return headers;
 }
 
 /** First offset at or after `ms` per partition; the high watermark where no message is that late. */
@@ -161,20 +169,18 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
         );
       }
       const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
-      const sender = new WebhookSender({
+      const ready = await checkReadiness({
         url: destination.url,
+        method: 'HEAD',
         timeoutMs: destination.timeoutMs,
-        connections: 1,
         allowPrivateAddresses: config.network.allowPrivateAddresses,
         userAgent: `courier/${VERSION}`,
         ...(tls ? { tls } : {}),
       });
-      const probe = await sender.probe();
-      await sender.close();
-      if (probe.status === undefined) {
+      if (ready.status === undefined) {
         throw new CourierError(
           'REPLAY_DESTINATION_UNREACHABLE',
-          `destination ${destination.id} is not reachable (${probe.errorCode}); a replay now would only fill the retry topics`,
+          `destination ${destination.id} is not reachable (${ready.answer}); a replay now would only fill the retry topics`,
         );
       }
     }

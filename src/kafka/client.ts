@@ -11,7 +11,7 @@ import {
 } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import { tlsOptions } from '../config/tls.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { saslOptions } from './auth.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {

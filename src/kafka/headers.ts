@@ -19,7 +19,6 @@ export const H = {
   replayOffset: 'courier-replay-dlq-offset',
   replaySource: 'courier-replay-source',
   replayForce: 'courier-replay-force',
-  pausedReason: 'courier-paused-reason',
 } as const;
 
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
@@ -40,18 +39,6 @@ export function headerNumber(headers: IHeaders | undefined, name: string): numbe
 /** Whether a header name is one of Courier's own (`courier-*`, any case): only Courier writes those. */
 export function isCourierHeader(name: string): boolean {
   return name.toLowerCase().startsWith('courier-');
-}
-
-/**
- * A producer's headers without any `courier-*` one (DESIGN §5 header contract): input headers
- * are carried onward but never steer Courier. Values are kept as they came (bytes stay bytes).
- */
-export function producerHeaders(headers: IHeaders | undefined): IHeaders {
-  const out: IHeaders = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value !== undefined && !isCourierHeader(name)) out[name] = value;
-  }
-  return out;
 }
 
 /** Headers as plain strings, for copying a message onward. */

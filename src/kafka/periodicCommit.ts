@@ -3,7 +3,7 @@
 // Kafka refuses (a rebalance in progress) is skipped, and the next generation starts from the
 // last good one. Used by the router and the partition runner.
 import type { Consumer } from 'kafkajs';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 export interface CommitRound {
   /** Partitions of `topic` with the next offset to read, each above what was last committed. */

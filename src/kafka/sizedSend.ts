@@ -4,7 +4,7 @@
 // Here a send is split into requests whose estimated size per topic stays well inside each
 // topic's limit; a record that can never fit is handed back to the caller, never sent.
 import type { Admin, IHeaders, Kafka, Message, Producer, RecordMetadata, TopicMessages } from 'kafkajs';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 /** Kafka's default `message.max.bytes` / `max.message.bytes`. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;

@@ -1,6 +1,7 @@
 // Which alerts hold for a destination, from its status row and the thresholds. Pure: the alert
 // evaluator decides, Redis deduplicates across instances, the notifier delivers.
 import type { AlertThresholds } from '../config/schema.ts';
+import { pauseNeedsOwner } from '../policy/failures.ts';
 import type { StatusRow } from './destinationStatus.ts';
 
 /** Stable alert codes: the `alert` field of the log line and of the operator webhook. */
@@ -15,9 +16,6 @@ export const ALERT_CODES = [
 ] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 
-/** Pause reasons that need the destination's owner (credentials, endpoint gone), not patience. */
-const OWNER_PAUSE_REASONS = new Set(['auth', 'auth-rejected', 'forbidden', 'auth-revoked', 'gone']);
-
 export interface AlertCondition {
   code: AlertCode;
   active: boolean;
@@ -30,7 +28,8 @@ export function evaluateAlerts(
   t: AlertThresholds & { retentionMs: number },
   now: number,
 ): AlertCondition[] {
-  const paused = row.pause !== undefined && OWNER_PAUSE_REASONS.has(row.pause.reason);
+  // A pause that waits for the destination's owner (credentials, an endpoint gone), not patience.
+  const paused = row.pause !== undefined && pauseNeedsOwner(row.pause.reason);
   const circuitFor =
     row.circuit?.state === 'open' || row.circuit?.state === 'half-open'
       ? now - Date.parse(row.circuit.since)

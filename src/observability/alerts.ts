@@ -4,35 +4,14 @@
 // error-level line with a stable `alert` code) and to the operator webhooks — the global one and
 // the destination's own — signed like deliveries (Standard Webhooks).
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
 import type { CourierConfig } from '../config/schema.ts';
-import { sign } from '../delivery/signer.ts';
+import { sign } from '../net/signer.ts';
+import type { CourierRedis } from '../redis/client.ts';
+import type { RedisKeys } from '../redis/keys.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
 import { type AlertCode, type AlertCondition, evaluateAlerts } from './alertRules.ts';
 import type { StatusReport, StatusRow } from './destinationStatus.ts';
-import type { Logger } from './logger.ts';
-import type { ObsKeys } from './rollingStats.ts';
-
-const SCRIPT = readFileSync(new URL('./lua/alertTransition-1.lua', import.meta.url), 'utf8');
-
-type AlertRedis = (Redis | Cluster) & {
-  alertTransition(
-    key: string,
-    active: '0' | '1',
-    now: number,
-    repeatMs: number,
-    keepMs: number,
-    observedAt: number,
-    resolveAfterMs: number,
-  ): Promise<[string, number]>;
-};
-
-/** Loads the alert script on the client (once; defineCommand caches it by SHA). */
-export function withAlertCommands(redis: Redis | Cluster): AlertRedis {
-  if (!('alertTransition' in redis)) redis.defineCommand('alertTransition', { numberOfKeys: 1, lua: SCRIPT });
-  return redis as AlertRedis;
-}
 
 export interface AlertNotice {
   /** Unique per notice; also the `webhook-id` of the operator webhook. */
@@ -58,8 +37,8 @@ export interface AlertNotice {
 
 export interface AlertEvaluatorOptions {
   config: CourierConfig;
-  redis: Redis | Cluster;
-  keys: ObsKeys;
+  redis: CourierRedis;
+  keys: RedisKeys;
   logger: Logger;
   /** Sets the active-alert gauge. */
   onState?: (destination: string, code: AlertCode, active: boolean) => void;
@@ -75,13 +54,13 @@ const ACTION_TYPE = {
 
 export class AlertEvaluator {
   private readonly o: AlertEvaluatorOptions;
-  private readonly redis: AlertRedis;
+  private readonly redis: CourierRedis;
   private readonly log: Logger;
   private readonly now: () => number;
 
   constructor(options: AlertEvaluatorOptions) {
     this.o = options;
-    this.redis = withAlertCommands(options.redis);
+    this.redis = options.redis;
     this.log = options.logger.child({ component: 'alerts' });
     this.now = options.now ?? Date.now;
   }

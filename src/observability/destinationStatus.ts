@@ -4,10 +4,11 @@
 // pure part.
 import type { Cluster, Redis } from 'ioredis';
 import type { CourierConfig } from '../config/schema.ts';
-import { DestinationControl, type PauseState } from '../delivery/destinationControl.ts';
-import { type CourierRedis, redisKeys } from '../redis/client.ts';
+import type { CourierRedis } from '../redis/client.ts';
+import { DestinationControl, type PauseState } from '../redis/destinationControl.ts';
+import { redisKeys } from '../redis/keys.ts';
 import type { BacklogProbe, BacklogSnapshot, DestinationBacklog } from './backlog.ts';
-import { type LastError, obsKeys, quantileMs, readRollingStats, type WindowStats } from './rollingStats.ts';
+import { type LastError, quantileMs, readRollingStats, type WindowStats } from './rollingStats.ts';
 
 export type DestinationHealth = 'healthy' | 'degraded' | 'paused' | 'circuit-open';
 
@@ -137,7 +138,7 @@ export async function readStatus(options: {
     Promise.all(ids.map((d) => control.state(d, now))),
     readRollingStats({
       redis,
-      keys: obsKeys(config.kafka.topicPrefix),
+      keys: redisKeys(config.kafka.topicPrefix),
       destinations: ids,
       bucketMs: statsBucketMs(config),
       windowMs: config.alerts.thresholds.successWindowMs,

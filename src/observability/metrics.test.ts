@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PipelineEmitter } from './events.ts';
-import { CourierMetrics, statusClass } from './metrics.ts';
+import { statusClass } from '../policy/failures.ts';
+import { PipelineEmitter } from '../telemetry/events.ts';
+import { CourierMetrics } from './metrics.ts';
 
 async function value(m: CourierMetrics, name: string, labels: Record<string, string>): Promise<number> {
   const metric = (await m.registry.getMetricsAsJSON()).find((x) => name.startsWith(x.name));

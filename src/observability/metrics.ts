@@ -6,8 +6,9 @@
 // every gauge of shared state aggregates by `max`, not by sum, since each worker reads the same
 // Kafka offsets and Redis keys.
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { statusClass } from '../policy/failures.ts';
+import type { AttemptRecord, PipelineEmitter, PipelineEvents } from '../telemetry/events.ts';
 import { VERSION } from '../version.ts';
-import type { AttemptRecord, PipelineEmitter, PipelineEvents } from './events.ts';
 
 /** Request latency buckets in seconds: fast receivers to the longest timeout. */
 const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -15,11 +16,6 @@ const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 const END_TO_END_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21_600, 86_400];
 
 export const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const;
-
-export function statusClass(status: number | undefined): string {
-  if (status === undefined) return 'none';
-  return `${Math.floor(status / 100)}xx`;
-}
 
 export interface MetricsOptions {
   /** Adds Node's process metrics (CPU, memory, event loop lag); on by default. */

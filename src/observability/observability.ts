@@ -3,19 +3,20 @@
 // alert evaluator and the HTTP endpoint (/metrics, /healthz, /readyz, the status page). The
 // composition root constructs it, starts it after the roles and stops it before them.
 import type { Admin, Kafka } from 'kafkajs';
+import { EventIndex } from '../attempts/eventIndex.ts';
+import { inspectEvent } from '../attempts/inspect.ts';
 import type { CourierConfig } from '../config/schema.ts';
-import { DestinationControl } from '../delivery/destinationControl.ts';
 import { topicNames } from '../kafka/topics.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../redis/client.ts';
+import { type CourierRedis, createRedis } from '../redis/client.ts';
+import { DestinationControl } from '../redis/destinationControl.ts';
+import { redisKeys } from '../redis/keys.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { AlertEvaluator } from './alerts.ts';
 import { BacklogProbe, type BacklogSnapshot, type GroupNames } from './backlog.ts';
 import { readStatus, type StatusReport, statsBucketMs } from './destinationStatus.ts';
-import { EventIndex } from './eventIndex.ts';
-import type { PipelineEmitter } from './events.ts';
-import { inspectEvent } from './inspect.ts';
-import type { Logger } from './logger.ts';
 import { CourierMetrics, clusterWorkerRegistries } from './metrics.ts';
-import { obsKeys, RollingStatsWriter } from './rollingStats.ts';
+import { RollingStatsWriter } from './rollingStats.ts';
 import { check, ObservabilityServer, type Readiness } from './server.ts';
 import { renderEventPage, renderStatusPage } from './statusPage.ts';
 
@@ -67,7 +68,7 @@ export class Observability {
     this.admin = options.kafka.admin();
     const names = topicNames(config);
     this.probe = new BacklogProbe({ admin: this.admin, topics: names, groups: options.groups });
-    const keys = obsKeys(config.kafka.topicPrefix);
+    const keys = redisKeys(config.kafka.topicPrefix);
     this.stats = new RollingStatsWriter({
       redis: this.redis,
       keys,

@@ -4,27 +4,11 @@
 // and writes them in one pipeline per flush (about every second), never one round trip per event.
 // Counters live in time buckets of `bucketMs` (a sixtieth of the success window), each a hash.
 import type { Cluster, Redis } from 'ioredis';
-import type { PipelineEmitter, PipelineEvents } from './events.ts';
+import type { RedisKeys } from '../redis/keys.ts';
+import type { PipelineEmitter, PipelineEvents } from '../telemetry/events.ts';
 
 /** Upper edges (ms) of the latency buckets kept in Redis; the last one is open. */
 export const LATENCY_EDGES_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, Infinity];
-
-/**
- * Key names, hash-tagged `{<prefix>:<destination>}` like the delivery keys (redis/client.ts), so a
- * destination's keys share one Redis Cluster slot and each pipeline below stays on one node.
- */
-export function obsKeys(prefix: string) {
-  const dest = (d: string) => `{${prefix}:${d}}:obs`;
-  return {
-    bucket: (d: string, index: number) => `${dest(d)}:stats:${index}`,
-    lastError: (d: string) => `${dest(d)}:last-error`,
-    lastDelivered: (d: string) => `${dest(d)}:last-delivered`,
-    pendingSince: (d: string) => `${dest(d)}:pending-since`,
-    breaker: (d: string) => `${dest(d)}:breaker`,
-    alert: (d: string, code: string) => `${dest(d)}:alert:${code}`,
-  };
-}
-export type ObsKeys = ReturnType<typeof obsKeys>;
 
 export interface LastError {
   at: string;
@@ -93,7 +77,7 @@ export function quantileMs(counts: readonly number[], q: number): number | undef
 
 export interface RollingStatsOptions {
   redis: Redis | Cluster;
-  keys: ObsKeys;
+  keys: RedisKeys;
   bucketMs: number;
   /** How long buckets are kept: at least the longest window read. */
   retainMs: number;
@@ -218,7 +202,7 @@ export class RollingStatsWriter {
     };
     for (const [d, fields] of increments) {
       const p = of(d);
-      const key = keys.bucket(d, index);
+      const key = keys.statsBucket(d, index);
       for (const [field, n] of fields) p.hincrby(key, field, n);
       p.pexpire(key, keepMs);
     }
@@ -236,7 +220,7 @@ export class RollingStatsWriter {
 /** The rolling counters of each destination over the last `windowMs`. */
 export async function readRollingStats(options: {
   redis: Redis | Cluster;
-  keys: ObsKeys;
+  keys: RedisKeys;
   destinations: readonly string[];
   bucketMs: number;
   windowMs: number;
@@ -251,7 +235,7 @@ export async function readRollingStats(options: {
   await Promise.all(
     options.destinations.map(async (d) => {
       const p = redis.pipeline();
-      for (let i = 0; i < count; i++) p.hgetall(keys.bucket(d, last - i));
+      for (let i = 0; i < count; i++) p.hgetall(keys.statsBucket(d, last - i));
       p.get(keys.lastError(d));
       p.get(keys.lastDelivered(d));
       p.get(keys.pendingSince(d));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { createLogger } from './logger.ts';
+import { createLogger } from '../telemetry/logger.ts';
 import { ObservabilityServer, type Readiness } from './server.ts';
 
 function server(port: number, readiness: Readiness = { ready: true, checks: {} }) {

@@ -3,8 +3,8 @@
 // every value escaped; it shows no secret, no URL and no header value — only destination ids,
 // states, counts, status codes and error codes.
 
+import type { EventReport } from '../attempts/inspect.ts';
 import type { StatusReport, StatusRow } from './destinationStatus.ts';
-import type { EventReport } from './inspect.ts';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

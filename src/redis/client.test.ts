@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeRedis, redisKeys } from './client.ts';
+import { describeRedis } from './client.ts';
+import { redisKeys } from './keys.ts';
 
 /** The part of a key Redis Cluster hashes: the first non-empty {...}, else the whole key. */
 function hashed(key: string): string {

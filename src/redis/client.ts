@@ -1,13 +1,12 @@
 // The Redis ground every stage stands on: the connection (a standalone server, a Sentinel-managed
-// master or a Cluster), Courier's Lua scripts and the key names. Scripts live one per file in
-// ./lua, named `<command>-<numberOfKeys>.lua`, or `<command>.lua` when the number of keys varies
-// per call (batches); each is loaded once per client. Key names are hash-tagged so that every
-// script's and every MULTI's keys fall in one Cluster slot.
+// master or a Cluster) and Courier's Lua scripts; the key names are in keys.ts. Scripts live one
+// per file in ./lua, named `<command>-<numberOfKeys>.lua`, or `<command>.lua` when the number of
+// keys varies per call (batches); each is loaded once per client.
 import { readdirSync, readFileSync } from 'node:fs';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.ts';
 import { tlsOptions } from '../config/tls.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
@@ -19,6 +18,16 @@ export interface CourierRedisCommands {
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
+  /** One alert's transition, decided once for every instance: [fire|repeat|resolve|none, since]. */
+  alertTransition(
+    key: string,
+    active: '0' | '1',
+    now: number,
+    repeatMs: number,
+    keepMs: number,
+    observedAt: number,
+    resolveAfterMs: number,
+  ): Promise<[string, number]>;
 }
 
 export type CourierRedis = (Redis | Cluster) & CourierRedisCommands;
@@ -116,22 +125,3 @@ export function createRedis(config: RedisConfig, options: CreateRedisOptions = {
   });
   return redis as CourierRedis;
 }
-
-/**
- * Redis key names, all under the topic prefix so that separate deployments never collide. Every
- * key of one destination carries the hash tag `{<prefix>:<destination>}`, so each script's or
- * transaction's keys share a slot on a Redis Cluster (a destination's keys stay on one shard;
- * destinations spread).
- */
-export function redisKeys(prefix: string) {
-  const dest = (d: string) => `{${prefix}:${d}}`;
-  return {
-    rate: (d: string) => `${dest(d)}:rate`,
-    /** One UTC day's delivery bucket of a destination (see buckets.ts). */
-    deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
-    inflight: (d: string, eventId: string) => `${dest(d)}:i:${eventId}`,
-    paused: (d: string) => `${dest(d)}:paused`,
-    backoff: (d: string) => `${dest(d)}:backoff`,
-  };
-}
-export type RedisKeys = ReturnType<typeof redisKeys>;

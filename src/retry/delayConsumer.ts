@@ -14,11 +14,11 @@
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
 import { groupByTopic, sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
-import { H, headerNumber, headerString, stringHeaders } from '../kafka/headers.ts';
+import { destinationRecord, readEventMeta, readRetryStamp, userHeaders } from '../kafka/records.ts';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
-import type { PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
-import { releaseAt } from './policy.ts';
+import { releaseAt } from '../policy/retry.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 export interface DelayConsumerOptions {
   kafka: Kafka;
@@ -90,7 +90,8 @@ export class DelayConsumer {
     const tierMs = this.o.tierMs.get(topic);
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
-      const dueAt = headerNumber(message.headers, H.dueAt) ?? 0;
+      const stamp = readRetryStamp(message.headers);
+      const dueAt = stamp?.dueAt ?? 0;
       const releaseTime = releaseAt({ dueAt, writtenAt: Number(message.timestamp), tierMs });
       const now = this.now();
       if (releaseTime > now) {
@@ -104,8 +105,7 @@ export class DelayConsumer {
           'retry due later than its tier allows; forwarded at the tier bound',
         );
       }
-      const destination = headerString(message.headers, H.destination);
-      if (!destination) {
+      if (!stamp) {
         this.log.error(
           { topic, partition, offset: message.offset },
           'retry message without courier-destination; skipped',
@@ -113,11 +113,16 @@ export class DelayConsumer {
         lastForwarded = message.offset;
         continue;
       }
-      const headers = stringHeaders(message.headers);
-      delete headers[H.dueAt];
+      // The next attempt's destination record, written from the retry record's typed metadata.
+      const event = {
+        key: message.key,
+        value: message.value,
+        userHeaders: userHeaders(message.headers),
+        meta: readEventMeta(message.headers, `offset-${topic}-${partition}-${message.offset}`),
+      };
       due.push({
-        topic: this.o.destinationTopic(destination),
-        message: { key: message.key, value: message.value, headers },
+        topic: this.o.destinationTopic(stamp.destination),
+        message: destinationRecord(stamp.destination, event),
       });
       lastForwarded = message.offset;
     }

@@ -4,7 +4,8 @@
 // `courier-truncated: 1`, `courier-original-size`), and when even that cannot fit, as a reference
 // (source topic, partition, offset, size, reason) without key, value or producer headers.
 import type { IHeaders, Message } from 'kafkajs';
-import { H, producerHeaders } from '../kafka/headers.ts';
+import { H } from '../kafka/headers.ts';
+import { userHeaders } from '../kafka/records.ts';
 import { estimateRecordBytes, fitsAlone } from '../kafka/sizedSend.ts';
 
 export const INVALID_H = {
@@ -41,7 +42,7 @@ export function invalidRecord(input: InvalidInput, limitBytes: number): Message 
   const whole: Message = {
     key: input.key,
     value,
-    headers: { ...producerHeaders(input.headers), ...courier },
+    headers: { ...userHeaders(input.headers), ...courier },
   };
   const target = Math.floor(limitBytes * FILL);
   if (fitsAlone(whole, target)) return whole;

@@ -10,14 +10,14 @@
 // crash or a rebalance, about that interval of events is routed again; the delivered-key set
 // keeps the copies from being delivered twice.
 
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
 import { sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
-import { H, producerHeaders } from '../kafka/headers.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
+import { destinationRecord, userHeaders } from '../kafka/records.ts';
 import {
   estimateRecordBytes,
   fitsAlone,
@@ -25,8 +25,8 @@ import {
   sendSized,
   type TopicLimits,
 } from '../kafka/sizedSend.ts';
-import type { PipelineEmitter } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import { invalidRecord } from './invalidRecord.ts';
 import { matchesEventType } from './match.ts';
 
@@ -196,21 +196,16 @@ export class Router {
     }
     const key = message.key ?? Buffer.from(event.id);
     // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
-    const carried = producerHeaders(message.headers);
+    const carried = {
+      key,
+      value: Buffer.from(body),
+      userHeaders: userHeaders(message.headers),
+      meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
+    };
     const records: SizedEntry[] = [];
     for (const d of matched) {
       const topic = this.o.destinationTopic(d.id);
-      const record: Message = {
-        key,
-        value: body,
-        headers: {
-          ...carried,
-          [H.eventId]: event.id,
-          [H.eventType]: event.type,
-          [H.destination]: d.id,
-          [H.attempt]: '0',
-        },
-      };
+      const record = destinationRecord(d.id, carried);
       const limit = this.o.limits.limitOf(topic);
       if (!fitsAlone(record, limit)) {
         throw new InvalidEventError(

@@ -2,8 +2,8 @@
 // pipeline events.
 import { CourierApp, type Role } from '../../src/app.ts';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import type { AttemptRecord, PipelineEmitter } from '../../src/observability/events.ts';
-import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import type { AttemptRecord, PipelineEmitter } from '../../src/telemetry/events.ts';
+import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 import { testLogger } from './stack.ts';
 
 export interface RunningCourier {

@@ -2,9 +2,10 @@
 // holds (to show that nothing was retried or dead-lettered), and the shared pause-state handle.
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import { DestinationControl } from '../../src/delivery/destinationControl.ts';
 import { topicNames } from '../../src/kafka/topics.ts';
-import { type CourierRedis, createRedis, redisKeys } from '../../src/redis/client.ts';
+import { type CourierRedis, createRedis } from '../../src/redis/client.ts';
+import { DestinationControl } from '../../src/redis/destinationControl.ts';
+import { redisKeys } from '../../src/redis/keys.ts';
 import { readTopic, withAdmin } from './stack.ts';
 
 /** How many messages the topics hold in all (high minus low watermark, summed over partitions). */

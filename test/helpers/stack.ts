@@ -7,7 +7,7 @@ import type { CourierConfig } from '../../src/config/schema.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { createKafka, createProducer } from '../../src/kafka/client.ts';
 import { topicPlan } from '../../src/kafka/topics.ts';
-import { createLogger, type Logger } from '../../src/observability/logger.ts';
+import { createLogger, type Logger } from '../../src/telemetry/logger.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

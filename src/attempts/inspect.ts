@@ -3,9 +3,9 @@
 // `courier inspect` and anything else that shows one event.
 import type { Kafka } from 'kafkajs';
 import type { EntryState } from '../redis/buckets.ts';
+import type { AttemptRecord } from '../telemetry/events.ts';
 import type { EventIndex } from './eventIndex.ts';
 import { readAttemptRecords } from './eventIndex.ts';
-import type { AttemptRecord } from './events.ts';
 
 export interface DestinationState {
   state: EntryState;

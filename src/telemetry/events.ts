@@ -1,5 +1,6 @@
 // Typed pipeline events. Stages emit; logs, the attempt log, metrics and tests subscribe.
 import { EventEmitter } from 'node:events';
+import type { AuthCase, DeadLetterClass, PauseReason } from '../policy/failures.ts';
 
 export type AttemptOutcome = 'delivered' | 'retry' | 'dlq' | 'paused' | 'duplicate-skipped';
 
@@ -15,14 +16,14 @@ export interface AttemptRecord {
   error?: string;
   latencyMs: number;
   outcome: AttemptOutcome;
-  errorClass?: string;
+  errorClass?: DeadLetterClass;
   nextAttemptAt?: string;
   responseSnippet?: string;
   replay: boolean;
   /** Set when the attempt paused its destination (401, 403, 410, revoked credentials): an operator must act. */
   alert?: 'destination-paused';
   /** Why it paused: auth-rejected · forbidden · auth-revoked · gone. */
-  pauseReason?: string;
+  pauseReason?: PauseReason;
   /**
    * When the event entered Kafka (ISO-8601): the Kafka timestamp of its record, as early as known;
    * feeds the produce→delivered latency.
@@ -31,11 +32,11 @@ export interface AttemptRecord {
   /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
   /**
-   * The authentication case of this attempt (DESIGN §5 auth outcomes): `expired` (a 401 answered
-   * by refreshing the OAuth2 token and sending again) · `rejected` · `forbidden` · `revoked` ·
-   * `token-unavailable` (the token endpoint could not be reached; retried later).
+   * The authentication case of this attempt: `expired` (a 401 answered by refreshing the OAuth2
+   * token and sending again) · `rejected` · `forbidden` · `revoked` · `token-unavailable` (the
+   * token endpoint could not be reached; retried later).
    */
-  authCase?: 'expired' | 'rejected' | 'forbidden' | 'revoked' | 'token-unavailable';
+  authCase?: AuthCase;
 }
 
 export interface PipelineEvents {
@@ -47,7 +48,7 @@ export interface PipelineEvents {
   'breaker-close': [{ destination: string }];
   paused: [{ destination: string; reason: string; until?: number }];
   resumed: [{ destination: string }];
-  dlq: [{ destination: string; eventId: string; errorClass: string }];
+  dlq: [{ destination: string; eventId: string; errorClass: DeadLetterClass }];
   forwarded: [{ destination: string; count: number }];
   /** Permits handed out after waiting for the destination's rate limit. */
   'rate-limited': [{ destination: string; waitedMs: number; permits: number }];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay, budget, capDelay, parseTiers, releaseAt, tierFor } from './policy.ts';
+import { backoffDelay, budget, capDelay, parseTiers, releaseAt, tierFor } from './retry.ts';
 
 const policy = { maxAttempts: 5, maxAgeMs: 60_000, baseDelayMs: 1000, maxDelayMs: 10_000, jitter: 0.25 };
 

@@ -3,9 +3,10 @@
 // in-flight lock so two senders never send one event at once. Admissions and completions of many
 // events share one Redis round trip each (see ../redis/lua).
 import { randomUUID } from 'node:crypto';
-import { Batcher } from '../redis/batcher.ts';
-import { bucketDays, bucketExpiresAt, parseEntry } from '../redis/buckets.ts';
-import type { CourierRedis, RedisKeys } from '../redis/client.ts';
+import { Batcher } from './batcher.ts';
+import { bucketDays, bucketExpiresAt, parseEntry } from './buckets.ts';
+import type { CourierRedis } from './client.ts';
+import type { RedisKeys } from './keys.ts';
 
 export type ClaimResult =
   | { state: 'claimed' }

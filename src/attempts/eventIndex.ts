@@ -5,8 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { type BucketEntry, bucketDays, bucketExpiresAt, parseEntry, STATE_LETTER } from '../redis/buckets.ts';
-import type { CourierRedis, RedisKeys } from '../redis/client.ts';
-import type { AttemptRecord } from './events.ts';
+import type { CourierRedis } from '../redis/client.ts';
+import type { RedisKeys } from '../redis/keys.ts';
+import type { AttemptRecord } from '../telemetry/events.ts';
 
 const LETTER: Record<AttemptRecord['outcome'], string> = {
   delivered: STATE_LETTER.delivered,

@@ -3,9 +3,9 @@
 // summary), and, once written, its location in the per-event index that `courier inspect` reads.
 import { type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
+import type { AttemptRecord } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { EventIndex, LocatedAttempt } from './eventIndex.ts';
-import type { AttemptRecord } from './events.ts';
-import type { Logger } from './logger.ts';
 
 export interface AttemptLogOptions {
   producer: Producer;

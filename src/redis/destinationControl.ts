@@ -1,12 +1,10 @@
 // Pause state of destinations, shared by every instance through Redis: an operator or an auth
 // failure pauses until resumed; a Retry-After pauses until a time.
-// Pause reasons (DESIGN §5): `operator`; `auth-rejected` (401, after one token refresh for
-// OAuth2), `forbidden` (403), `auth-revoked` (the OAuth2 token endpoint refuses the client), `gone`
-// (410). `auth` is the reason older versions wrote for both 401 and 403; it is still read.
-import type { CourierRedis, RedisKeys } from '../redis/client.ts';
-
-/** Why a destination is paused until resumed: an operator, or a response only a human can fix. */
-export type PauseReason = 'operator' | 'auth-rejected' | 'forbidden' | 'auth-revoked' | 'gone' | 'auth';
+// The pause reasons and what each means are the failure map's (../policy/failures.ts); a reason an
+// older version wrote is read as today's.
+import { type PauseReason, pauseReasonOf } from '../policy/failures.ts';
+import type { CourierRedis } from './client.ts';
+import type { RedisKeys } from './keys.ts';
 
 export interface PauseRecord {
   reason: PauseReason;
@@ -59,7 +57,9 @@ export class DestinationControl {
     );
     if (paused) {
       const record = JSON.parse(paused) as PauseRecord;
-      return { paused: true, reason: record.reason, ...(record.detail ? { detail: record.detail } : {}) };
+      // An unknown reason (written by a newer version) still pauses; the operator's resume clears it.
+      const reason = pauseReasonOf(record.reason) ?? 'operator';
+      return { paused: true, reason, ...(record.detail ? { detail: record.detail } : {}) };
     }
     const until = backoff ? Number(backoff) : 0;
     if (until > now) return { paused: true, reason: 'retry-after', until };

@@ -1,0 +1,190 @@
+// The records Courier writes on its own topics, typed, and the `courier-*` headers each carries
+// (DESIGN §2) — written and read here only. Every stage hands an event on as a `CarriedEvent`
+// (key, body, the producer's own headers, typed metadata) and the record is built from that: no
+// stage copies another stage's headers wholesale, and no `courier-*` header a producer set is
+// ever carried (only Courier's stages write those). Pure.
+import type { IHeaders, Message } from 'kafkajs';
+import { H, headerNumber, headerString, isCourierHeader } from './headers.ts';
+
+/** What a destination record says about its event. */
+export interface EventMeta {
+  eventId: string;
+  eventType?: string;
+  /** Attempts made before the one this record leads to (0 for a fresh or replayed event). */
+  attemptsBefore: number;
+  firstAttemptAt?: number;
+  replay?: { at: string; offset?: string; source?: string };
+  /** A forced replay: deliver even if the delivered-key set says it was delivered. */
+  force: boolean;
+}
+
+/** An event as one stage hands it to the next. */
+export interface CarriedEvent {
+  key: Buffer | null;
+  value: Buffer | null;
+  /** The producer's own headers (no `courier-*` one), values as they came. */
+  userHeaders: IHeaders;
+  meta: EventMeta;
+}
+
+/** A producer's headers without any `courier-*` one; values are kept as they came (bytes stay bytes). */
+export function userHeaders(headers: IHeaders | undefined): IHeaders {
+  const out: IHeaders = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value !== undefined && !isCourierHeader(name)) out[name] = value;
+  }
+  return out;
+}
+
+/** The metadata of a destination (or retry) record; `fallbackId` when it has no event id header. */
+export function readEventMeta(headers: IHeaders | undefined, fallbackId: string): EventMeta {
+  const eventType = headerString(headers, H.eventType);
+  const firstAttemptAt = headerNumber(headers, H.firstAttemptAt);
+  const replayedAt = headerString(headers, H.replayedAt);
+  const replayOffset = headerString(headers, H.replayOffset);
+  const replaySource = headerString(headers, H.replaySource);
+  return {
+    eventId: headerString(headers, H.eventId) || fallbackId,
+    ...(eventType ? { eventType } : {}),
+    attemptsBefore: headerNumber(headers, H.attempt) ?? 0,
+    ...(firstAttemptAt === undefined ? {} : { firstAttemptAt }),
+    ...(replayedAt
+      ? {
+          replay: {
+            at: replayedAt,
+            ...(replayOffset ? { offset: replayOffset } : {}),
+            ...(replaySource ? { source: replaySource } : {}),
+          },
+        }
+      : {}),
+    force: headerString(headers, H.replayForce) === '1',
+  };
+}
+
+/** The event's identity and replay marks: what every record of the event carries. */
+function identityHeaders(meta: EventMeta): Record<string, string> {
+  return {
+    [H.eventId]: meta.eventId,
+    ...(meta.eventType ? { [H.eventType]: meta.eventType } : {}),
+    ...(meta.replay
+      ? {
+          [H.replayedAt]: meta.replay.at,
+          ...(meta.replay.offset ? { [H.replayOffset]: meta.replay.offset } : {}),
+          ...(meta.replay.source ? { [H.replaySource]: meta.replay.source } : {}),
+        }
+      : {}),
+    ...(meta.force ? { [H.replayForce]: '1' } : {}),
+  };
+}
+
+/** A record for `<prefix>.dest.<destination>`: the next attempt of the event. */
+export function destinationRecord(destination: string, event: CarriedEvent): Message {
+  const { meta } = event;
+  return {
+    key: event.key,
+    value: event.value,
+    headers: {
+      ...event.userHeaders,
+      ...identityHeaders(meta),
+      [H.destination]: destination,
+      [H.attempt]: String(meta.attemptsBefore),
+      ...(meta.firstAttemptAt === undefined ? {} : { [H.firstAttemptAt]: String(meta.firstAttemptAt) }),
+    },
+  };
+}
+
+/** What a retry record adds: when it is due and what the last attempt got. */
+export interface RetryStamp {
+  destination: string;
+  /** Attempts made so far (including the one that just failed). */
+  attempts: number;
+  firstAttemptAt: number;
+  dueAt: number;
+  lastStatus?: number;
+  lastError?: string;
+}
+
+/** A record for a retry tier: the destination record of the next attempt, with its due time. */
+export function retryRecord(event: CarriedEvent, retry: RetryStamp): Message {
+  const next = destinationRecord(retry.destination, {
+    ...event,
+    meta: { ...event.meta, attemptsBefore: retry.attempts, firstAttemptAt: retry.firstAttemptAt },
+  });
+  return {
+    ...next,
+    headers: {
+      ...next.headers,
+      [H.dueAt]: String(retry.dueAt),
+      [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
+      [H.lastError]: retry.lastError ?? '',
+    },
+  };
+}
+
+/** The destination and due time of a retry record; undefined without a destination. */
+export function readRetryStamp(
+  headers: IHeaders | undefined,
+): { destination: string; dueAt: number } | undefined {
+  const destination = headerString(headers, H.destination);
+  if (!destination) return undefined;
+  return { destination, dueAt: headerNumber(headers, H.dueAt) ?? 0 };
+}
+
+/** What the DLQ records about a message's last attempt (DESIGN §2 headers). */
+export interface DeadLetter {
+  destination: string;
+  eventId: string;
+  errorClass: string;
+  attempts: number;
+  firstAttemptAt: number;
+  lastAttemptAt: number;
+  lastStatus?: number;
+  lastError?: string;
+  /** The first KiB of the last response body (cut by the writer). */
+  responseSnippet?: string;
+}
+
+/** A record for `<prefix>.dlq.<destination>`. */
+export function deadLetterRecord(event: CarriedEvent, letter: DeadLetter, snippetBytes: number): Message {
+  return {
+    key: event.key,
+    value: event.value,
+    headers: {
+      ...event.userHeaders,
+      ...identityHeaders(event.meta),
+      [H.destination]: letter.destination,
+      [H.eventId]: letter.eventId,
+      [H.errorClass]: letter.errorClass,
+      [H.attempts]: String(letter.attempts),
+      [H.firstAttemptAt]: String(letter.firstAttemptAt),
+      [H.lastAttemptAt]: String(letter.lastAttemptAt),
+      [H.lastStatus]: letter.lastStatus === undefined ? '' : String(letter.lastStatus),
+      [H.lastError]: letter.lastError ?? '',
+      [H.responseSnippet]: Buffer.from(letter.responseSnippet ?? '')
+        .subarray(0, snippetBytes)
+        .toString('utf8'),
+    },
+  };
+}
+
+/** The DLQ headers of a dead letter, as written by `deadLetterRecord`; undefined when it is not one. */
+export function readDeadLetter(headers: IHeaders | undefined): DeadLetter | undefined {
+  const destination = headerString(headers, H.destination);
+  const eventId = headerString(headers, H.eventId);
+  const errorClass = headerString(headers, H.errorClass);
+  if (!destination || !eventId || !errorClass) return undefined;
+  const lastStatus = headerNumber(headers, H.lastStatus);
+  const lastError = headerString(headers, H.lastError);
+  const responseSnippet = headerString(headers, H.responseSnippet);
+  return {
+    destination,
+    eventId,
+    errorClass,
+    attempts: headerNumber(headers, H.attempts) ?? 0,
+    firstAttemptAt: headerNumber(headers, H.firstAttemptAt) ?? 0,
+    lastAttemptAt: headerNumber(headers, H.lastAttemptAt) ?? 0,
+    ...(lastStatus === undefined ? {} : { lastStatus }),
+    ...(lastError ? { lastError } : {}),
+    ...(responseSnippet ? { responseSnippet } : {}),
+  };
+}

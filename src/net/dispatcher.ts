@@ -1,0 +1,36 @@
+// The undici dispatcher behind every outbound HTTP client (deliveries, token endpoints, readiness
+// probes): a keep-alive connection pool with connect, header and body timeouts, the SSRF guard at
+// connect time unless private addresses are allowed, and client TLS (mTLS) when given.
+import { Agent } from 'undici';
+import { guardedLookup } from './addressGuard.ts';
+
+export interface ClientTls {
+  cert: string;
+  key: string;
+  /** Replaces the default CA bundle for this client. */
+  ca?: string;
+}
+
+export interface DispatcherOptions {
+  allowPrivateAddresses: boolean;
+  connections: number;
+  /** Bounds the connect (at most 10 s), the headers and each body read. */
+  timeoutMs: number;
+  keepAliveTimeoutMs?: number;
+  tls?: ClientTls;
+}
+
+export function createDispatcher(o: DispatcherOptions): Agent {
+  return new Agent({
+    connections: o.connections,
+    pipelining: 1,
+    keepAliveTimeout: o.keepAliveTimeoutMs ?? 30_000,
+    connectTimeout: Math.min(o.timeoutMs, 10_000),
+    headersTimeout: o.timeoutMs,
+    bodyTimeout: o.timeoutMs,
+    connect: {
+      ...(o.allowPrivateAddresses ? {} : { lookup: guardedLookup as never }),
+      ...(o.tls ?? {}),
+    },
+  });
+}

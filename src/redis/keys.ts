@@ -1,0 +1,34 @@
+// Every Redis key Courier uses, in one place, all under the topic prefix so that separate
+// deployments never collide. Every key of one destination carries the hash tag
+// `{<prefix>:<destination>}`, so each script's, pipeline's or transaction's keys share a slot on a
+// Redis Cluster (a destination's keys stay on one shard; destinations spread). Pure.
+
+export function redisKeys(prefix: string) {
+  const dest = (d: string) => `{${prefix}:${d}}`;
+  const obs = (d: string) => `${dest(d)}:obs`;
+  return {
+    /** GCRA state of the destination's rate limit. */
+    rate: (d: string) => `${dest(d)}:rate`,
+    /** One UTC day's delivery bucket of a destination (see buckets.ts). */
+    deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
+    /** The in-flight lock of one event being sent to a destination. */
+    inflight: (d: string, eventId: string) => `${dest(d)}:i:${eventId}`,
+    /** A pause until resumed (operator, credentials, 410). */
+    paused: (d: string) => `${dest(d)}:paused`,
+    /** A Retry-After wait: until when (epoch ms). */
+    backoff: (d: string) => `${dest(d)}:backoff`,
+    /** The destination's shared OAuth2 access token, and the lock of the one instance refreshing it. */
+    oauthToken: (d: string) => `${dest(d)}:oauth`,
+    oauthLock: (d: string) => `${dest(d)}:oauth:lock`,
+    /** A time bucket of the rolling counters behind `courier status` and the alerts. */
+    statsBucket: (d: string, index: number) => `${obs(d)}:stats:${index}`,
+    lastError: (d: string) => `${obs(d)}:last-error`,
+    lastDelivered: (d: string) => `${obs(d)}:last-delivered`,
+    pendingSince: (d: string) => `${obs(d)}:pending-since`,
+    breaker: (d: string) => `${obs(d)}:breaker`,
+    /** One alert's state, shared by every instance. */
+    alert: (d: string, code: string) => `${obs(d)}:alert:${code}`,
+  };
+}
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
