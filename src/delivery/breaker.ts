@@ -5,6 +5,14 @@ import CircuitBreaker from 'opossum';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { Outcome, SendResult } from '../policy/failures.ts';
 
+/** What the gate needs of a circuit breaker (opossum's, or a scripted one in the gate's tests). */
+export interface Breaker {
+  /** Runs the send; rejects with TransientFailure for a transient outcome, or a rejection when open. */
+  fire(send: () => Promise<ClassifiedResult>): Promise<ClassifiedResult>;
+  on(event: 'open' | 'halfOpen' | 'close', listener: () => void): unknown;
+  shutdown(): void;
+}
+
 export interface ClassifiedResult {
   result: SendResult;
   outcome: Outcome;
@@ -24,7 +32,7 @@ export function isBreakerRejection(err: unknown): boolean {
   return code === 'EOPENBREAKER' || code === 'ESEMLOCKED' || code === 'ESHUTDOWN';
 }
 
-export function createBreaker(config: DestinationConfig['circuitBreaker'], name: string) {
+export function createBreaker(config: DestinationConfig['circuitBreaker'], name: string): Breaker {
   return new CircuitBreaker<[() => Promise<ClassifiedResult>], ClassifiedResult>(
     async (attempt) => {
       const classified = await attempt();

@@ -2,6 +2,7 @@
 // sent by someone else? — batched with the other messages admitted at the same time), the rate
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
+import { type Clock, sleep, systemClock } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
 import type { TokenFailure } from '../credentials/tokenResponse.ts';
@@ -42,7 +43,7 @@ export interface DelivererOptions {
   rateLimiter?: RateLimiter;
   /** OAuth2, Basic or mTLS credentials; none when the destination has no `auth`. */
   credentials?: DestinationCredentials;
-  now?: () => number;
+  clock?: Clock;
 }
 
 /**
@@ -54,26 +55,15 @@ function tokenFailure(failure: TokenFailure, now: number): { result: SendResult;
   return { result, outcome: classify(result, now) };
 }
 
-const wait = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-
 export class Deliverer {
   private readonly o: DelivererOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
   private readonly reclaimAfterMs: number;
 
   constructor(options: DelivererOptions) {
     this.o = options;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.reclaimAfterMs = Math.max(1000, options.destination.timeoutMs / 2);
   }
 
@@ -87,7 +77,7 @@ export class Deliverer {
         if (c.state === 'claimed') return undefined;
         if (c.state === 'delivered') return { kind: 'skipped' };
         // Another sender has it right now: wait for them rather than send twice.
-        await wait(Math.min(c.retryInMs, 250), signal);
+        await sleep(this.clock, Math.min(c.retryInMs, 250), signal);
         if (signal.aborted) return { kind: 'abandoned' };
       }
     };
@@ -95,7 +85,7 @@ export class Deliverer {
     const before = await claim();
     if (before) return before;
     if (rateLimiter) {
-      const claimedAt = this.now();
+      const claimedAt = this.clock.now();
       if (!(await rateLimiter.acquire(signal))) {
         await deliveredKeys.release(meta.eventId, token);
         return { kind: 'abandoned' };
@@ -107,7 +97,7 @@ export class Deliverer {
       }
       // A long wait for a permit may outlive the in-flight lock: renew the claim (same token)
       // before sending; if someone else took the event meanwhile, the permit goes unused.
-      if (this.now() - claimedAt >= this.reclaimAfterMs) {
+      if (this.clock.now() - claimedAt >= this.reclaimAfterMs) {
         const after = await claim();
         if (after) return after;
       }
@@ -115,7 +105,7 @@ export class Deliverer {
 
     const { destination } = this.o;
     const body = message.value ?? Buffer.alloc(0);
-    const timestampSeconds = Math.floor(this.now() / 1000);
+    const timestampSeconds = Math.floor(this.clock.now() / 1000);
     const signature = sign({ id: meta.eventId, timestampSeconds, body, secrets: destination.secrets });
     const request = {
       webhookId: meta.eventId,
@@ -128,11 +118,11 @@ export class Deliverer {
       'webhook-timestamp': request.webhookTimestamp,
       'webhook-signature': request.webhookSignature,
     };
-    const sentAt = this.now();
+    const sentAt = this.clock.now();
     const fire = (auth: Record<string, string>) =>
       this.o.gate.fire(async () => {
         const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
-        return { result, outcome: classify(result, this.now()) };
+        return { result, outcome: classify(result, this.clock.now()) };
       });
     const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => ({
       kind: 'attempted',
@@ -149,7 +139,7 @@ export class Deliverer {
       let authorized: AuthorizeResult = credentials
         ? await credentials.authorize()
         : { ok: true, headers: {} };
-      if (!authorized.ok) return attempted(tokenFailure(authorized, this.now()));
+      if (!authorized.ok) return attempted(tokenFailure(authorized, this.clock.now()));
       let fired = await fire(authorized.headers);
       let refreshed = false;
       // A 401 with OAuth2: the token may just have expired. One fresh token, the same request again.
@@ -160,7 +150,7 @@ export class Deliverer {
       ) {
         refreshed = true;
         authorized = await credentials.authorize({ forceRefresh: true, rejectedHeaders: authorized.headers });
-        if (!authorized.ok) return attempted(tokenFailure(authorized, this.now()), refreshed);
+        if (!authorized.ok) return attempted(tokenFailure(authorized, this.clock.now()), refreshed);
         fired = await fire(authorized.headers);
       }
       if (fired === 'rejected') {

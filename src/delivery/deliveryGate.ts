@@ -3,23 +3,39 @@
 // through Redis (an operator, a credential or a 410 Gone: until resumed) and a Retry-After (until
 // a time, shared too). Messages wait at the gate inside the window; the gate tells the partition
 // runner when to stop fetching (`onFlowing`), never the fetch loop itself.
+import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { PauseReason } from '../policy/failures.ts';
-import type { DestinationControl } from '../redis/destinationControl.ts';
+import type { PauseState } from '../redis/destinationControl.ts';
 import type { PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { type ClassifiedResult, createBreaker, isBreakerRejection, TransientFailure } from './breaker.ts';
+import {
+  type Breaker,
+  type ClassifiedResult,
+  createBreaker,
+  isBreakerRejection,
+  TransientFailure,
+} from './breaker.ts';
+
+/** The shared pause state the gate reads and writes (Redis, for every instance). */
+export interface PauseStore {
+  pause(destination: string, reason: PauseReason, detail?: string): Promise<boolean>;
+  pauseUntil(destination: string, until: number): Promise<void>;
+  state(destination: string, now: number): Promise<PauseState>;
+}
 
 export interface DeliveryGateOptions {
   destination: DestinationConfig;
-  control: DestinationControl;
+  control: PauseStore;
   events: PipelineEmitter;
   logger: Logger;
   /** Called when sending may go on at full speed (true) or should stop fetching (false). */
   onFlowing: (flowing: boolean) => void;
   /** How often the shared pause state is read from Redis. */
   pollMs?: number;
-  now?: () => number;
+  clock?: Clock;
+  /** The circuit breaker; opossum's, from the destination's `circuitBreaker` settings, by default. */
+  breaker?: Breaker;
 }
 
 type BreakerState = 'closed' | 'open' | 'half-open';
@@ -28,8 +44,8 @@ export class DeliveryGate {
   private readonly o: DeliveryGateOptions;
   private readonly id: string;
   private readonly log: Logger;
-  private readonly now: () => number;
-  private readonly breaker: ReturnType<typeof createBreaker>;
+  private readonly clock: Clock;
+  private readonly breaker: Breaker;
   private breakerState: BreakerState = 'closed';
   private probeTaken = false;
   private shared: { reason: PauseReason; detail?: string } | undefined;
@@ -37,17 +53,18 @@ export class DeliveryGate {
   /** Bumped by every local change, so that a Redis read begun before it does not undo it. */
   private version = 0;
   private waiters: Array<() => void> = [];
-  private pollTimer: NodeJS.Timeout | undefined;
-  private wakeTimer: NodeJS.Timeout | undefined;
+  private pollTimer: TimerHandle | undefined;
+  private wakeTimer: TimerHandle | undefined;
   private lastFlowing = true;
   private stopped = false;
 
   constructor(options: DeliveryGateOptions) {
     this.o = options;
     this.id = options.destination.id;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.log = options.logger.child({ component: 'gate', destination: this.id });
-    this.breaker = createBreaker(options.destination.circuitBreaker, `destination:${this.id}`);
+    this.breaker =
+      options.breaker ?? createBreaker(options.destination.circuitBreaker, `destination:${this.id}`);
     this.breaker.on('open', () => this.setBreaker('open'));
     this.breaker.on('halfOpen', () => this.setBreaker('half-open'));
     this.breaker.on('close', () => this.setBreaker('closed'));
@@ -55,7 +72,7 @@ export class DeliveryGate {
 
   async start(): Promise<void> {
     await this.refresh();
-    this.pollTimer = setInterval(() => {
+    this.pollTimer = this.clock.setInterval(() => {
       this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
     }, this.o.pollMs ?? 500);
     // Never what keeps a process alive: the consumers and sockets are.
@@ -64,8 +81,8 @@ export class DeliveryGate {
 
   stop(): void {
     this.stopped = true;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.clock.clear(this.pollTimer);
+    this.clock.clear(this.wakeTimer);
     this.breaker.shutdown();
     this.wake();
   }
@@ -74,7 +91,7 @@ export class DeliveryGate {
   reason(): string | undefined {
     if (this.breakerState === 'open') return 'circuit-open';
     if (this.shared) return this.shared.reason;
-    if (this.retryAfterUntil > this.now()) return 'retry-after';
+    if (this.retryAfterUntil > this.clock.now()) return 'retry-after';
     if (this.breakerState === 'half-open' && this.probeTaken) return 'circuit-half-open';
     return undefined;
   }
@@ -84,7 +101,9 @@ export class DeliveryGate {
    * already passed the gate and waited since (for a rate-limit permit, say).
    */
   shut(): boolean {
-    return this.breakerState === 'open' || this.shared !== undefined || this.retryAfterUntil > this.now();
+    return (
+      this.breakerState === 'open' || this.shared !== undefined || this.retryAfterUntil > this.clock.now()
+    );
   }
 
   /** The state `courier status`, metrics and the retention warning show. */
@@ -94,7 +113,7 @@ export class DeliveryGate {
       open: reason === undefined,
       ...(reason ? { reason } : {}),
       breaker: this.breakerState,
-      ...(this.retryAfterUntil > this.now() ? { until: this.retryAfterUntil } : {}),
+      ...(this.retryAfterUntil > this.clock.now() ? { until: this.retryAfterUntil } : {}),
     };
   }
 
@@ -166,7 +185,7 @@ export class DeliveryGate {
 
   private async refresh(): Promise<void> {
     const version = this.version;
-    const state = await this.o.control.state(this.id, this.now());
+    const state = await this.o.control.state(this.id, this.clock.now());
     if (version !== this.version || this.stopped) return;
     const wasShared = this.shared;
     const wasUntil = this.retryAfterUntil;
@@ -180,7 +199,11 @@ export class DeliveryGate {
     }
     if (!wasShared && this.shared)
       this.o.events.emit('paused', { destination: this.id, reason: this.shared.reason });
-    if ((wasShared || wasUntil > this.now()) && !this.shared && this.retryAfterUntil <= this.now())
+    if (
+      (wasShared || wasUntil > this.clock.now()) &&
+      !this.shared &&
+      this.retryAfterUntil <= this.clock.now()
+    )
       this.o.events.emit('resumed', { destination: this.id });
     this.changed();
   }
@@ -211,16 +234,22 @@ export class DeliveryGate {
       );
       this.o.onFlowing(flowing);
     }
-    if (this.retryAfterUntil > this.now()) {
-      if (this.wakeTimer) clearTimeout(this.wakeTimer);
-      this.wakeTimer = setTimeout(
+    if (this.retryAfterUntil > this.clock.now()) {
+      this.clock.clear(this.wakeTimer);
+      this.wakeTimer = this.clock.setTimeout(
         () => {
           this.wakeTimer = undefined;
+          if (!this.shared && this.retryAfterUntil <= this.clock.now()) {
+            // The wait ran out here; a refresh that finds no Retry-After left will not say so.
+            this.retryAfterUntil = 0;
+            this.o.events.emit('resumed', { destination: this.id });
+          }
           this.changed();
           this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
         },
-        this.retryAfterUntil - this.now() + 5,
+        this.retryAfterUntil - this.clock.now() + 5,
       );
+      this.wakeTimer.unref();
     }
   }
 

@@ -3,9 +3,11 @@
 // (what the outcome means) and the executor (retry, dead letter, pause, attempt record), and
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
+import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DestinationCredentials } from '../credentials/credentials.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
+import { atRetentionRisk } from '../policy/retention.ts';
 import type { Tier } from '../policy/retry.ts';
 import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { DestinationControl } from '../redis/destinationControl.ts';
@@ -16,7 +18,7 @@ import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
 import { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
-import { PartitionRunner, type WindowLimits } from './partitionRunner.ts';
+import { destinationConsumer, PartitionRunner, type WindowLimits } from './partitionRunner.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import type { WebhookSender } from './sender.ts';
 
@@ -38,50 +40,48 @@ export interface DestinationActorOptions {
   logger: Logger;
   /** The retry tiers: no retry or Retry-After is scheduled further out than the longest. */
   tiers: readonly Tier[];
-  /** The destination topic's retention: a warning goes out when undelivered work is half that old. */
+  /** The destination topic's retention: a warning goes out when undelivered work is at risk. */
   retentionMs: number;
-  window?: WindowLimits;
+  window: WindowLimits;
   /** Watches the consumer for a crash kafkajs will not restart. */
   watch?: ConsumerWatch;
   /** How often shared pause state is read from Redis. */
   pausePollMs?: number;
   sessionTimeoutMs?: number;
-  now?: () => number;
+  clock?: Clock;
   random?: () => number;
 }
-
-export const DEFAULT_WINDOW: WindowLimits = { messages: 5000, bytes: 16 * 1024 * 1024 };
 
 export class DestinationActor {
   private readonly o: DestinationActorOptions;
   private readonly id: string;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly random: () => number;
   private readonly runner: PartitionRunner;
   private readonly gate: DeliveryGate;
   private readonly deliverer: Deliverer;
   private readonly executor: Executor;
-  private retentionTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: TimerHandle | undefined;
   private lastRetentionWarning = 0;
 
   constructor(options: DestinationActorOptions) {
     this.o = options;
     this.id = options.destination.id;
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.logger.child({ component: 'actor', destination: this.id });
     this.runner = new PartitionRunner({
       name: `deliver:${this.id}`,
-      kafka: options.kafka,
+      consumer: destinationConsumer(options.kafka, options.groupId, options.sessionTimeoutMs),
       groupId: options.groupId,
       topic: options.topic,
       concurrency: options.destination.concurrency,
-      window: options.window ?? DEFAULT_WINDOW,
+      window: options.window,
       handle: (message, signal) => this.handle(message, signal),
       ...(options.watch ? { watch: options.watch } : {}),
       logger: this.log,
-      ...(options.sessionTimeoutMs ? { sessionTimeoutMs: options.sessionTimeoutMs } : {}),
+      clock: this.clock,
     });
     this.gate = new DeliveryGate({
       destination: options.destination,
@@ -90,7 +90,7 @@ export class DestinationActor {
       logger: this.log,
       onFlowing: (flowing) => this.runner.setFlowing(flowing),
       ...(options.pausePollMs ? { pollMs: options.pausePollMs } : {}),
-      now: this.now,
+      clock: this.clock,
     });
     this.deliverer = new Deliverer({
       destination: options.destination,
@@ -99,7 +99,7 @@ export class DestinationActor {
       gate: this.gate,
       ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
-      now: this.now,
+      clock: this.clock,
     });
     this.executor = new Executor({
       destination: this.id,
@@ -110,20 +110,20 @@ export class DestinationActor {
       attempts: options.attempts,
       events: options.events,
       logger: this.log,
-      now: this.now,
+      now: () => this.clock.now(),
     });
   }
 
   async start(): Promise<void> {
     await this.gate.start();
     await this.runner.start();
-    this.retentionTimer = setInterval(() => this.checkRetention(), 1000);
+    this.retentionTimer = this.clock.setInterval(() => this.checkRetention(), 1000);
     this.retentionTimer.unref();
   }
 
   /** Stops taking messages, lets in-flight sends finish, commits, then leaves the group. */
   async stop(): Promise<void> {
-    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.clock.clear(this.retentionTimer);
     this.o.rateLimiter?.close();
     try {
       await this.runner.stop();
@@ -131,11 +131,6 @@ export class DestinationActor {
       this.gate.stop();
       await this.o.sender.close();
     }
-  }
-
-  /** Gate state for status views and health. */
-  state() {
-    return { ...this.gate.state(), inWindow: this.runner.inWindow };
   }
 
   /** One message, until it is finished (true) or abandoned by a stop or rebalance (false). */
@@ -161,7 +156,7 @@ export class DestinationActor {
             firstAttemptAt,
             policy: this.o.destination.retry,
             tiers: this.o.tiers,
-            now: this.now(),
+            now: this.clock.now(),
             random: this.random,
           });
           if (await this.executor.apply(message, { number: attempt, firstAttemptAt, delivery }, action))
@@ -173,21 +168,21 @@ export class DestinationActor {
   }
 
   /**
-   * Warns (at most once a minute) when the oldest undelivered message of the destination is past
-   * half of its topic's retention: a paused or failing destination must be dealt with, or its
+   * Warns (at most once a minute) when the oldest undelivered message of the destination is at
+   * risk of its topic's retention: a paused or failing destination must be dealt with, or its
    * retention raised, before Kafka deletes what it has not delivered.
    */
   private checkRetention(): void {
     const oldest = this.runner.oldestUnfinished();
     if (!oldest) return;
-    const ageMs = this.now() - oldest.timestamp;
+    const ageMs = this.clock.now() - oldest.timestamp;
     const { retentionMs } = this.o;
-    if (ageMs < retentionMs / 2 || this.now() - this.lastRetentionWarning < 60_000) return;
-    this.lastRetentionWarning = this.now();
+    if (!atRetentionRisk(ageMs, retentionMs) || this.clock.now() - this.lastRetentionWarning < 60_000) return;
+    this.lastRetentionWarning = this.clock.now();
     const state = this.gate.state();
     this.log.warn(
       { partition: oldest.partition, ageMs, retentionMs, paused: !state.open, reason: state.reason },
-      'oldest undelivered message is past half of the topic retention: resume or fix the destination, or raise retention',
+      'oldest undelivered message is at risk of the topic retention: resume or fix the destination, or raise retention',
     );
     this.o.events.emit('retention-risk', {
       destination: this.id,

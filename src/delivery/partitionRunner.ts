@@ -5,8 +5,10 @@
 // below which everything is finished. Held messages (a paused destination, a Retry-After, an
 // open circuit) stay in the window: nothing is read twice. Backpressure pauses the partitions
 // whose window is full, never the fetch loop; the gate pauses them all while it is shut.
-// It never imports the actor: it is given a handler.
+// It never imports the actor: it is given a handler, and the consumer through a narrow port (the
+// kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
 import type { Consumer, Kafka } from 'kafkajs';
+import { type Clock, sleep, systemClock } from '../clock.ts';
 import { sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
@@ -22,10 +24,27 @@ export interface WindowLimits {
   bytes: number;
 }
 
+/** What the runner needs of a Kafka consumer. */
+export type RunnerConsumer = Pick<
+  Consumer,
+  'connect' | 'subscribe' | 'run' | 'pause' | 'resume' | 'commitOffsets' | 'disconnect' | 'on' | 'events'
+>;
+
+/** The kafkajs consumer of a destination topic, as the runner wants it. */
+export function destinationConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs?: number): Consumer {
+  return kafka.consumer({
+    groupId,
+    ...sessionSettings(sessionTimeoutMs),
+    maxBytesPerPartition: 512 * 1024,
+    maxWaitTimeInMs: 100,
+    retry: { retries: 10 },
+  });
+}
+
 export interface PartitionRunnerOptions {
   /** The consumer's name in health reports, e.g. `deliver:crm`. */
   name: string;
-  kafka: Kafka;
+  consumer: RunnerConsumer;
   groupId: string;
   topic: string;
   concurrency: number;
@@ -39,8 +58,8 @@ export interface PartitionRunnerOptions {
   /** Watches the consumer: a crash kafkajs will not restart stops the process (app.fatal). */
   watch?: ConsumerWatch;
   logger: Logger;
-  sessionTimeoutMs?: number;
   commitIntervalMs?: number;
+  clock?: Clock;
 }
 
 /** One partition's window in one group generation. */
@@ -57,22 +76,10 @@ class Window {
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
 export class PartitionRunner {
   private readonly o: PartitionRunnerOptions;
-  private readonly consumer: Consumer;
+  private readonly consumer: RunnerConsumer;
+  private readonly clock: Clock;
   private readonly scheduler: KeyedScheduler;
   private readonly log: Logger;
   private windows = new Map<number, Window>();
@@ -87,19 +94,15 @@ export class PartitionRunner {
     this.o = options;
     this.log = options.logger.child({ component: 'partition-runner', topic: options.topic });
     this.scheduler = new KeyedScheduler(options.concurrency);
-    this.consumer = options.kafka.consumer({
-      groupId: options.groupId,
-      ...sessionSettings(options.sessionTimeoutMs),
-      maxBytesPerPartition: 512 * 1024,
-      maxWaitTimeInMs: 100,
-      retry: { retries: 10 },
-    });
+    this.consumer = options.consumer;
+    this.clock = options.clock ?? systemClock;
     this.commits = new PeriodicCommit({
       consumer: this.consumer,
       topic: options.topic,
       intervalMs: options.commitIntervalMs ?? 250,
       logger: this.log,
       collect: () => this.commitRound(),
+      clock: this.clock,
     });
   }
 
@@ -154,13 +157,6 @@ export class PartitionRunner {
     return oldest;
   }
 
-  /** Messages in the window (buffered or in flight), all partitions. */
-  get inWindow(): number {
-    let n = 0;
-    for (const w of this.windows.values()) n += w.tracker.unfinished;
-    return n;
-  }
-
   private onAssignment(assignment: Record<string, number[]>): void {
     // A new generation: what the old one had not finished is read again from the committed
     // offsets, by us or by the partition's new owner. Sends in flight finish; their offsets are
@@ -213,7 +209,7 @@ export class PartitionRunner {
               { err, partition: message.partition, offset: message.offset },
               'message handling failed; trying it again shortly',
             );
-            await sleep(1000, signal);
+            await sleep(this.clock, 1000, signal);
           }
         }
       })

@@ -3,15 +3,22 @@
 // it has waiters (at most `burst`); granted permits wake waiters one each, in order. While
 // nobody waits nothing is asked, and while Redis says "not yet" the dispenser sleeps until the
 // next permit is due, gathering waiters: at most one Redis call per block, never one per waiter.
-import type { CourierRedis } from '../redis/client.ts';
+import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
+
+/** Where permits are taken: GCRA on one shared key (Redis' `takePermits-1.lua`). */
+export interface PermitStore {
+  /** [permits granted now (0..wanted), ms until the next one when fewer than wanted]. */
+  takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
+}
 
 export interface RateLimiterOptions {
-  redis: CourierRedis;
+  redis: PermitStore;
   key: string;
   perSecond: number;
   burst: number;
   /** Called with how long a block of waiters waited for their permits (ms), for metrics. */
   onWait?: (waitedMs: number, permits: number) => void;
+  clock?: Clock;
 }
 
 interface Waiter {
@@ -28,7 +35,10 @@ export class RateLimiter {
   private readonly gatherMs: number;
   private readonly waiters: Waiter[] = [];
   private asking = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** A first call is due once this turn's waiters have gathered. */
+  private gathering = false;
+  private readonly clock: Clock;
+  private timer: TimerHandle | undefined;
   /** When the last call was made, and whether it met contention (several waiters, or a refusal). */
   private lastCallAt = 0;
   private busy = false;
@@ -37,6 +47,7 @@ export class RateLimiter {
     if (!(options.perSecond > 0)) throw new RangeError('perSecond must be positive');
     if (!(options.burst >= 1)) throw new RangeError('burst must be at least 1');
     this.o = options;
+    this.clock = options.clock ?? systemClock;
     this.intervalMs = 1000 / options.perSecond;
     // Long enough that a call finds about a burst's worth of permits (shared by all instances).
     this.gatherMs = Math.min(250, Math.max(20, this.intervalMs * options.burst));
@@ -46,7 +57,7 @@ export class RateLimiter {
   acquire(signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
-      const waiter: Waiter = { since: Date.now(), resolve, signal, onAbort: undefined };
+      const waiter: Waiter = { since: this.clock.now(), resolve, signal, onAbort: undefined };
       if (signal) {
         waiter.onAbort = () => {
           const i = this.waiters.indexOf(waiter);
@@ -56,13 +67,20 @@ export class RateLimiter {
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
       this.waiters.push(waiter);
-      this.pump();
+      // Waiters that arrive together (a batch of admissions resolves in one turn) share one call.
+      if (!this.gathering) {
+        this.gathering = true;
+        queueMicrotask(() => {
+          this.gathering = false;
+          this.pump();
+        });
+      }
     });
   }
 
   /** Wakes every waiter with false (stop). */
   close(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.clock.clear(this.timer);
     this.timer = undefined;
     for (const w of this.waiters.splice(0)) this.settle(w, false);
   }
@@ -75,22 +93,22 @@ export class RateLimiter {
   private pump(): void {
     if (this.asking || this.timer || this.waiters.length === 0) return;
     // Under load, let waiters gather so the next call takes a block rather than one permit.
-    const gatherFor = this.busy ? this.lastCallAt + this.gatherMs - Date.now() : 0;
+    const gatherFor = this.busy ? this.lastCallAt + this.gatherMs - this.clock.now() : 0;
     if (gatherFor > 0) {
-      this.timer = setTimeout(() => {
+      this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         this.pump();
       }, gatherFor);
       return;
     }
     this.asking = true;
-    this.lastCallAt = Date.now();
+    this.lastCallAt = this.clock.now();
     const wanted = Math.min(this.waiters.length, this.o.burst);
     this.o.redis
       .takePermits(this.o.key, this.intervalMs, this.o.burst, wanted)
       .then(
         ([granted, waitMs]) => {
-          const now = Date.now();
+          const now = this.clock.now();
           this.busy = wanted > 1 || Number(granted) < wanted;
           const woken = this.waiters.splice(0, Number(granted));
           if (woken.length > 0) {
@@ -98,7 +116,7 @@ export class RateLimiter {
             for (const w of woken) this.settle(w, true);
           }
           return this.waiters.length > 0
-            ? Math.max(Number(waitMs), this.gatherMs - (Date.now() - this.lastCallAt))
+            ? Math.max(Number(waitMs), this.gatherMs - (this.clock.now() - this.lastCallAt))
             : 0;
         },
         // Redis unreachable: try again shortly; the waiters keep waiting (nothing is sent).
@@ -107,7 +125,7 @@ export class RateLimiter {
       .then((nextInMs) => {
         this.asking = false;
         if (nextInMs > 0 && this.waiters.length > 0) {
-          this.timer = setTimeout(() => {
+          this.timer = this.clock.setTimeout(() => {
             this.timer = undefined;
             this.pump();
           }, nextInMs);

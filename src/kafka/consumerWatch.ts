@@ -23,7 +23,7 @@ export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] 
   private firstFatal: ConsumerCrashedError | undefined;
 
   /** Starts watching a consumer (call it before `consumer.run`). */
-  add(name: string, consumer: Consumer, groupId: string): void {
+  add(name: string, consumer: Pick<Consumer, 'on' | 'events'>, groupId: string): void {
     const health: ConsumerHealth = { name, groupId, state: 'starting' };
     this.consumers.set(name, health);
     const { GROUP_JOIN, FETCH_START, CRASH, STOP } = consumer.events;

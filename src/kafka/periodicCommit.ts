@@ -3,6 +3,7 @@
 // Kafka refuses (a rebalance in progress) is skipped, and the next generation starts from the
 // last good one. Used by the router and the partition runner.
 import type { Consumer } from 'kafkajs';
+import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 export interface CommitRound {
@@ -13,31 +14,34 @@ export interface CommitRound {
 }
 
 export interface PeriodicCommitOptions {
-  consumer: Consumer;
+  consumer: Pick<Consumer, 'commitOffsets'>;
   topic: string;
   intervalMs: number;
   logger: Logger;
   /** What to commit now, or nothing. */
   collect: () => CommitRound | undefined;
+  clock?: Clock;
 }
 
 export class PeriodicCommit {
   private readonly o: PeriodicCommitOptions;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  private timer: TimerHandle | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(options: PeriodicCommitOptions) {
     this.o = options;
+    this.clock = options.clock ?? systemClock;
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.o.intervalMs);
+    this.timer = this.clock.setInterval(() => void this.flush(), this.o.intervalMs);
     this.timer.unref();
   }
 
   /** No more rounds on the timer; `flush()` still commits. */
   stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.clock.clear(this.timer);
   }
 
   /** Commits what is committable now, after any round still running. */

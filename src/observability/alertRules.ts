@@ -2,6 +2,7 @@
 // evaluator decides, Redis deduplicates across instances, the notifier delivers.
 import type { AlertThresholds } from '../config/schema.ts';
 import { pauseNeedsOwner } from '../policy/failures.ts';
+import { atRetentionRisk } from '../policy/retention.ts';
 import type { StatusRow } from './destinationStatus.ts';
 
 /** Stable alert codes: the `alert` field of the log line and of the operator webhook. */
@@ -71,7 +72,7 @@ export function evaluateAlerts(
     },
     {
       code: 'retention-risk',
-      active: row.oldestUndeliveredMs > t.retentionMs / 2,
+      active: row.oldestUndeliveredMs > 0 && atRetentionRisk(row.oldestUndeliveredMs, t.retentionMs),
       summary: `${row.destination}: oldest undelivered message (${seconds(row.oldestUndeliveredMs)}) is past half the topic retention; Kafka deletes it at ${seconds(t.retentionMs)}`,
     },
   ];

@@ -1,12 +1,19 @@
 // The delivered-key set: which events each destination has already received (kept for the
-// idempotency window in the destination's day buckets, see ../redis/buckets.ts), plus a short
-// in-flight lock so two senders never send one event at once. Admissions and completions of many
-// events share one Redis round trip each (see ../redis/lua).
+// idempotency window in the destination's day buckets, see buckets.ts), plus a short in-flight
+// lock so two senders never send one event at once. Admissions and completions of many events
+// share one Redis round trip each (see lua/admit.lua and lua/complete.lua).
 import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock } from '../clock.ts';
 import { Batcher } from './batcher.ts';
 import { bucketDays, bucketExpiresAt, parseEntry } from './buckets.ts';
-import type { CourierRedis } from './client.ts';
 import type { RedisKeys } from './keys.ts';
+
+/** The Redis commands the set runs (Courier's `admit.lua` and `complete.lua`, and HGET). */
+export interface DeliveryStore {
+  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
+  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  hget(key: string, field: string): Promise<string | null>;
+}
 
 export type ClaimResult =
   | { state: 'claimed' }
@@ -14,13 +21,14 @@ export type ClaimResult =
   | { state: 'locked'; retryInMs: number };
 
 export interface DeliveredKeySetOptions {
-  redis: CourierRedis;
+  redis: DeliveryStore;
   keys: RedisKeys;
   destination: string;
   /** How long a delivered mark is kept (the idempotency window). */
   ttlMs: number;
   /** How long an in-flight lock lives if its holder dies: longer than one attempt. */
   lockMs: number;
+  clock?: Clock;
 }
 
 interface Completion {
@@ -32,6 +40,7 @@ interface Completion {
 
 export class DeliveredKeySet {
   private readonly options: DeliveredKeySetOptions;
+  private readonly clock: Clock;
   /** Identifies this process; each claim's token is this plus a counter. */
   private readonly owner = randomUUID();
   private claims = 0;
@@ -40,6 +49,7 @@ export class DeliveredKeySet {
 
   constructor(options: DeliveredKeySetOptions) {
     this.options = options;
+    this.clock = options.clock ?? systemClock;
     this.admissions = new Batcher((items) => this.admitMany(items));
     this.completions = new Batcher((items) => this.completeMany(items));
   }
@@ -74,7 +84,7 @@ export class DeliveredKeySet {
   }
 
   /** The destination's delivery buckets, newest first. */
-  private buckets(now = Date.now()): string[] {
+  private buckets(now = this.clock.now()): string[] {
     const { keys, destination, ttlMs } = this.options;
     return bucketDays(now, ttlMs).map((day) => keys.deliveries(destination, day));
   }
@@ -106,7 +116,7 @@ export class DeliveredKeySet {
   }
 
   private async completeMany(items: Completion[]): Promise<undefined[]> {
-    const now = Date.now();
+    const now = this.clock.now();
     const buckets = this.buckets(now);
     const keys = [...buckets, ...this.locks(items.map((i) => i.eventId))];
     await this.options.redis.complete(
