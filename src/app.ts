@@ -150,20 +150,22 @@ export class CourierApp {
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
     await this.checkTopics(roles);
+    const keys = redisKeys(config.kafka.topicPrefix);
+    const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     this.observability = new Observability({
       config,
       logger,
       events: this.events,
       kafka: this.kafka,
+      redis: this.redis,
+      index,
       groups: consumerGroups(config),
       consumers: () => consumerReadiness(this.health(), this.running),
       ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
     });
     await this.observability.start();
     const names = topicNames(config);
-    const keys = redisKeys(config.kafka.topicPrefix);
     const groups = consumerGroups(config);
-    const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
     // Attempt records, retries and dead letters share one producer; the router and the delay
     // consumer get their own.
     const deliveryProducer = await this.connectProducer();
@@ -201,7 +203,7 @@ export class CourierApp {
       const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
       const watched: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }> = [];
       for (const destination of config.destinations) {
-        // Credentials (issue 9): built first, they fail at start when unusable; closed after the actor.
+        // Credentials: built first, they fail at start when unusable; closed after the actor.
         const credentials = createCredentials({
           destination,
           redis: this.redis,
@@ -326,8 +328,9 @@ export class CourierApp {
     await this.attemptLog?.close();
     for (const producer of this.producers) await producer.disconnect().catch(() => {});
     this.producers.length = 0;
-    this.redis.disconnect();
+    // The endpoint stops last; the Redis client it shares goes after it.
     await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
+    this.redis.disconnect();
     this.o.logger.info('courier stopped');
   }
 }

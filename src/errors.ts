@@ -49,26 +49,6 @@ export class InvalidEventError extends CourierError {
   }
 }
 
-/** A destination URL Courier refuses to call (SSRF guard, bad scheme). */
-export class ForbiddenDestinationError extends CourierError {
-  constructor(message: string) {
-    super('DESTINATION_FORBIDDEN', message);
-  }
-}
-
-/** A topic that exists with settings Courier cannot work with. */
-export class TopicMismatchError extends CourierError {
-  readonly problems: string[];
-
-  constructor(problems: string[]) {
-    super(
-      'TOPIC_MISMATCH',
-      `topics do not match the configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-    this.problems = problems;
-  }
-}
-
 /** A CLI usage error: wrong or conflicting flags. */
 export class UsageError extends CourierError {
   constructor(message: string) {

@@ -15,10 +15,8 @@ export type { TlsConfig } from './config/tls.ts';
 export {
   ConfigError,
   CourierError,
-  ForbiddenDestinationError,
   InvalidEventError,
   type InvalidEventReason,
-  TopicMismatchError,
 } from './errors.ts';
 export type { TopicReport } from './kafka/admin.ts';
 export type { AlertNotice } from './observability/alerts.ts';

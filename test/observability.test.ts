@@ -275,7 +275,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
 
   test('courier status shows the three destinations from shared state', async () => {
     const lines: string[] = [];
-    const { status } = await import('../src/cli/status.ts');
+    const { status } = await import('../src/cli/commands/status.ts');
     const code = await status(config, { json: true, print: (l) => lines.push(l) });
     assert.equal(code, 1, 'not every destination is healthy');
     const report = JSON.parse(lines.join('\n')) as StatusReport;

@@ -6,7 +6,7 @@ import './quietWarnings.ts';
 import { inspect } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.ts';
-import { ConfigError, CourierError, DependencyError, TopicMismatchError, UsageError } from '../errors.ts';
+import { ConfigError, CourierError, DependencyError, UsageError } from '../errors.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
 import { globalHelp, parseVerbArgs, usageHint, verbHelp } from './args.ts';
@@ -44,8 +44,8 @@ function report(err: unknown, verb: Verb | undefined): number {
     console.error(`courier: ${err.message}${stack}`);
     return EXIT.unreachable;
   }
-  if (err instanceof ConfigError || err instanceof TopicMismatchError) {
-    // The cases with several lines: every problem, one per line.
+  if (err instanceof ConfigError) {
+    // Every problem, one per line.
     console.error(`courier: ${err.message}${stack}`);
     return EXIT.failure;
   }

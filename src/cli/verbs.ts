@@ -6,22 +6,16 @@ import { ROLES } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type ArgSpec, type FlagSpec, type Flags, JSON_FLAG, type VerbSpec } from './args.ts';
-import {
-  destinationOf,
-  inspect,
-  pauseResume,
-  positiveInt,
-  produce,
-  produceOptions,
-  replayCommand,
-  replayOptions,
-  rolesOf,
-  run,
-  topics,
-} from './commands.ts';
-import { configCheck } from './configCheck.ts';
+import { configCheck } from './commands/configCheck.ts';
+import { inspect } from './commands/inspect.ts';
+import { pauseResume } from './commands/pauseResume.ts';
+import { produce, produceOptions } from './commands/produce.ts';
+import { replayCommand, replayOptions } from './commands/replay.ts';
+import { run } from './commands/run.ts';
+import { status } from './commands/status.ts';
+import { topics } from './commands/topics.ts';
+import { destinationOf, positiveInt, rolesOf } from './flags.ts';
 import type { Dependency } from './preflight.ts';
-import { status } from './status.ts';
 
 export interface VerbContext {
   flags: Flags;

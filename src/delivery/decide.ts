@@ -1,4 +1,4 @@
-// What to do after an attempt: outcome + policy → action (DESIGN §5). What each outcome means is
+// What to do after an attempt: outcome + policy → action. What each outcome means is
 // the failure map's (../policy/failures.ts); this adds the retry budget and the delay. Pure: the
 // clock and the randomness come in as arguments, the effects are applied by act.ts.
 import type { RetryPolicy } from '../config/schema.ts';

@@ -1,4 +1,4 @@
-// Writes an event to its destination's DLQ topic with the DESIGN §2 headers
+// Writes an event to its destination's DLQ topic with its headers
 // (../kafka/records.ts), acknowledged by all replicas before the source offset may be committed.
 import type { ProducerQueue } from '../kafka/producerQueue.ts';
 import { type CarriedEvent, type DeadLetter, deadLetterRecord } from '../kafka/records.ts';

@@ -1,4 +1,4 @@
-// The CloudEvent shape Courier routes and delivers, and its validation (DESIGN §3). Pure.
+// The CloudEvent shape Courier routes and delivers, and its validation. Pure.
 import { InvalidEventError } from '../errors.ts';
 
 export interface CloudEvent {

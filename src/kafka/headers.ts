@@ -1,4 +1,4 @@
-// Kafka header names Courier writes and reads (DESIGN §2), and helpers to read them.
+// Kafka header names Courier writes and reads, and helpers to read them.
 import type { IHeaders } from 'kafkajs';
 
 export const H = {

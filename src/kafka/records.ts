@@ -1,5 +1,5 @@
 // The records Courier writes on its own topics, typed, and the `courier-*` headers each carries
-// (DESIGN §2) — written and read here only. Every stage hands an event on as a `CarriedEvent`
+// — written and read here only. Every stage hands an event on as a `CarriedEvent`
 // (key, body, the producer's own headers, typed metadata) and the record is built from that: no
 // stage copies another stage's headers wholesale, and no `courier-*` header a producer set is
 // ever carried (only Courier's stages write those). Pure.
@@ -130,7 +130,7 @@ export function readRetryStamp(
   return { destination, dueAt: headerNumber(headers, H.dueAt) ?? 0 };
 }
 
-/** What the DLQ records about a message's last attempt (DESIGN §2 headers). */
+/** What the DLQ records about a message's last attempt (its headers). */
 export interface DeadLetter {
   destination: string;
   eventId: string;

@@ -1,4 +1,4 @@
-// Topic names, consumer-group names and the topic plan (DESIGN §2): pure functions of the
+// Topic names, consumer-group names and the topic plan: pure functions of the
 // configuration, shared by every stage (so no stage borrows names from another or from app.ts).
 import type { CourierConfig } from '../config/schema.ts';
 

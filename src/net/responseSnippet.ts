@@ -1,4 +1,4 @@
-// The first KiB of a response body (DESIGN §2: only that much of an answer is ever kept), read best
+// The first KiB of a response body (only that much of an answer is ever kept), read best
 // effort within its own bound once the status line has decided the outcome.
 
 /** At most this many bytes of a response body are kept (attempt records, DLQ headers). */

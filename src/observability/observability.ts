@@ -1,7 +1,8 @@
 // Everything an operator sees of a running Courier, wired in one place: the Prometheus metrics
 // (subscribed to the pipeline's events), the rolling counters in Redis, the backlog probe, the
 // alert evaluator and the HTTP endpoint (/metrics, /healthz, /readyz, the status page). The
-// composition root constructs it, starts it after the roles and stops it before them.
+// composition root starts it before the roles (so /healthz answers and /readyz says "starting"
+// while they start) and stops it after them.
 import type { Admin, Kafka } from 'kafkajs';
 import { EventIndex } from '../attempts/eventIndex.ts';
 import { inspectEvent } from '../attempts/inspect.ts';
@@ -25,6 +26,10 @@ export interface ObservabilityOptions {
   logger: Logger;
   events: PipelineEmitter;
   kafka: Kafka;
+  /** The process's Redis client (the composition root's); one of its own when not given. */
+  redis?: CourierRedis;
+  /** The event index the attempt log writes, for the event pages; built on `redis` when not given. */
+  index?: EventIndex;
   groups: GroupNames;
   /** The roles' consumers (CourierApp.health()); readiness fails when one is not running. */
   consumers?: () => Readiness | Promise<Readiness>;
@@ -45,6 +50,9 @@ export class Observability {
   private readonly o: ObservabilityOptions;
   private readonly log: Logger;
   private readonly redis: CourierRedis;
+  /** Whether `redis` is this object's own (disconnected on stop) or the caller's. */
+  private readonly ownsRedis: boolean;
+  private readonly index: EventIndex;
   private readonly admin: Admin;
   private readonly probe: BacklogProbe;
   private readonly stats: RollingStatsWriter;
@@ -63,8 +71,16 @@ export class Observability {
     const { config } = options;
     this.log = options.logger.child({ component: 'observability' });
     this.metrics = new CourierMetrics();
-    this.redis = createRedis(config.redis, { lazyConnect: true });
-    this.redis.on('error', () => {}); // reported through /readyz, not as unhandled errors
+    this.ownsRedis = options.redis === undefined;
+    this.redis = options.redis ?? createRedis(config.redis, { lazyConnect: true });
+    if (this.ownsRedis) this.redis.on('error', () => {}); // reported through /readyz, not as unhandled errors
+    this.index =
+      options.index ??
+      new EventIndex({
+        redis: this.redis,
+        keys: redisKeys(config.kafka.topicPrefix),
+        ttlMs: config.idempotency.windowMs,
+      });
     this.admin = options.kafka.admin();
     const names = topicNames(config);
     this.probe = new BacklogProbe({ admin: this.admin, topics: names, groups: options.groups });
@@ -102,7 +118,7 @@ export class Observability {
     this.unsubscribe = this.metrics.subscribe(this.o.events);
     this.stats.subscribe(this.o.events);
     this.stats.start();
-    this.redis.connect().catch(() => {});
+    if (this.ownsRedis) this.redis.connect().catch(() => {});
     this.every(config.observability.probeIntervalMs, () => this.probeOnce().then(() => {}));
     this.every(config.alerts.evaluateIntervalMs, () => this.evaluateOnce());
     if (this.o.serve ?? (config.observability.enabled && !this.o.clusterWorker)) {
@@ -134,7 +150,7 @@ export class Observability {
     this.unsubscribe?.();
     await this.stats.stop();
     await this.admin.disconnect().catch(() => {});
-    this.redis.disconnect();
+    if (this.ownsRedis) this.redis.disconnect();
   }
 
   /** Runs `task` now and then every `ms`, never two at once. */
@@ -224,11 +240,7 @@ export class Observability {
   private pages() {
     const { config } = this.o;
     const refreshSeconds = Math.max(2, Math.round(config.observability.probeIntervalMs / 1000));
-    const index = new EventIndex({
-      redis: this.redis,
-      keys: redisKeys(config.kafka.topicPrefix),
-      ttlMs: config.idempotency.windowMs,
-    });
+    const { index } = this;
     const ids = config.destinations.map((d) => d.id);
     const attemptsTopic = topicNames(config).attempts;
     return {

@@ -1,4 +1,4 @@
-// What every failure means, in one place (DESIGN §5): how an HTTP answer, a network error or a
+// What every failure means, in one place: how an HTTP answer, a network error or a
 // token endpoint's answer is classified, and what each class leads to — deliver, retry, dead-letter
 // with a class, or pause the destination with a reason (and who must act on it). decide(), the
 // gate, the attempt records, the alerts, the metrics and the status view all read these tables;

@@ -12,7 +12,7 @@
 // when it is attempted, and re-parking would let an absurd due time circle the tiers forever.
 
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { groupByTopic, sessionSettings } from '../kafka/client.ts';
+import { sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { destinationRecord, readEventMeta, readRetryStamp, userHeaders } from '../kafka/records.ts';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
@@ -82,7 +82,7 @@ export class DelayConsumer {
     isStale,
   }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
-    const due: Array<{ topic: string; message: Message }> = [];
+    const due: Array<{ topic: string; message: Message; destination: string }> = [];
     let lastForwarded: string | undefined;
     let notDueOffset: string | undefined;
     let notDueAt = 0;
@@ -123,12 +123,12 @@ export class DelayConsumer {
       due.push({
         topic: this.o.destinationTopic(stamp.destination),
         message: destinationRecord(stamp.destination, event),
+        destination: stamp.destination,
       });
       lastForwarded = message.offset;
     }
 
     if (due.length > 0) {
-      const topicMessages = groupByTopic(due);
       const { tooLarge } = await sendSized(this.o.producer, this.o.limits, due);
       // Only when a destination topic's limit is below its retry tier's: skipped, the record
       // stays on the retry topic (offset logged) for an operator to recover.
@@ -145,8 +145,15 @@ export class DelayConsumer {
           'retry record does not fit its destination topic; skipped',
         );
       }
-      for (const { topic: t, messages } of topicMessages) {
-        this.o.events.emit('forwarded', { destination: t, count: messages.length });
+      // Counted by destination id, like every other destination series; skipped records are not.
+      const skipped = new Set(tooLarge.map((t) => t.message));
+      const perDestination = new Map<string, number>();
+      for (const d of due) {
+        if (!skipped.has(d.message))
+          perDestination.set(d.destination, (perDestination.get(d.destination) ?? 0) + 1);
+      }
+      for (const [destination, count] of perDestination) {
+        this.o.events.emit('forwarded', { destination, count });
       }
     }
     if (lastForwarded !== undefined) {

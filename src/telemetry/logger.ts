@@ -21,7 +21,7 @@ export const REDACT_PATHS = [
   'destinations[*].headers',
   'config.destinations[*].secrets',
   'config.destinations[*].headers',
-  // Destination credentials (issue 9): the whole auth block, and its secret fields wherever they go.
+  // Destination credentials: the whole auth block, and its secret fields wherever they go.
   'auth',
   'clientSecret',
   'client_secret',

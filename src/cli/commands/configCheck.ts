@@ -2,9 +2,9 @@
 // substitution, environment overrides, defaults) and prints it resolved, with every secret
 // masked; or lists every problem, by path. Connects to nothing.
 import { stringify } from 'yaml';
-import { loadConfig } from '../config/load.ts';
-import { maskSecrets } from '../config/mask.ts';
-import { ConfigError } from '../errors.ts';
+import { loadConfig } from '../../config/load.ts';
+import { maskSecrets } from '../../config/mask.ts';
+import { ConfigError } from '../../errors.ts';
 
 export function configCheck(options: { path?: string; json: boolean }): number {
   const source = options.path ?? process.env.COURIER_CONFIG ?? 'courier.yaml';

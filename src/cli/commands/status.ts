@@ -2,14 +2,14 @@
 // pause state and rolling counters, Kafka offsets), so it works from any machine with the config.
 // Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis or Kafka is unreachable
 // (the table is still printed when only Kafka is: without backlog figures).
-import type { CourierConfig } from '../config/schema.ts';
-import { createKafka } from '../kafka/client.ts';
-import { consumerGroups, topicNames } from '../kafka/topics.ts';
-import { BacklogProbe } from '../observability/backlog.ts';
-import { readStatus, type StatusReport, type StatusRow } from '../observability/destinationStatus.ts';
-import { lastErrorText, stateText } from '../observability/statusPage.ts';
-import { createRedis } from '../redis/client.ts';
-import { createLogger } from '../telemetry/logger.ts';
+import type { CourierConfig } from '../../config/schema.ts';
+import { createKafka } from '../../kafka/client.ts';
+import { consumerGroups, topicNames } from '../../kafka/topics.ts';
+import { BacklogProbe } from '../../observability/backlog.ts';
+import { readStatus, type StatusReport, type StatusRow } from '../../observability/destinationStatus.ts';
+import { lastErrorText, stateText } from '../../observability/statusPage.ts';
+import { createRedis } from '../../redis/client.ts';
+import { createLogger } from '../../telemetry/logger.ts';
 
 export async function status(
   config: CourierConfig,
