@@ -12,31 +12,39 @@ const DURATION_HINT = 'a number of milliseconds or a duration like 250ms, 10s, 2
  */
 export function duration(bounds: { min?: number; max?: number; minMessage?: string } = {}) {
   const min = bounds.min ?? 1;
-  return z.union([z.number(), z.string()], { error: `must be ${DURATION_HINT}` }).transform((value, ctx) => {
-    const ms = durationMs(value);
-    if (ms === undefined) {
-      ctx.issues.push({ code: 'custom', input: value, message: `must be ${DURATION_HINT}` });
-      return z.NEVER;
-    }
-    if (ms < min) {
-      ctx.issues.push({
-        code: 'custom',
-        input: value,
-        message:
-          bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
-      });
-      return z.NEVER;
-    }
-    if (bounds.max !== undefined && ms > bounds.max) {
-      ctx.issues.push({
-        code: 'custom',
-        input: value,
-        message: `must be at most ${formatDuration(bounds.max)}`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  return z
+    .union([z.number(), z.string()], { error: `must be ${DURATION_HINT}` })
+    .transform((value, ctx) => {
+      const ms = durationMs(value);
+      if (ms === undefined) {
+        ctx.issues.push({ code: 'custom', input: value, message: `must be ${DURATION_HINT}` });
+        return z.NEVER;
+      }
+      if (ms < min) {
+        ctx.issues.push({
+          code: 'custom',
+          input: value,
+          message:
+            bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
+        });
+        return z.NEVER;
+      }
+      if (bounds.max !== undefined && ms > bounds.max) {
+        ctx.issues.push({
+          code: 'custom',
+          input: value,
+          message: `must be at most ${formatDuration(bounds.max)}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .meta({
+      // For the reference and the JSON Schema: milliseconds, or a label (bounds apply to the result).
+      'x-duration': true,
+      minimum: min,
+      ...(bounds.max === undefined ? {} : { maximum: bounds.max }),
+    });
 }
 
 /** Why `text` is not an acceptable http(s) URL, or undefined when it is. */

@@ -6,15 +6,22 @@ import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 
 export const tlsSchema = z.strictObject({
-  /** CA bundle (PEM or file path) to trust instead of the system roots; for private CAs. */
-  ca: z.string().min(1).optional(),
-  /** Client certificate and key (PEM or file paths), for mutual TLS. */
-  cert: z.string().min(1).optional(),
-  key: z.string().min(1).optional(),
-  /** Host name to verify the server certificate against (SNI), when it differs from the address. */
-  servername: z.string().min(1).optional(),
-  /** Refuse servers whose certificate does not verify. Turn off only for local experiments. */
-  rejectUnauthorized: z.boolean().default(true),
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('CA bundle (PEM text or file path) to trust instead of the system roots; for private CAs.'),
+  cert: z.string().min(1).optional().describe('Client certificate (PEM text or file path), for mutual TLS.'),
+  key: z.string().min(1).optional().describe('Its private key (PEM text or file path).'),
+  servername: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Host name to verify the server certificate against (SNI), when it differs from the address.'),
+  rejectUnauthorized: z
+    .boolean()
+    .default(true)
+    .describe('Refuse servers whose certificate does not verify. Turn off only for local experiments.'),
 });
 
 export type TlsConfig = z.output<typeof tlsSchema>;
