@@ -5,8 +5,8 @@
 // producer (kafkajs allows one request per broker in flight for each), so a failing
 // destination's retries and dead letters never queue the router's fan-out behind them.
 import type { Kafka, Producer } from 'kafkajs';
+import { AttemptFilters } from './attempts/attemptFilters.ts';
 import { AttemptLog } from './attempts/attemptLog.ts';
-import { EventIndex } from './attempts/eventIndex.ts';
 import type { CourierConfig } from './config/schema.ts';
 import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
 import { CredentialMonitor } from './credentials/health.ts';
@@ -151,14 +151,18 @@ export class CourierApp {
     const roles = new Set(this.o.roles ?? ROLES);
     await this.checkTopics(roles);
     const keys = redisKeys(config.kafka.topicPrefix);
-    const index = new EventIndex({ redis: this.redis, keys, ttlMs: config.idempotency.windowMs });
+    const filters = new AttemptFilters({
+      redis: this.redis,
+      keys,
+      retentionMs: config.kafka.attemptsRetentionMs,
+    });
     this.observability = new Observability({
       config,
       logger,
       events: this.events,
       kafka: this.kafka,
       redis: this.redis,
-      index,
+      filters,
       groups: consumerGroups(config),
       consumers: () => consumerReadiness(this.health(), this.running),
       ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
@@ -174,7 +178,7 @@ export class CourierApp {
       limits: this.limits,
       topic: names.attempts,
       logger: logger.child({ component: 'attempts' }),
-      index,
+      filters,
       partitions: config.kafka.partitions.attempts,
     });
 

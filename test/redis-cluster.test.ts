@@ -5,7 +5,8 @@
 // outside one slot would fail here with CROSSSLOT.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { EventIndex } from '../src/attempts/eventIndex.ts';
+import { AttemptFilters } from '../src/attempts/attemptFilters.ts';
+import { attemptPartitionOf } from '../src/attempts/attemptLog.ts';
 import { type CourierRedis, createRedis } from '../src/redis/client.ts';
 import { DestinationControl } from '../src/redis/destinationControl.ts';
 import { redisKeys } from '../src/redis/keys.ts';
@@ -95,14 +96,15 @@ test('delivery, duplicate suppression and a shared rate limit through Redis Clus
   assert.ok(spanMs >= 0.75 * minSpanMs, `${spanMs} ms for ${N} events; the limit needs ${minSpanMs} ms`);
   assert.ok(peak <= 2 * (perSecond + burst), `peak ${peak} for ${perSecond}/s + burst ${burst}`);
 
-  // The event index (a destination's day bucket, written by one script per flush) and operator
+  // The attempt filters (one slot per deployment, a script and a BITFIELD per flush) and operator
   // controls (DEL/MGET over a destination's pause keys) on the cluster.
   redis = createRedis(config.redis);
   const keys = redisKeys(config.kafka.topicPrefix);
-  const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });
-  await waitFor(async () => (await index.lookup('evt-1', ['limited'])).limited?.state === 'delivered', {
+  const filters = new AttemptFilters({ redis, keys, retentionMs: config.kafka.attemptsRetentionMs });
+  const partition = attemptPartitionOf('evt-1', config.kafka.partitions.attempts);
+  await waitFor(async () => (await filters.candidates(partition, 'evt-1')).length > 0, {
     timeoutMs: 30_000,
-    message: 'the event index of evt-1',
+    message: 'evt-1 in the attempt filters',
   });
   const control = new DestinationControl({ redis, keys });
   await control.pause('limited', 'operator');

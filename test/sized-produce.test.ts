@@ -4,8 +4,9 @@
 // with RECORD_TOO_LARGE and the others are written.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AttemptFilters } from '../src/attempts/attemptFilters.ts';
 import { AttemptLog } from '../src/attempts/attemptLog.ts';
-import { EventIndex, readAttemptRecords } from '../src/attempts/eventIndex.ts';
+import { AttemptReader } from '../src/attempts/attemptReader.ts';
 import { RecordTooLargeError } from '../src/errors.ts';
 import { createProducer } from '../src/kafka/client.ts';
 import { ProducerQueue } from '../src/kafka/producerQueue.ts';
@@ -50,17 +51,17 @@ test('the attempt log writes a large flush in sized requests', async () => {
   try {
     const topic = topicNames(config).attempts;
     const redis = createRedis(config.redis);
-    const index = new EventIndex({
+    const filters = new AttemptFilters({
       redis,
       keys: redisKeys(config.kafka.topicPrefix),
-      ttlMs: config.idempotency.windowMs,
+      retentionMs: config.kafka.attemptsRetentionMs,
     });
     const log = new AttemptLog({
       producer,
       limits: new TopicLimits({ kafka }),
       topic,
       logger: testLogger(),
-      index,
+      filters,
       partitions: config.kafka.partitions.attempts,
       maxBatch: 10_000,
       flushEveryMs: 60_000,
@@ -80,17 +81,26 @@ test('the attempt log writes a large flush in sized requests', async () => {
     }
     await log.flush();
     assert.equal(await topicMessageCount(config, [topic]), 1000);
-    // The index knows where each record went, across the several requests of the flush.
+    // Each record is found again through the filters, across the several requests of the flush.
+    const admin = kafka.admin();
+    await admin.connect();
+    const reader = new AttemptReader({
+      kafka,
+      admin,
+      topic,
+      partitions: config.kafka.partitions.attempts,
+      filters,
+      groupPrefix: config.kafka.topicPrefix,
+    });
     for (const id of ['e0', 'e499', 'e999']) {
-      const entry = (await index.lookup(id, ['crm'])).crm;
-      assert.equal(entry?.state, 'retrying', id);
-      const records = await readAttemptRecords(kafka, topic, id, entry?.records ? [entry.records] : []);
+      const records = await reader.find(id);
       assert.deepEqual(
-        records.map((r) => r.eventId),
-        [id],
-        `${id} is read back from where the index says`,
+        records.map((r) => [r.eventId, r.outcome]),
+        [[id, 'retry']],
+        `${id} is read back through the filters`,
       );
     }
+    await admin.disconnect();
     redis.disconnect();
   } finally {
     await producer.disconnect();

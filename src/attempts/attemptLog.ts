@@ -1,11 +1,34 @@
 // The attempt log: every delivery attempt becomes one record on `courier.attempts` (keyed by
 // event id, batched), a log line (failures and pauses; successes at debug and in a periodic
-// summary), and, once written, its location in the per-event index that `courier inspect` reads.
+// summary), and, once written, its event id in the filters of its partition, by which `courier
+// inspect` finds it for the log's whole retention.
 import { type Message, Partitioners, type PartitionMetadata, type Producer } from 'kafkajs';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import type { AttemptRecord } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { EventIndex, LocatedAttempt } from './eventIndex.ts';
+import type { AttemptFilters } from './attemptFilters.ts';
+
+/**
+ * The partition of the attempts topic an event's records go to: the Java client's partitioner
+ * (murmur2 of the key), as every Courier producer uses, so readers know where to look.
+ */
+export function attemptPartitionOf(eventId: string, partitions: number): number {
+  const partitionMetadata = Array.from(
+    { length: partitions },
+    (_, partitionId) =>
+      ({
+        partitionId,
+        leader: 0,
+        replicas: [],
+        isr: [],
+        partitionErrorCode: 0,
+        offlineReplicas: [],
+      }) as PartitionMetadata,
+  );
+  return DEFAULT_PARTITIONER({ topic: '', partitionMetadata, message: { key: eventId, value: null } });
+}
+
+const DEFAULT_PARTITIONER = Partitioners.DefaultPartitioner();
 
 export interface AttemptLogOptions {
   producer: Producer;
@@ -13,7 +36,8 @@ export interface AttemptLogOptions {
   limits: TopicLimits;
   topic: string;
   logger: Logger;
-  index?: EventIndex;
+  /** The filters by which an event's records are found again (attemptFilters.ts). */
+  filters?: AttemptFilters;
   /** Partitions of the attempts topic: records are placed by key here so their offsets are known. */
   partitions: number;
   flushEveryMs?: number;
@@ -36,22 +60,7 @@ export class AttemptLog {
 
   constructor(options: AttemptLogOptions) {
     this.options = options;
-    // The Java client's partitioner (murmur2 of the key), as every Courier producer uses.
-    const partitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = Array.from(
-      { length: options.partitions },
-      (_, partitionId) =>
-        ({
-          partitionId,
-          leader: 0,
-          replicas: [],
-          isr: [],
-          partitionErrorCode: 0,
-          offlineReplicas: [],
-        }) as PartitionMetadata,
-    );
-    this.partitionOf = (key) =>
-      partitioner({ topic: options.topic, partitionMetadata, message: { key, value: null } });
+    this.partitionOf = (key) => attemptPartitionOf(key, options.partitions);
   }
 
   record(attempt: AttemptRecord): void {
@@ -120,19 +129,17 @@ export class AttemptLog {
         if (list) list.push(a);
         else byPartition.set(p, [a]);
       }
-      const messages: Message[] = [];
-      const ordered: AttemptRecord[] = [];
+      const messagesOf = new Map<number, Message[]>();
       for (const [partition, records] of byPartition) {
-        for (const a of records) {
-          messages.push({ key: a.eventId, value: JSON.stringify(a), partition });
-          ordered.push(a);
-        }
+        messagesOf.set(
+          partition,
+          records.map((a) => ({ key: a.eventId, value: JSON.stringify(a), partition })),
+        );
       }
+      const messages = [...messagesOf.values()].flat();
       try {
         const { topic, producer, limits } = this.options;
-        const recordOf = new Map<Message, AttemptRecord>();
-        for (const [i, m] of messages.entries()) recordOf.set(m, ordered[i] as AttemptRecord);
-        const { tooLarge, written } = await sendSized(
+        const { tooLarge } = await sendSized(
           producer,
           limits,
           messages.map((message) => ({ topic, message })),
@@ -143,22 +150,21 @@ export class AttemptLog {
             'attempt record over the topic limit not written',
           );
         }
-        // Within one request, the records of a partition were appended in order from its base offset.
-        const located: LocatedAttempt[] = [];
-        for (const { topicMessages, metadata } of written) {
-          const base = new Map(metadata.map((m) => [m.partition, Number(m.baseOffset)]));
-          const next = new Map<number, number>();
-          for (const tm of topicMessages) {
-            for (const m of tm.messages) {
-              const partition = m.partition as number;
-              const offset = (base.get(partition) ?? 0) + (next.get(partition) ?? 0);
-              next.set(partition, (next.get(partition) ?? 0) + 1);
-              const record = recordOf.get(m);
-              if (record) located.push({ record, partition, offset });
-            }
-          }
+        // Only once Kafka has them: each written record's event id goes into its partition's filter.
+        const refused = new Set(tooLarge.map((t) => t.message));
+        const filters = this.options.filters;
+        if (filters) {
+          await Promise.all(
+            [...byPartition].map(([partition, records]) =>
+              filters.add(
+                partition,
+                records
+                  .filter((_, i) => !refused.has(messagesOf.get(partition)?.[i] as Message))
+                  .map((a) => a.eventId),
+              ),
+            ),
+          );
         }
-        await this.options.index?.recordAttempts(located);
       } catch (err) {
         this.options.logger.error({ err, records: batch.length }, 'attempt log write failed');
       }

@@ -1,14 +1,14 @@
-// What happened to one event, per destination: the index entries (state, attempts, where the
-// records are) and the attempt records themselves, read from the attempts topic. Used by
-// `courier inspect` and anything else that shows one event.
-import type { Kafka } from 'kafkajs';
-import type { EntryState } from '../redis/buckets.ts';
+// What happened to one event, per destination: every attempt record of it in the delivery log
+// (found for the log's whole retention, see attemptReader.ts) and, from them, each destination's
+// state now. Used by `courier inspect`, `courier dlq show` and the status page's event lookup.
 import type { AttemptRecord } from '../telemetry/events.ts';
-import type { EventIndex } from './eventIndex.ts';
-import { readAttemptRecords } from './eventIndex.ts';
+import type { AttemptReader } from './attemptReader.ts';
+
+export type EventState = 'delivered' | 'retrying' | 'dead-lettered' | 'paused';
 
 export interface DestinationState {
-  state: EntryState;
+  state: EventState;
+  /** The attempts made (the highest attempt number seen). */
   attempt: number;
   at?: string;
   status?: number;
@@ -24,35 +24,42 @@ export interface EventReport {
   attempts: AttemptRecord[];
 }
 
-export async function inspectEvent(o: {
-  eventId: string;
-  destinations: readonly string[];
-  index: EventIndex;
-  kafka: Kafka;
-  attemptsTopic: string;
-}): Promise<EventReport> {
-  const entries = await o.index.lookup(o.eventId, o.destinations);
-  const locations = Object.values(entries).flatMap((e) => (e.records ? [e.records] : []));
-  const attempts = await readAttemptRecords(o.kafka, o.attemptsTopic, o.eventId, locations);
-  const destinations: Record<string, DestinationState> = {};
-  for (const [destination, entry] of Object.entries(entries)) {
-    const last = attempts.filter((a) => a.destination === destination).at(-1);
-    destinations[destination] = {
-      state: entry.state,
-      attempt: entry.attempts,
-      ...(last
-        ? {
-            at: last.at,
-            ...(last.status === undefined ? {} : { status: last.status }),
-            ...(last.errorCode ? { errorCode: last.errorCode } : {}),
-            ...(last.errorClass ? { errorClass: last.errorClass } : {}),
-            ...(last.nextAttemptAt && entry.state === 'retrying'
-              ? { nextAttemptAt: last.nextAttemptAt }
-              : {}),
-          }
-        : {}),
+const STATE_OF: Record<AttemptRecord['outcome'], EventState> = {
+  delivered: 'delivered',
+  'duplicate-skipped': 'delivered',
+  retry: 'retrying',
+  dlq: 'dead-lettered',
+  paused: 'paused',
+};
+
+/** Each destination's state from its attempts: delivered once delivered, else its latest outcome. Pure. */
+export function destinationStates(attempts: readonly AttemptRecord[]): Record<string, DestinationState> {
+  const out: Record<string, DestinationState> = {};
+  for (const destination of new Set(attempts.map((a) => a.destination))) {
+    const own = attempts.filter((a) => a.destination === destination);
+    const last = own.at(-1) as AttemptRecord;
+    const delivered = own.some((a) => STATE_OF[a.outcome] === 'delivered');
+    const state = delivered ? 'delivered' : STATE_OF[last.outcome];
+    out[destination] = {
+      state,
+      attempt: Math.max(...own.map((a) => a.attempt)),
+      at: last.at,
+      ...(last.status === undefined ? {} : { status: last.status }),
+      ...(last.errorCode ? { errorCode: last.errorCode } : {}),
+      ...(last.errorClass ? { errorClass: last.errorClass } : {}),
+      ...(last.nextAttemptAt && state === 'retrying' ? { nextAttemptAt: last.nextAttemptAt } : {}),
     };
   }
+  return out;
+}
+
+export async function inspectEvent(o: { eventId: string; reader: AttemptReader }): Promise<EventReport> {
+  const attempts = await o.reader.find(o.eventId);
   const eventType = attempts.find((a) => a.eventType)?.eventType;
-  return { eventId: o.eventId, ...(eventType ? { eventType } : {}), destinations, attempts };
+  return {
+    eventId: o.eventId,
+    ...(eventType ? { eventType } : {}),
+    destinations: destinationStates(attempts),
+    attempts,
+  };
 }

@@ -6,7 +6,9 @@ import { ROLES } from '../app.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type ArgSpec, type FlagSpec, type Flags, JSON_FLAG, type VerbSpec } from './args.ts';
+import { attempts, attemptsOptions } from './commands/attempts.ts';
 import { configCheck } from './commands/configCheck.ts';
+import { dlqList, dlqListOptions, dlqShow, dlqShowOptions } from './commands/dlq.ts';
 import { inspect } from './commands/inspect.ts';
 import { pauseResume } from './commands/pauseResume.ts';
 import { produce, produceOptions } from './commands/produce.ts';
@@ -119,13 +121,25 @@ export const VERBS: readonly Verb[] = [
     details:
       'With --from, the replay group is reset to the first message at or after that time; without it,\n' +
       "replay continues from the group's committed offsets (e.g. as kafka-consumer-groups left them).\n" +
-      'It reads up to --to, or to the end offsets captured at the start.',
+      'It reads up to --to, or to the end offsets captured at the start. With --event or --ids-file it\n' +
+      'replays exactly those events. First the destination must answer its readiness check: a 5xx, a\n' +
+      '429, a timeout or no answer refuses the replay (exit 1).',
     flags: {
       destination,
       from: { type: 'string', value: 'ISO', description: 'start of the window (ISO-8601 time)' },
       to: { type: 'string', value: 'ISO', description: 'end of the window (default: now)' },
+      event: {
+        type: 'string',
+        value: 'ID[,ID…]',
+        description: 'replay exactly these events instead of a window (all must be found)',
+      },
+      'ids-file': { type: 'string', value: 'F', description: 'more event ids, one a line (# comments)' },
       rate: { type: 'string', value: 'N', description: 'events per second (default 10)' },
       'dry-run': { type: 'boolean', description: 'list what would be re-sent; send nothing' },
+      force: {
+        type: 'boolean',
+        description: "skip the pause and readiness checks (logged); the destination's healthCheck otherwise",
+      },
       source: {
         type: 'string',
         value: 'dlq|delivered',
@@ -161,11 +175,73 @@ export const VERBS: readonly Verb[] = [
   },
   {
     name: 'inspect',
-    summary: "one event's state and attempts, per destination",
+    summary: "one event's state and attempts, per destination, for the delivery log's whole retention",
     args: [eventIdArg],
-    flags: { json: JSON_FLAG },
-    needs: () => ['redis'],
+    flags: {
+      body: {
+        type: 'boolean',
+        description: "also print each destination's last request as signed (headers and body)",
+      },
+      json: JSON_FLAG,
+    },
+    needs: () => ['kafka', 'redis'],
     run: inspect,
+  },
+  {
+    name: 'dlq list',
+    summary: "what is in a destination's DLQ: id, type, time, attempts, class, last status and error",
+    flags: {
+      destination,
+      since: {
+        type: 'string',
+        value: 'ISO|AGO',
+        description: 'dead-lettered at or after (ISO-8601, or 2h for two hours ago)',
+      },
+      until: { type: 'string', value: 'ISO|AGO', description: 'dead-lettered before' },
+      class: { type: 'string', value: 'C', description: 'only this class (permanent, exhausted, …)' },
+      status: { type: 'string', value: 'S', description: 'only this last status (422), class (4xx) or none' },
+      limit: { type: 'string', value: 'N', description: 'show the newest N (default 100)' },
+      json: JSON_FLAG,
+    },
+    needs: () => ['kafka', 'redis'],
+    check: (ctx) => {
+      dlqListOptions(ctx);
+    },
+    run: dlqList,
+  },
+  {
+    name: 'dlq show',
+    summary: 'one dead letter: payload, DLQ headers, and every attempt of the event',
+    args: [eventIdArg],
+    flags: { destination, json: JSON_FLAG },
+    needs: () => ['kafka', 'redis'],
+    check: (ctx) => {
+      dlqShowOptions(ctx);
+    },
+    run: dlqShow,
+  },
+  {
+    name: 'attempts',
+    summary: 'search the delivery log (default: the last hour)',
+    flags: {
+      destination: { ...destination, required: false, description: 'only this destination' },
+      status: { type: 'string', value: 'S', description: 'a status (503), a class (5xx) or none' },
+      outcome: {
+        type: 'string',
+        value: 'O',
+        description: 'delivered, retry, dlq, paused or duplicate-skipped',
+      },
+      'event-type': { type: 'string', value: 'T', description: 'only events of this type' },
+      since: { type: 'string', value: 'ISO|AGO', description: 'attempts at or after (default: 1h ago)' },
+      until: { type: 'string', value: 'ISO|AGO', description: 'attempts before' },
+      limit: { type: 'string', value: 'N', description: 'show the newest N (default 100)' },
+      json: JSON_FLAG,
+    },
+    needs: () => ['kafka', 'redis'],
+    check: (ctx) => {
+      attemptsOptions(ctx);
+    },
+    run: attempts,
   },
   {
     name: 'status',

@@ -30,6 +30,8 @@ export interface AttemptSink {
 
 export interface ExecutorOptions {
   destination: string;
+  /** The destination topic the messages come from (attempt records say where each body is). */
+  topic: string;
   deliveredKeys: DeliveredKeySet;
   gate: DeliveryGate;
   retries: RetrySink;
@@ -203,6 +205,10 @@ export class Executor {
       outcome,
       replay: message.meta.replay !== undefined,
       request,
+      record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
+      ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
+        ? { unknownOutcome: true as const }
+        : {}),
       ...authCase(attempt.delivery),
       // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
       producedAt: new Date(

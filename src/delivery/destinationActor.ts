@@ -103,6 +103,7 @@ export class DestinationActor {
     });
     this.executor = new Executor({
       destination: this.id,
+      topic: options.topic,
       deliveredKeys: options.deliveredKeys,
       gate: this.gate,
       retries: options.retries,

@@ -4,9 +4,11 @@
 // composition root starts it before the roles (so /healthz answers and /readyz says "starting"
 // while they start) and stops it after them.
 import type { Admin, Kafka } from 'kafkajs';
-import { EventIndex } from '../attempts/eventIndex.ts';
+import { AttemptFilters } from '../attempts/attemptFilters.ts';
+import { AttemptReader } from '../attempts/attemptReader.ts';
 import { inspectEvent } from '../attempts/inspect.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { type DeadLetterEntry, latestDeadLetters } from '../dlq/deadLetters.ts';
 import { topicNames } from '../kafka/topics.ts';
 import { type CourierRedis, createRedis } from '../redis/client.ts';
 import { DestinationControl } from '../redis/destinationControl.ts';
@@ -28,8 +30,8 @@ export interface ObservabilityOptions {
   kafka: Kafka;
   /** The process's Redis client (the composition root's); one of its own when not given. */
   redis?: CourierRedis;
-  /** The event index the attempt log writes, for the event pages; built on `redis` when not given. */
-  index?: EventIndex;
+  /** The attempt log's filters, for the event pages; built on `redis` when not given. */
+  filters?: AttemptFilters;
   groups: GroupNames;
   /** The roles' consumers (CourierApp.health()); readiness fails when one is not running. */
   consumers?: () => Readiness | Promise<Readiness>;
@@ -52,7 +54,7 @@ export class Observability {
   private readonly redis: CourierRedis;
   /** Whether `redis` is this object's own (disconnected on stop) or the caller's. */
   private readonly ownsRedis: boolean;
-  private readonly index: EventIndex;
+  private readonly filters: AttemptFilters;
   private readonly admin: Admin;
   private readonly probe: BacklogProbe;
   private readonly stats: RollingStatsWriter;
@@ -63,6 +65,7 @@ export class Observability {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<void>>();
   private backlog: { at: number; snapshot: BacklogSnapshot } | undefined;
+  private deadLetterCache: { key: string; at: number; value: Record<string, DeadLetterEntry[]> } | undefined;
   private adminConnecting: Promise<Admin> | undefined;
   private stopping = false;
 
@@ -74,12 +77,12 @@ export class Observability {
     this.ownsRedis = options.redis === undefined;
     this.redis = options.redis ?? createRedis(config.redis, { lazyConnect: true });
     if (this.ownsRedis) this.redis.on('error', () => {}); // reported through /readyz, not as unhandled errors
-    this.index =
-      options.index ??
-      new EventIndex({
+    this.filters =
+      options.filters ??
+      new AttemptFilters({
         redis: this.redis,
         keys: redisKeys(config.kafka.topicPrefix),
-        ttlMs: config.idempotency.windowMs,
+        retentionMs: config.kafka.attemptsRetentionMs,
       });
     this.admin = options.kafka.admin();
     const names = topicNames(config);
@@ -237,23 +240,65 @@ export class Observability {
     return { ready: redis.ok && kafka.ok && (consumers?.ready ?? true), checks };
   }
 
+  /**
+   * The newest dead letters of the given destinations (none when Kafka cannot be read), read at
+   * most once per probe interval: each read is a short-lived consumer group.
+   */
+  private async latestDeadLetters(
+    destinations: string[],
+    n: number,
+  ): Promise<Record<string, DeadLetterEntry[]>> {
+    const { config } = this.o;
+    const key = destinations.join(',');
+    const cached = this.deadLetterCache;
+    if (cached && cached.key === key && Date.now() - cached.at < config.observability.probeIntervalMs) {
+      return cached.value;
+    }
+    const names = topicNames(config);
+    const admin = await this.connectAdmin().catch(() => undefined);
+    if (!admin) return {};
+    const entries = await Promise.all(
+      destinations.map((d) =>
+        latestDeadLetters({
+          kafka: this.o.kafka,
+          admin,
+          topic: names.dlq(d),
+          groupPrefix: `${config.kafka.topicPrefix}-status-page`,
+          n,
+        }).catch(() => []),
+      ),
+    );
+    const value = Object.fromEntries(destinations.map((d, i) => [d, entries[i] ?? []]));
+    this.deadLetterCache = { key, at: Date.now(), value };
+    return value;
+  }
+
   private pages() {
     const { config } = this.o;
     const refreshSeconds = Math.max(2, Math.round(config.observability.probeIntervalMs / 1000));
-    const { index } = this;
-    const ids = config.destinations.map((d) => d.id);
-    const attemptsTopic = topicNames(config).attempts;
+    const reader = new AttemptReader({
+      kafka: this.o.kafka,
+      admin: this.admin,
+      topic: topicNames(config).attempts,
+      partitions: config.kafka.partitions.attempts,
+      filters: this.filters,
+      groupPrefix: `${config.kafka.topicPrefix}-status-page`,
+    });
     return {
-      overview: async () =>
-        renderStatusPage(await this.status(), {
+      overview: async () => {
+        const report = await this.status();
+        const withDeadLetters = report.destinations.filter((r) => r.dlqDepth > 0).map((r) => r.destination);
+        const deadLetters = await this.latestDeadLetters(withDeadLetters, 5);
+        return renderStatusPage(report, {
           refreshSeconds,
           successWindowMs: config.alerts.thresholds.successWindowMs,
-        }),
+          deadLetters,
+        });
+      },
       json: () => this.status(),
       event: async (eventId: string) => {
-        const found = eventId
-          ? await inspectEvent({ eventId, destinations: ids, index, kafka: this.o.kafka, attemptsTopic })
-          : { destinations: {}, attempts: [] };
+        if (eventId) await this.connectAdmin();
+        const found = eventId ? await inspectEvent({ eventId, reader }) : { destinations: {}, attempts: [] };
         const paused: Record<string, string> = {};
         for (const d of Object.keys(found.destinations)) {
           const s = await this.control.state(d);

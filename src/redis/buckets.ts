@@ -1,8 +1,8 @@
 // The delivery buckets: per destination, one Redis hash per UTC day holding, for each event it
-// handled that day, "<state><attempts>|<partition>:<offsets>" — whether it was delivered (the
-// idempotency check) and where its attempt records are in the attempts topic (what `inspect`
-// reads). A bucket expires a whole idempotency window after its day ends, so no per-event key
-// or TTL is kept: about 100 bytes per (event, destination). Pure.
+// delivered that day, "D<attempts>" — the delivered mark behind the idempotency check. A bucket
+// expires a whole idempotency window after its day ends, so no per-event key or TTL is kept.
+// Entries written by older versions ("<state><attempts>|<partition>:<offsets>", when the buckets
+// also located attempt records) are still read. Pure.
 
 export const DAY_MS = 86_400_000;
 

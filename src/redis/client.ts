@@ -14,10 +14,19 @@ export interface CourierRedisCommands {
   /** Per event: 0 claimed, -1 delivered already, n > 0 locked by another sender for n ms. */
   admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
-  indexAttempts(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
+  /** Room for `count` ids in the attempt log's newest filter of a partition: [its start, its bits]. */
+  claimFilter(
+    filters: string,
+    sizes: string,
+    bitsPrefix: string,
+    now: number,
+    rotateMs: number,
+    keepMs: number,
+    count: number,
+  ): Promise<[number, number]>;
   /** One alert's transition, decided once for every instance: [fire|repeat|resolve|none, since]. */
   alertTransition(
     key: string,

@@ -28,6 +28,11 @@ export function redisKeys(prefix: string) {
     breaker: (d: string) => `${obs(d)}:breaker`,
     /** One alert's state, shared by every instance. */
     alert: (d: string, code: string) => `${obs(d)}:alert:${code}`,
+    // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in
+    // one slot, so one script updates a partition's list, sizes and newest bitmap together.
+    attemptFilters: (partition: number) => `{${prefix}:af}:${partition}`,
+    attemptFilterSizes: (partition: number) => `{${prefix}:af}:${partition}:sizes`,
+    attemptFilterBits: (partition: number) => `{${prefix}:af}:${partition}:bits:`,
   };
 }
 

@@ -32,6 +32,13 @@ export interface AttemptRecord {
   /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
   /**
+   * Where the exact body this attempt signed and sent is: the destination record it was sent from
+   * (its value is the body). No copy of the payload is kept in the delivery log.
+   */
+  record?: { topic: string; partition: number; offset: number };
+  /** The receiver may have processed it although no answer came (a timeout, a reset): a retry may duplicate it. */
+  unknownOutcome?: true;
+  /**
    * The authentication case of this attempt: `expired` (a 401 answered by refreshing the OAuth2
    * token and sending again) · `rejected` · `forbidden` · `revoked` · `token-unavailable` (the
    * token endpoint could not be reached; retried later).

@@ -1,45 +1,52 @@
-// `courier inspect EVENT_ID`: every destination's state and attempts for one event.
-import { EventIndex } from '../../attempts/eventIndex.ts';
+// `courier inspect EVENT_ID [--body]`: every destination's state and every attempt of one event,
+// for the delivery log's whole retention; with --body, each destination's last request as signed
+// (headers and the exact body), so a signature can be checked with any Standard Webhooks library.
 import { inspectEvent } from '../../attempts/inspect.ts';
+import { type RequestAsSent, requestAsSent } from '../../attempts/requestAsSent.ts';
 import { credentialHealth, describeHealth } from '../../credentials/health.ts';
 import { UsageError } from '../../errors.ts';
-import { createKafka } from '../../kafka/client.ts';
-import { topicNames } from '../../kafka/topics.ts';
 import { DestinationControl } from '../../redis/destinationControl.ts';
-import { redisKeys } from '../../redis/keys.ts';
-import { type CommandContext, commandRedis, printJson } from '../flags.ts';
+import type { AttemptRecord } from '../../telemetry/events.ts';
+import { type CommandContext, printJson } from '../flags.ts';
+import { withTools } from '../tools.ts';
 
 export async function inspect(ctx: CommandContext): Promise<number> {
   const { config, args } = ctx;
   const eventId = args[0];
   if (!eventId) throw new UsageError('inspect needs an EVENT_ID');
-  const redis = commandRedis(config, ctx.logger);
-  try {
-    const keys = redisKeys(config.kafka.topicPrefix);
-    const index = new EventIndex({ redis, keys, ttlMs: config.idempotency.windowMs });
-    const found = await inspectEvent({
-      eventId,
-      destinations: config.destinations.map((d) => d.id),
-      index,
-      kafka: createKafka(config, ctx.logger),
-      attemptsTopic: topicNames(config).attempts,
-    });
-    const control = new DestinationControl({ redis, keys });
+  const withBody = ctx.flags.body === true;
+  return withTools(config, ctx.logger, async (tools) => {
+    const found = await inspectEvent({ eventId, reader: tools.attempts });
+    const control = new DestinationControl({ redis: tools.redis, keys: tools.keys });
     const paused: Record<string, unknown> = {};
     for (const d of Object.keys(found.destinations)) {
       const s = await control.state(d);
       if (s.paused) paused[d] = s;
     }
-    const health = await credentialHealth(config, redis);
+    const health = await credentialHealth(config, tools.redis);
+    const requests: RequestAsSent[] = [];
+    if (withBody) {
+      const latest = new Map<string, AttemptRecord>();
+      for (const a of found.attempts) if (a.request) latest.set(a.destination, a);
+      for (const a of latest.values()) requests.push(await requestAsSent(a, tools));
+    }
+    const known = Object.keys(found.destinations).length > 0;
     if (ctx.json) {
       const credentials = Object.fromEntries(
         Object.keys(found.destinations).map((d) => [d, health[d] ?? []]),
       );
-      printJson({ ...found, pausedDestinations: paused, credentials });
-      return Object.keys(found.destinations).length > 0 ? 0 : 1;
+      printJson({
+        ...found,
+        pausedDestinations: paused,
+        credentials,
+        ...(withBody ? { requests } : {}),
+      });
+      return known ? 0 : 1;
     }
-    if (Object.keys(found.destinations).length === 0) {
-      console.log(`event ${eventId}: not found (unknown, or older than the idempotency window)`);
+    if (!known) {
+      console.log(
+        `event ${eventId}: not found (no attempt in the delivery log, which keeps ${Math.round(config.kafka.attemptsRetentionMs / 86_400_000)} days)`,
+      );
       return 1;
     }
     console.log(`event ${eventId}${found.eventType ? ` (${found.eventType})` : ''}`);
@@ -62,8 +69,15 @@ export async function inspect(ctx: CommandContext): Promise<number> {
         `  ${a.at}  ${a.destination}  #${a.attempt}  ${a.outcome}  ${a.status ?? a.errorCode ?? ''}  ${a.latencyMs}ms${a.replay ? '  (replay)' : ''}`,
       );
     }
+    for (const r of requests) {
+      console.log(`\nrequest to ${r.destination} (attempt ${r.attempt}, ${r.at}), as signed:`);
+      for (const [name, value] of Object.entries(r.headers)) console.log(`${name}: ${value}`);
+      console.log('');
+      console.log(
+        r.body ??
+          `(body no longer kept: ${r.record ? `${r.record.topic} partition ${r.record.partition} offset ${r.record.offset}` : 'its record'} is past the topic's retention)`,
+      );
+    }
     return 0;
-  } finally {
-    redis.disconnect();
-  }
+  });
 }
