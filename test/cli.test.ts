@@ -17,7 +17,20 @@ function assertNoStack(stderr: string): void {
   assert.doesNotMatch(stderr, /TypeError|ERR_PARSE_ARGS/, stderr);
 }
 
-const VERBS = ['run', 'topics', 'produce', 'replay', 'pause', 'resume', 'inspect', 'status', 'config check'];
+const VERBS = [
+  'run',
+  'topics',
+  'produce',
+  'replay',
+  'pause',
+  'resume',
+  'inspect',
+  'dlq list',
+  'dlq show',
+  'attempts',
+  'status',
+  'config check',
+];
 
 test("every verb's --help prints that verb's usage and flags, not the global usage", async () => {
   const results = await Promise.all(VERBS.map((verb) => courierCli([...verb.split(' '), '--help'])));

@@ -29,7 +29,6 @@ test('start Courier in-process from a config object and watch it deliver', async
       kafka: { brokers: BROKERS, topicPrefix: prefix, eventsTopic: `${prefix}-events` },
       redis,
       network: { allowPrivateAddresses: true }, // the receiver is on 127.0.0.1
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: Courier's own ${ENV} reference
       destinations: [{ id: 'crm', url: receiver.url, eventTypes: ['contact.*'], secrets: ['${CRM_SECRET}'] }],
     },
     { source: 'embedded', env: { CRM_SECRET: SECRET } },

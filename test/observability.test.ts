@@ -304,12 +304,16 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     try {
       const page = await context.newPage();
       await page.goto(`http://127.0.0.1:${port}/`);
-      const stateOf = (d: string) => page.locator(`tr[data-destination="${d}"]`).getAttribute('data-state');
+      const stateOf = (d: string) =>
+        page.locator(`#destinations tr[data-destination="${d}"]`).getAttribute('data-state');
       assert.equal(await stateOf('healthy'), 'healthy');
       assert.equal(await stateOf('failing'), 'degraded');
       assert.equal(await stateOf('locked'), 'paused');
-      assert.match(await page.locator('tr[data-destination="locked"]').innerText(), /auth/);
-      assert.match(await page.locator('tr[data-destination="failing"]').innerText(), /CONNECTION_REFUSED/);
+      assert.match(await page.locator('#destinations tr[data-destination="locked"]').innerText(), /auth/);
+      assert.match(
+        await page.locator('#destinations tr[data-destination="failing"]').innerText(),
+        /CONNECTION_REFUSED/,
+      );
       const refresh = await page.locator('meta[http-equiv="refresh"]').getAttribute('content');
       assert.ok(Number(refresh) > 0, 'the page refreshes itself');
       await page.screenshot({ path: '/tmp/courier-status-page.png', fullPage: true });

@@ -63,7 +63,6 @@ test('an https registry with a private CA and basic auth, configured like a mana
       schemaRegistry: {
         url,
         username: 'sr-key',
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: Courier's own ${ENV} reference
         password: '${SR_SECRET}',
         tls: { ca: `${SECURE_KAFKA.certDir}/ca.pem` },
       },

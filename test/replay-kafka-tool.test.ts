@@ -56,7 +56,6 @@ test("courier replay without --from continues from the offsets Kafka's ConsumerG
       config,
       logger: testLogger(),
       destination: 'orders',
-      from: undefined,
       rate: 50,
       dryRun: false,
       source: 'dlq',

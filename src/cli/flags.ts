@@ -1,6 +1,7 @@
 // What every verb's code shares: the context a verb runs with, reading its flag values (each bad
 // value a one-line UsageError), and printing a JSON result. Pure but for printJson.
 import { ROLES, type Role } from '../app.ts';
+import { parseDuration } from '../config/duration.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { UsageError } from '../errors.ts';
 import { createRedis } from '../redis/client.ts';
@@ -44,6 +45,32 @@ export function isoTime(flags: Flags, name: string): string | undefined {
   if (raw !== undefined && Number.isNaN(Date.parse(raw)))
     throw new UsageError(`--${name} must be an ISO-8601 time, got "${raw}"`);
   return raw;
+}
+
+/**
+ * The flag as a moment (epoch ms): an ISO-8601 time, or a duration meaning that long ago
+ * (`--since 1h`); undefined when absent.
+ */
+export function timeFlag(flags: Flags, name: string, now = Date.now()): number | undefined {
+  const raw = str(flags, name);
+  if (raw === undefined) return undefined;
+  const ago = parseDuration(raw);
+  if (ago !== undefined) return now - ago;
+  const at = Date.parse(raw);
+  if (Number.isNaN(at)) {
+    throw new UsageError(`--${name} must be an ISO-8601 time or a duration ago (30m, 2h, 7d), got "${raw}"`);
+  }
+  return at;
+}
+
+/** The --since/--until window; --until after --since. */
+export function windowFlags(flags: Flags, now = Date.now()): { sinceMs?: number; untilMs?: number } {
+  const sinceMs = timeFlag(flags, 'since', now);
+  const untilMs = timeFlag(flags, 'until', now);
+  if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) {
+    throw new UsageError('--until must be after --since');
+  }
+  return { ...(sinceMs === undefined ? {} : { sinceMs }), ...(untilMs === undefined ? {} : { untilMs }) };
 }
 
 export function oneOf<T extends string>(flags: Flags, name: string, allowed: readonly T[], fallback: T): T {

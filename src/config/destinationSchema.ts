@@ -191,6 +191,26 @@ export const destinationSchema = z
         'What one instance holds in memory for this destination, split between its partitions; a partition whose share is full stops fetching until half of it is done.',
       ),
     auth: authSchema.optional(),
+    healthCheck: z
+      .strictObject({
+        url: httpUrl({ credentials: false })
+          .optional()
+          .describe("What to ask; default the destination's url."),
+        method: z.enum(['HEAD', 'GET', 'OPTIONS']).default('HEAD').describe('The request method.'),
+        expectStatus: z
+          .union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)])
+          .optional()
+          .describe(
+            'The status (or statuses) that mean ready. Unset: any answer but a 5xx or a 429 (a 405 to a HEAD is a server that is up).',
+          ),
+        timeoutMs: duration({ max: 60_000 })
+          .optional()
+          .describe("The check's timeout; default the destination's timeoutMs."),
+      })
+      .optional()
+      .describe(
+        'The readiness check before a replay: a replay is refused (exit 1, naming the answer) unless it answers as expected; `courier replay --force` skips it.',
+      ),
     secretsExpireAt: z.iso
       .datetime({ offset: true })
       .or(z.iso.date())

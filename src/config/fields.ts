@@ -47,6 +47,12 @@ export function duration(bounds: { min?: number; max?: number; minMessage?: stri
     });
 }
 
+/** A topic retention: a duration, or `forever` (also -1, Kafka's own word for it); the result is ms or -1. */
+export function retention() {
+  const forever = z.union([z.literal('forever'), z.literal(-1)]).transform(() => -1);
+  return z.union([forever, duration()]).meta({ 'x-retention': true });
+}
+
 /** Why `text` is not an acceptable http(s) URL, or undefined when it is. */
 export function httpUrlProblem(text: string, options: { credentials: boolean }): string | undefined {
   if (!URL.canParse(text)) {

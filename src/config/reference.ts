@@ -28,6 +28,7 @@ type Node = {
   pattern?: string;
   format?: string;
   'x-duration'?: boolean;
+  'x-retention'?: boolean;
   [key: string]: unknown;
 };
 
@@ -57,7 +58,8 @@ function addDefaults(node: Node, resolved: unknown): void {
   if (node.properties && typeof resolved === 'object' && !Array.isArray(resolved)) {
     for (const [key, child] of Object.entries(node.properties)) {
       const value = (resolved as Record<string, unknown>)[key];
-      if (child['x-duration'] && child.default === undefined && value !== undefined) child.default = value;
+      const transformed = child['x-duration'] || child['x-retention'];
+      if (transformed && child.default === undefined && value !== undefined) child.default = value;
       addDefaults(child, value);
     }
   }
@@ -104,6 +106,7 @@ function durationText(ms: number): string {
 }
 
 function typeOf(node: Node): string {
+  if (node['x-retention']) return 'duration or `forever`';
   if (node['x-duration']) return 'duration';
   if (node.const !== undefined) return code(node.const);
   if (node.enum) return 'string';
@@ -138,6 +141,7 @@ function allowedOf(node: Node): string {
 
 function defaultOf(node: Node, required: boolean): string {
   if (node.default === undefined) return required ? 'required' : '';
+  if (node['x-retention'] && node.default === -1) return '`forever`';
   if (node['x-duration'] && typeof node.default === 'number') return durationText(node.default);
   if (typeof node.default === 'object' && node.default !== null) return '(see fields)';
   return code(node.default);

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { destinationSchema, webhookSecret } from './destinationSchema.ts';
 import { parseDuration } from './duration.ts';
-import { duration, httpUrl, redisUrl } from './fields.ts';
+import { duration, httpUrl, redisUrl, retention } from './fields.ts';
 import { tlsSchema } from './tls.ts';
 
 const DAY = 86_400_000;
@@ -235,7 +235,19 @@ const kafkaSchema = z
       ),
     attemptsRetentionMs: duration()
       .default(30 * DAY)
-      .describe('Retention of the attempt log (`<prefix>.attempts`, the delivery log).'),
+      .describe(
+        'Retention of the attempt log (`<prefix>.attempts`, the delivery log: statuses, errors and response snippets, never bodies).',
+      ),
+    dlqRetentionMs: retention()
+      .default(-1)
+      .describe(
+        'Retention of each DLQ topic, which holds the payloads of dead letters: `forever` (the default) keeps them until a human decides.',
+      ),
+    invalidRetentionMs: retention()
+      .default(-1)
+      .describe(
+        'Retention of `<prefix>.events.invalid` (the original bytes of events that could not be routed): `forever` by default.',
+      ),
     sessionTimeoutMs: duration({ min: 1000, max: 300_000 })
       .default(30_000)
       .describe("Consumer session timeout: how soon a dead instance's partitions move to the others."),

@@ -1,16 +1,17 @@
-// `courier replay`: re-sends a destination's DLQ (or, with --source delivered, its destination
-// topic, forcing re-delivery) through a replay consumer group. The window starts at --from (the
-// group is reset to the first offset at or after it, as kafka-consumer-groups --to-datetime
-// would) or, without --from, at the offsets the group has committed, as Kafka's own tool
-// (kafka-consumer-groups --reset-offsets) left them. It ends at --to or at the end offsets
-// captured at the start, paced at --rate per second, after checking the destination is healthy.
+// `courier replay`: re-sends a destination's dead letters (or, with --source delivered, records of
+// its destination topic, forcing re-delivery) onto its destination topic, through the normal
+// delivery path, paced, marked as replays, after a readiness check. Two ways to choose what:
+//   - a window (replayPlan.ts): from --from, or from the replay group's committed offsets as
+//     Kafka's own tool left them, to --to or the end; the group commits as it goes;
+//   - event ids (--event, --ids-file): exactly those events, each found in the source topic; an id
+//     that is not there refuses the whole replay, naming it.
 // Each re-sent record carries the producer's own headers and the Courier headers replay writes
 // from typed metadata; no courier-* header of the source record is copied onward.
 import { randomUUID } from 'node:crypto';
-import type { Admin, IHeaders, KafkaMessage } from 'kafkajs';
-import type { CourierConfig } from '../config/schema.ts';
+import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { CourierConfig, DestinationConfig } from '../config/schema.ts';
 import { destinationTls } from '../credentials/credentials.ts';
-import { CourierError, UsageError } from '../errors.ts';
+import { CourierError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import { H, headerString } from '../kafka/headers.ts';
 import { destinationRecord, userHeaders } from '../kafka/records.ts';
@@ -21,21 +22,27 @@ import { DestinationControl } from '../redis/destinationControl.ts';
 import { redisKeys } from '../redis/keys.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
-import { checkReadiness } from './readiness.ts';
+import { findLatestByEventId } from './deadLetters.ts';
+import { checkReadiness, type ReadinessAnswer } from './readiness.ts';
+import { replayWindow } from './replayPlan.ts';
 
+export type ReplaySource = 'dlq' | 'delivered';
+
+/** What to replay, already validated (the CLI parses and checks the flags). */
 export interface ReplayOptions {
   config: CourierConfig;
   logger: Logger;
   destination: string;
-  /**
-   * Start of the window (ISO-8601). Undefined: start at the replay group's committed offsets,
-   * as Kafka's own tool left them; a partition without one starts at its end (nothing to replay).
-   */
-  from?: string | undefined;
-  to?: string;
+  /** A window: its start (epoch ms); undefined continues from the replay group's committed offsets. */
+  fromMs?: number;
+  toMs?: number;
+  /** Exactly these events instead of a window. */
+  eventIds?: readonly string[];
   rate: number;
   dryRun: boolean;
-  source: 'dlq' | 'delivered';
+  source: ReplaySource;
+  /** Skip the readiness check (and the paused check); logged. */
+  force?: boolean;
   print: (line: string) => void;
 }
 
@@ -43,12 +50,6 @@ export interface ReplaySummary {
   found: number;
   resent: number;
   skipped: number;
-}
-
-function parseTime(label: string, flag: string): number {
-  const ms = Date.parse(label);
-  if (Number.isNaN(ms)) throw new UsageError(`--${flag} must be an ISO-8601 time, got "${label}"`);
-  return ms;
 }
 
 /**
@@ -62,7 +63,7 @@ export function replayHeaders(
   replay: {
     destination: string;
     replayedAt: string;
-    source: 'dlq' | 'delivered';
+    source: ReplaySource;
     partition: number;
     offset: string;
   },
@@ -91,46 +92,109 @@ export function replayHeaders(
   return headers;
 }
 
-/** First offset at or after `ms` per partition; the high watermark where no message is that late. */
-async function offsetsAt(admin: Admin, topic: string, ms: number): Promise<Map<number, number>> {
-  const [byTime, high] = await Promise.all([
-    admin.fetchTopicOffsetsByTimestamp(topic, ms),
-    admin.fetchTopicOffsets(topic),
-  ]);
-  const highOf = new Map(high.map((p) => [p.partition, Number(p.high)]));
-  return new Map(
-    byTime.map((p) => [
-      p.partition,
-      Number(p.offset) < 0 ? (highOf.get(p.partition) ?? 0) : Number(p.offset),
-    ]),
-  );
+/** The one line a refused replay prints: what the readiness check got. Pure. */
+export function notReadyMessage(destination: string, answer: ReadinessAnswer): string {
+  const why =
+    answer.status === undefined
+      ? `is not reachable (${answer.answer})`
+      : `is not ready (its readiness check answered ${answer.answer})`;
+  return `destination ${destination} ${why}: a replay now would only spend fresh retry budgets and fill the DLQ again; nothing was replayed (--force replays anyway)`;
 }
 
-/**
- * Where the group's committed offsets put the start of each partition, kept within the offsets
- * the topic still holds; partitions without a committed offset start at their end.
- */
-async function committedStart(
-  admin: Admin,
-  groupId: string,
-  topic: string,
-): Promise<{ start: Map<number, number>; uncommitted: number[] }> {
-  const [offsets, committed] = await Promise.all([
-    admin.fetchTopicOffsets(topic),
-    admin.fetchOffsets({ groupId, topics: [topic] }),
-  ]);
-  const committedOf = new Map(
-    (committed.find((t) => t.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
-  );
-  const start = new Map<number, number>();
-  const uncommitted: number[] = [];
-  for (const p of offsets) {
-    const offset = committedOf.get(p.partition) ?? -1;
-    const [low, high] = [Number(p.low), Number(p.high)];
-    if (offset < 0) uncommitted.push(p.partition);
-    start.set(p.partition, offset < 0 ? high : Math.min(high, Math.max(low, offset)));
+/** Refuses a replay into a paused destination, or one whose readiness check does not answer as expected. */
+async function checkDestination(
+  o: ReplayOptions,
+  destination: DestinationConfig,
+  control: DestinationControl,
+  log: Logger,
+): Promise<void> {
+  if (o.force) {
+    log.warn({ destination: destination.id }, 'replay forced: pause and readiness checks skipped');
+    return;
   }
-  return { start, uncommitted: uncommitted.sort((a, b) => a - b) };
+  const state = await control.state(destination.id);
+  if (state.paused) {
+    throw new CourierError(
+      'REPLAY_DESTINATION_PAUSED',
+      `destination ${destination.id} is paused (${state.reason}); resume it first`,
+    );
+  }
+  const check = destination.healthCheck;
+  const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
+  const expect = check?.expectStatus;
+  const answer = await checkReadiness({
+    url: check?.url ?? destination.url,
+    method: check?.method ?? 'HEAD',
+    ...(expect === undefined ? {} : { expectStatus: Array.isArray(expect) ? expect : [expect] }),
+    timeoutMs: check?.timeoutMs ?? destination.timeoutMs,
+    allowPrivateAddresses: o.config.network.allowPrivateAddresses,
+    userAgent: `courier/${VERSION}`,
+    ...(tls ? { tls } : {}),
+  });
+  log.info(
+    { destination: destination.id, answer: answer.answer, ready: answer.ready },
+    'replay readiness check',
+  );
+  if (!answer.ready)
+    throw new CourierError('REPLAY_DESTINATION_NOT_READY', notReadyMessage(destination.id, answer));
+}
+
+/** Writes re-sent records at `rate` per second, skipping delivered ones; counts into `summary`. */
+class Resender {
+  private nextSendAt = Date.now();
+  private readonly spacingMs: number;
+  private readonly replayedAt = new Date().toISOString();
+  private readonly o: {
+    options: ReplayOptions;
+    producer: Producer;
+    delivered: DeliveredKeySet;
+    topic: string;
+    summary: ReplaySummary;
+  };
+
+  constructor(options: Resender['o']) {
+    this.o = options;
+    this.spacingMs = 1000 / options.options.rate;
+  }
+
+  async handle(message: KafkaMessage, partition: number): Promise<void> {
+    const { options, summary } = this.o;
+    summary.found += 1;
+    const eventId = headerString(message.headers, H.eventId) ?? '(unknown)';
+    const where = `partition ${partition} offset ${message.offset}`;
+    if (options.source === 'dlq' && (await this.o.delivered.isDelivered(eventId))) {
+      summary.skipped += 1;
+      options.print(`skip     ${eventId} (${where}): already delivered`);
+      return;
+    }
+    if (options.dryRun) {
+      const cls = headerString(message.headers, H.errorClass);
+      options.print(`would re-send ${eventId} (${where}${cls ? `, ${cls}` : ''})`);
+      return;
+    }
+    const wait = this.nextSendAt - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    this.nextSendAt = Math.max(Date.now(), this.nextSendAt) + this.spacingMs;
+    await this.o.producer.send({
+      topic: this.o.topic,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: replayHeaders(message.headers, {
+            destination: options.destination,
+            replayedAt: this.replayedAt,
+            source: options.source,
+            partition,
+            offset: message.offset,
+          }),
+        },
+      ],
+    });
+    summary.resent += 1;
+    options.print(`re-sent  ${eventId} (${where})`);
+  }
 }
 
 export async function replay(o: ReplayOptions): Promise<number> {
@@ -143,14 +207,8 @@ export async function replay(o: ReplayOptions): Promise<number> {
 
 export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const { config } = o;
-  const fromMs = o.from === undefined ? undefined : parseTime(o.from, 'from');
-  const toMs = o.to === undefined ? undefined : parseTime(o.to, 'to');
-  if (toMs !== undefined && fromMs !== undefined && toMs <= fromMs) {
-    throw new UsageError('--to must be after --from');
-  }
-  if (o.source !== 'dlq' && o.source !== 'delivered') throw new UsageError('--source is dlq or delivered');
   const destination = config.destinations.find((d) => d.id === o.destination);
-  if (!destination) throw new UsageError(`unknown destination "${o.destination}"`);
+  if (!destination) throw new CourierError('UNKNOWN_DESTINATION', `unknown destination "${o.destination}"`);
   const names = topicNames(config);
   const sourceTopic = o.source === 'dlq' ? names.dlq(destination.id) : names.dest(destination.id);
   const keys = redisKeys(config.kafka.topicPrefix);
@@ -158,127 +216,101 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const kafka = createKafka(config, o.logger);
   const admin = kafka.admin();
   const log = o.logger.child({ component: 'replay', destination: destination.id });
-
+  const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0 };
+  const producer = createProducer(kafka);
   try {
-    if (!o.dryRun) {
-      const state = await new DestinationControl({ redis, keys }).state(destination.id);
-      if (state.paused) {
-        throw new CourierError(
-          'REPLAY_DESTINATION_PAUSED',
-          `destination ${destination.id} is paused (${state.reason}); resume it first`,
-        );
-      }
-      const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
-      const ready = await checkReadiness({
-        url: destination.url,
-        method: 'HEAD',
-        timeoutMs: destination.timeoutMs,
-        allowPrivateAddresses: config.network.allowPrivateAddresses,
-        userAgent: `courier/${VERSION}`,
-        ...(tls ? { tls } : {}),
-      });
-      if (ready.status === undefined) {
-        throw new CourierError(
-          'REPLAY_DESTINATION_UNREACHABLE',
-          `destination ${destination.id} is not reachable (${ready.answer}); a replay now would only fill the retry topics`,
-        );
-      }
-    }
-
+    if (!o.dryRun) await checkDestination(o, destination, new DestinationControl({ redis, keys }), log);
     await admin.connect();
-    const groups = consumerGroups(config);
-    const replayGroup =
-      o.source === 'dlq' ? groups.replay(destination.id) : groups.replayDelivered(destination.id);
-    let start: Map<number, number>;
-    if (fromMs === undefined) {
-      const committed = await committedStart(admin, replayGroup, sourceTopic);
-      start = committed.start;
-      for (const partition of committed.uncommitted) {
-        o.print(
-          `partition ${partition} of ${sourceTopic}: group ${replayGroup} has no committed offset; starting at the end (nothing to replay there)`,
-        );
-      }
-    } else {
-      start = await offsetsAt(admin, sourceTopic, fromMs);
-    }
-    const end =
-      toMs === undefined
-        ? new Map((await admin.fetchTopicOffsets(sourceTopic)).map((p) => [p.partition, Number(p.high)]))
-        : await offsetsAt(admin, sourceTopic, toMs);
-    const pending = new Set([...start].filter(([p, offset]) => offset < (end.get(p) ?? 0)).map(([p]) => p));
-    const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0 };
-    if (pending.size === 0) {
-      if (fromMs === undefined) {
-        o.print(
-          `nothing to replay: group ${replayGroup} is at the end of ${sourceTopic}; reset its offsets (kafka-consumer-groups --reset-offsets) or pass --from`,
-        );
-      }
-      return summary;
-    }
-
-    // A dry run reads the same window through a throwaway group, leaving the real one as it is.
-    const groupId = o.dryRun ? `${replayGroup}-dry-run-${randomUUID()}` : replayGroup;
-    // With --from, the same reset Kafka's own tool does (kafka-consumer-groups --reset-offsets
-    // --to-datetime); without, the committed offsets again, kept within what the topic holds.
-    await admin.setOffsets({
-      groupId,
-      topic: sourceTopic,
-      partitions: [...start].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+    const resender = new Resender({
+      options: o,
+      producer,
+      delivered: new DeliveredKeySet({
+        redis,
+        keys,
+        destination: destination.id,
+        ttlMs: config.idempotency.windowMs,
+        lockMs: 1,
+      }),
+      topic: names.dest(destination.id),
+      summary,
     });
+    if (!o.dryRun) await producer.connect();
+    if (o.eventIds) await replayIds(o, { kafka, admin, sourceTopic, resender });
+    else await replayWindowOf(o, { kafka, admin, sourceTopic, resender, log });
+    return summary;
+  } finally {
+    await producer.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+    redis.disconnect();
+  }
+}
 
-    const delivered = new DeliveredKeySet({
-      redis,
-      keys,
-      destination: destination.id,
-      ttlMs: config.idempotency.windowMs,
-      lockMs: 1,
-    });
-    const producer = createProducer(kafka);
-    const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
-    const spacingMs = 1000 / o.rate;
-    let nextSendAt = Date.now();
-    const replayedAt = new Date().toISOString();
+/** Exactly the given events: every one must be in the source topic, or nothing is re-sent. */
+async function replayIds(
+  o: ReplayOptions,
+  c: { kafka: Kafka; admin: Admin; sourceTopic: string; resender: Resender },
+): Promise<void> {
+  const wanted = new Set(o.eventIds);
+  const found = await findLatestByEventId({
+    kafka: c.kafka,
+    admin: c.admin,
+    topic: c.sourceTopic,
+    groupPrefix: `${o.config.kafka.topicPrefix}-replay`,
+    eventIds: wanted,
+  });
+  const missing = [...wanted].filter((id) => !found.has(id));
+  if (missing.length > 0) {
+    throw new CourierError(
+      'REPLAY_EVENTS_NOT_FOUND',
+      `${missing.length} of ${wanted.size} event(s) are not in ${c.sourceTopic}: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? ', …' : ''}; nothing was replayed`,
+    );
+  }
+  const ordered = [...found.values()].sort(
+    (a, b) => Number(a.message.timestamp) - Number(b.message.timestamp) || a.offset - b.offset,
+  );
+  for (const r of ordered) await c.resender.handle(r.message, r.partition);
+}
 
-    const handle = async (message: KafkaMessage, partition: number) => {
-      summary.found += 1;
-      const eventId = headerString(message.headers, H.eventId) ?? '(unknown)';
-      if (o.source === 'dlq' && (await delivered.isDelivered(eventId))) {
-        summary.skipped += 1;
-        o.print(`skip     ${eventId} (partition ${partition} offset ${message.offset}): already delivered`);
-        return;
-      }
-      if (o.dryRun) {
-        const cls = headerString(message.headers, H.errorClass);
-        o.print(
-          `would re-send ${eventId} (partition ${partition} offset ${message.offset}${cls ? `, ${cls}` : ''})`,
-        );
-        return;
-      }
-      const wait = nextSendAt - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      nextSendAt = Math.max(Date.now(), nextSendAt) + spacingMs;
-      await producer.send({
-        topic: names.dest(destination.id),
-        acks: -1,
-        messages: [
-          {
-            key: message.key,
-            value: message.value,
-            headers: replayHeaders(message.headers, {
-              destination: destination.id,
-              replayedAt,
-              source: o.source,
-              partition,
-              offset: message.offset,
-            }),
-          },
-        ],
-      });
-      summary.resent += 1;
-      o.print(`re-sent  ${eventId} (partition ${partition} offset ${message.offset})`);
-    };
-
-    await producer.connect();
+/** A window of the source topic, read through the replay group (a throwaway one for a dry run). */
+async function replayWindowOf(
+  o: ReplayOptions,
+  c: { kafka: Kafka; admin: Admin; sourceTopic: string; resender: Resender; log: Logger },
+): Promise<void> {
+  const { admin, sourceTopic } = c;
+  const groups = consumerGroups(o.config);
+  const replayGroup =
+    o.source === 'dlq' ? groups.replay(o.destination) : groups.replayDelivered(o.destination);
+  const window = await replayWindow(admin, {
+    topic: sourceTopic,
+    groupId: replayGroup,
+    ...(o.fromMs === undefined ? {} : { fromMs: o.fromMs }),
+    ...(o.toMs === undefined ? {} : { toMs: o.toMs }),
+  });
+  for (const partition of window.uncommitted) {
+    o.print(
+      `partition ${partition} of ${sourceTopic}: group ${replayGroup} has no committed offset; starting at the end (nothing to replay there)`,
+    );
+  }
+  const { pending, end } = window;
+  if (pending.size === 0) {
+    if (o.fromMs === undefined) {
+      o.print(
+        `nothing to replay: group ${replayGroup} is at the end of ${sourceTopic}; reset its offsets (kafka-consumer-groups --reset-offsets) or pass --from`,
+      );
+    }
+    return;
+  }
+  // A dry run reads the same window through a throwaway group, leaving the real one as it is.
+  const groupId = o.dryRun ? `${replayGroup}-dry-run-${randomUUID()}` : replayGroup;
+  // With --from, the same reset Kafka's own tool does (--to-datetime); without, the committed
+  // offsets again, kept within what the topic holds.
+  await admin.setOffsets({
+    groupId,
+    topic: sourceTopic,
+    partitions: [...window.start].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+  });
+  const consumer = c.kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+  try {
     await consumer.connect();
     await consumer.subscribe({ topic: sourceTopic });
     await new Promise<void>((resolve, reject) => {
@@ -290,7 +322,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
             const last = end.get(batch.partition) ?? 0;
             for (const message of batch.messages) {
               if (Number(message.offset) >= last) break;
-              await handle(message, batch.partition);
+              await c.resender.handle(message, batch.partition);
               resolveOffset(message.offset);
               if (!o.dryRun) {
                 await consumer.commitOffsets([
@@ -303,7 +335,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
               }
               if (Number(message.offset) + 1 >= last) {
                 pending.delete(batch.partition);
-                log.info({ partition: batch.partition }, 'partition replayed');
+                c.log.info({ partition: batch.partition }, 'partition replayed');
               }
             }
             if (pending.size === 0) resolve();
@@ -311,12 +343,8 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
         })
         .catch(reject);
     });
-    await consumer.disconnect();
-    await producer.disconnect();
-    if (o.dryRun) await admin.deleteGroups([groupId]).catch(() => {});
-    return summary;
   } finally {
-    await admin.disconnect().catch(() => {});
-    redis.disconnect();
+    await consumer.disconnect().catch(() => {});
+    if (o.dryRun) await admin.deleteGroups([groupId]).catch(() => {});
   }
 }

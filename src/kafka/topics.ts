@@ -58,7 +58,7 @@ export function topicPlan(config: CourierConfig): TopicSpec[] {
   const names = topicNames(config);
   const { partitions, replicationFactor, retentionMs, attemptsRetentionMs } = config.kafka;
   const keep = { 'retention.ms': String(retentionMs) };
-  const forever = { 'retention.ms': '-1' };
+  const dlqKeep = { 'retention.ms': String(config.kafka.dlqRetentionMs) };
   const spec = (
     role: TopicSpec['role'],
     topic: string,
@@ -73,12 +73,14 @@ export function topicPlan(config: CourierConfig): TopicSpec[] {
   });
   return [
     spec('events', names.events, partitions.events, {}),
-    spec('invalid', names.invalid, partitions.invalid, forever),
+    spec('invalid', names.invalid, partitions.invalid, {
+      'retention.ms': String(config.kafka.invalidRetentionMs),
+    }),
     spec('attempts', names.attempts, partitions.attempts, { 'retention.ms': String(attemptsRetentionMs) }),
     ...config.retryTiers.map((tier) => spec('retry', names.retry(tier), partitions.retry, keep)),
     ...config.destinations.flatMap((d) => [
       spec('destination', names.dest(d.id), d.partitions ?? partitions.destination, keep),
-      spec('dlq', names.dlq(d.id), partitions.dlq, forever),
+      spec('dlq', names.dlq(d.id), partitions.dlq, dlqKeep),
     ]),
   ];
 }

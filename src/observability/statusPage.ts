@@ -4,6 +4,7 @@
 // states, counts, status codes and error codes.
 
 import type { EventReport } from '../attempts/inspect.ts';
+import type { DeadLetterEntry } from '../dlq/deadLetters.ts';
 import type { StatusReport, StatusRow } from './destinationStatus.ts';
 
 export function escapeHtml(s: string): string {
@@ -43,9 +44,55 @@ export function stateText(row: StatusRow): string {
   return row.reason ? `${row.state}: ${row.reason}` : row.state;
 }
 
+/** Why a destination's messages wait: its pause or circuit, else a backlog being worked through. */
+function heldBecause(r: StatusRow): string {
+  if (r.state === 'paused' || r.state === 'circuit-open') return stateText(r);
+  return r.state === 'degraded' ? `backlog (${r.reason ?? 'degraded'})` : 'backlog';
+}
+
+function eventLink(eventId: string): string {
+  return `<a href="/events/${encodeURIComponent(eventId)}">${escapeHtml(eventId)}</a>`;
+}
+
+function heldSection(report: StatusReport): string {
+  const held = report.destinations.filter((r) => r.backlog > 0);
+  const rows = held
+    .map(
+      (r) => `<tr data-destination="${escapeHtml(r.destination)}"><td>${escapeHtml(r.destination)}</td>
+<td class="n held-count">${r.backlog}</td><td class="n">${duration(r.oldestUndeliveredMs)}</td><td class="held-why">${escapeHtml(heldBecause(r))}</td></tr>`,
+    )
+    .join('\n');
+  return `<h2>Held</h2>
+<table id="held"><thead><tr><th>destination</th><th>messages waiting</th><th>oldest</th><th>why</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="4">nothing is waiting</td></tr>'}</tbody></table>`;
+}
+
+function deadSection(deadLetters: Record<string, DeadLetterEntry[]>): string {
+  const all = Object.entries(deadLetters)
+    .flatMap(([destination, entries]) => entries.map((e) => ({ destination, e })))
+    .sort((a, b) => b.e.deadLetteredAt.localeCompare(a.e.deadLetteredAt));
+  const rows = all
+    .map(
+      ({
+        destination,
+        e,
+      }) => `<tr data-destination="${escapeHtml(destination)}" data-event="${escapeHtml(e.eventId)}">
+<td>${escapeHtml(e.deadLetteredAt)}</td><td>${escapeHtml(destination)}</td><td>${eventLink(e.eventId)}</td>
+<td>${escapeHtml(e.class)}</td><td>${e.lastStatus ?? ''}</td><td>${escapeHtml((e.lastError ?? '').split(':')[0] ?? '')}</td><td class="n">${e.attempts}</td></tr>`,
+    )
+    .join('\n');
+  return `<h2>Latest dead letters</h2>
+<table id="dead-letters"><thead><tr><th>dead-lettered at</th><th>destination</th><th>event</th><th>class</th><th>last status</th><th>error</th><th>attempts</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="7">none</td></tr>'}</tbody></table>`;
+}
+
 export function renderStatusPage(
   report: StatusReport,
-  options: { refreshSeconds: number; successWindowMs?: number },
+  options: {
+    refreshSeconds: number;
+    successWindowMs?: number;
+    deadLetters?: Record<string, DeadLetterEntry[]>;
+  },
 ): string {
   const rows = report.destinations
     .map(
@@ -76,6 +123,8 @@ export function renderStatusPage(
 <th>p50 / p99 ms</th><th>backlog</th><th>oldest undelivered</th><th>DLQ depth</th><th>last error</th></tr></thead>
 <tbody>${rows}</tbody></table>
 <p><small>retry backlog: ${tiers || '—'}</small></p>
+${heldSection(report)}
+${deadSection(options.deadLetters ?? {})}
 <form action="/events" method="get"><label>Look up an event: <input name="id" placeholder="event id" required></label>
 <button type="submit">Look up</button></form>`,
     options.refreshSeconds,
@@ -94,7 +143,7 @@ export function renderEventPage(
       html: page(
         `Event ${eventId}`,
         `<p><a href="/">← status</a></p><h1>Event <code>${escapeHtml(eventId)}</code></h1>
-<p id="not-found">Not found: unknown, or older than the idempotency window.</p>`,
+<p id="not-found">Not found: no attempt of it in the delivery log (unknown, not attempted yet, or older than the log's retention).</p>`,
       ),
     };
   }

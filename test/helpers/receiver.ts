@@ -32,6 +32,10 @@ export interface Receiver {
   /** Requests answered 2xx. */
   accepted: ReceivedRequest[];
   setBehaviour(b: Behaviour): void;
+  /** The status HEAD, GET and other non-POST requests (readiness checks) are answered with. */
+  setProbeStatus(status: number): void;
+  /** Non-POST requests seen, as "METHOD path". */
+  probes: string[];
   close(): Promise<void>;
 }
 
@@ -40,6 +44,8 @@ export async function startReceiver(
   port = 0,
 ): Promise<Receiver> {
   let current = behaviour;
+  let probeStatus = 200;
+  const probes: string[] = [];
   const requests: ReceivedRequest[] = [];
   const accepted: ReceivedRequest[] = [];
   const seen = new Map<string, number>();
@@ -48,7 +54,8 @@ export async function startReceiver(
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method !== 'POST') {
-        res.statusCode = 200;
+        probes.push(`${req.method} ${req.url}`);
+        res.statusCode = probeStatus;
         res.end();
         return;
       }
@@ -89,6 +96,10 @@ export async function startReceiver(
     setBehaviour: (b) => {
       current = b;
     },
+    setProbeStatus: (status) => {
+      probeStatus = status;
+    },
+    probes,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

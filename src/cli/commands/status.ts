@@ -10,6 +10,7 @@ import { readStatus, type StatusReport, type StatusRow } from '../../observabili
 import { lastErrorText, stateText } from '../../observability/statusPage.ts';
 import { createRedis } from '../../redis/client.ts';
 import { createLogger } from '../../telemetry/logger.ts';
+import { table } from '../table.ts';
 
 export async function status(
   config: CourierConfig,
@@ -54,13 +55,9 @@ const COLUMNS: Array<[string, (r: StatusRow) => string]> = [
 
 /** The table, one line per destination, columns padded. Pure. */
 export function formatStatus(report: StatusReport): string[] {
-  const cells = [COLUMNS.map(([h]) => h), ...report.destinations.map((r) => COLUMNS.map(([, f]) => f(r)))];
-  const widths = COLUMNS.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
-  const lines = cells.map((row) =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd(),
+  const lines = table(
+    COLUMNS.map(([h]) => h),
+    report.destinations.map((r) => COLUMNS.map(([, f]) => f(r))),
   );
   const tiers = Object.entries(report.retryBacklog);
   if (tiers.length > 0) lines.push('', `retry backlog: ${tiers.map(([t, n]) => `${t}=${n}`).join(' ')}`);
