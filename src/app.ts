@@ -7,6 +7,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { AttemptFilters } from './attempts/attemptFilters.ts';
 import { AttemptLog } from './attempts/attemptLog.ts';
+import { requestTimeout } from './config/destination.ts';
 import type { CourierConfig } from './config/schema.ts';
 import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
 import { CredentialMonitor } from './credentials/health.ts';
@@ -22,6 +23,7 @@ import { type ConsumerHealth, ConsumerWatch } from './kafka/consumerWatch.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
 import { TopicLimits } from './kafka/sizedSend.ts';
 import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
+import { describeProxy, egressRules, proxyFor } from './net/egress.ts';
 import { consumerReadiness, Observability } from './observability/observability.ts';
 import { parseTiers } from './policy/retry.ts';
 import { type CourierRedis, createRedis } from './redis/client.ts';
@@ -208,12 +210,24 @@ export class CourierApp {
       const watched: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }> = [];
       for (const destination of config.destinations) {
         // Credentials: built first, they fail at start when unusable; closed after the actor.
+        const egress = egressRules(config.network, destination.proxy, process.env);
+        const timeout = requestTimeout(destination);
+        const tokenProxy =
+          destination.auth?.type === 'oauth2' ? proxyFor(destination.auth.tokenUrl, egress) : undefined;
+        const deliveryProxy = proxyFor(destination.url, egress);
+        if (deliveryProxy) {
+          logger.info(
+            { destination: destination.id, proxy: describeProxy(deliveryProxy) },
+            'deliveries go through a proxy',
+          );
+        }
         const credentials = createCredentials({
           destination,
           redis: this.redis,
           keyPrefix: config.kafka.topicPrefix,
           allowPrivateAddresses: config.network.allowPrivateAddresses,
           userAgent: `courier/${VERSION}`,
+          ...(tokenProxy ? { tokenProxy } : {}),
           logger,
         });
         this.started.push({ start: async () => {}, stop: () => credentials.close() });
@@ -225,11 +239,27 @@ export class CourierApp {
           destination,
           sender: new WebhookSender({
             url: destination.url,
-            timeoutMs: destination.timeoutMs,
+            timeoutMs: timeout.timeoutMs,
+            ...(timeout.auto
+              ? {
+                  autoTimeout: timeout.auto,
+                  onTimeoutChange: (change) => {
+                    logger.info(
+                      { destination: destination.id, ...change },
+                      `timeout of ${destination.id} adapted from ${change.from} to ${change.to} ms (p99 ${change.p99Ms} ms, p99.9 ${change.p999Ms} ms)`,
+                    );
+                    this.events.emit('timeout-adapted', {
+                      destination: destination.id,
+                      timeoutMs: change.to,
+                    });
+                  },
+                }
+              : {}),
             connections: destination.concurrency,
             allowPrivateAddresses: config.network.allowPrivateAddresses,
             userAgent: `courier/${VERSION}`,
             ...(credentials.tls ? { tls: credentials.tls } : {}),
+            ...(deliveryProxy ? { proxy: deliveryProxy } : {}),
           }),
           credentials,
           deliveredKeys: new DeliveredKeySet({
@@ -240,8 +270,8 @@ export class CourierApp {
             // A 401 with OAuth2 can mean a token request and a second send under the same claim.
             lockMs:
               destination.auth?.type === 'oauth2'
-                ? 2 * destination.timeoutMs + destination.auth.timeoutMs + 5_000
-                : destination.timeoutMs + 5_000,
+                ? 2 * timeout.timeoutMs + destination.auth.timeoutMs + 5_000
+                : timeout.timeoutMs + 5_000,
           }),
           control,
           ...(destination.rateLimit
@@ -293,7 +323,9 @@ export class CourierApp {
         eventsTopic: names.events,
         invalidTopic: names.invalid,
         destinationTopic: names.dest,
+        dlqTopic: names.dlq,
         destinations: config.destinations,
+        ...(this.attemptLog ? { attempts: this.attemptLog } : {}),
         codec,
         limits: this.limits,
         watch: this.watch,

@@ -2,7 +2,29 @@
 // descriptions feed the generated configuration reference and JSON Schema). Every object is
 // strict, so a misspelt field is reported instead of silently ignored.
 import { z } from 'zod';
-import { duration, headerName, headerValue, httpUrl } from './fields.ts';
+import { compileFilter, compileHeaderValue, compileTransform } from '../cloudevents/expressions.ts';
+import { parseStatusRule, type StatusRange, statusRuleProblems } from '../policy/statusRules.ts';
+import { duration, durationOr, headerName, headerValue, httpUrl } from './fields.ts';
+
+/** A string that must compile; the compile problem is the field's listed problem. */
+function expression(compile: (source: string) => { ok: true } | { ok: false; problem: string }) {
+  return z
+    .string()
+    .min(1)
+    .check((ctx) => {
+      const compiled = compile(ctx.value);
+      if (!compiled.ok) ctx.issues.push({ code: 'custom', input: ctx.value, message: compiled.problem });
+    });
+}
+
+/** A status rule: a status (409), a range ("500-504") or a class ("5xx"). */
+const statusRule = z.union([z.number().int(), z.string()]).check((ctx) => {
+  const parsed = parseStatusRule(ctx.value);
+  if (typeof parsed === 'string') ctx.issues.push({ code: 'custom', input: ctx.value, message: parsed });
+});
+
+/** Transforms longer than this per event are stopped (and dead-lettered as transform-failed). */
+export const DEFAULT_TRANSFORM_TIMEOUT_MS = 100;
 
 const positiveInt = z.number().int().positive();
 
@@ -140,14 +162,78 @@ export const destinationSchema = z
         'Standard Webhooks signing secrets (`whsec_<base64>`); every one signs each request (rotation: add the new one, later remove the old).',
       ),
     headers: z
-      .record(headerName, headerValue)
+      .record(
+        headerName,
+        z.union([
+          headerValue,
+          z
+            .strictObject({
+              from: expression(compileHeaderValue).describe(
+                'A CEL expression over the event giving the value, e.g. `id` (an idempotency key) or `data.tenant`.',
+              ),
+              optional: z
+                .boolean()
+                .default(false)
+                .describe(
+                  'When the event has no value for it, send no header (else the event is dead-lettered as `invalid-request`).',
+                ),
+              secret: z
+                .boolean()
+                .default(false)
+                .describe('Never show the value: logs, attempt records and CLI output mask it.'),
+            })
+            .describe('A value taken from each event.'),
+        ]),
+      )
       .default({})
       .describe(
-        'Extra request headers (printable ASCII values). `webhook-*`, `content-type`, `content-length`, `host` and connection headers cannot be set.',
+        'Extra request headers: a fixed value (printable ASCII), or `{ from: <CEL> }` to take it from each event. `webhook-*`, `content-type`, `content-length`, `host` and connection headers cannot be set.',
       ),
-    timeoutMs: duration({ max: 300_000 })
+    filter: expression(compileFilter)
+      .optional()
+      .describe(
+        'A CEL condition over the event (`type`, `source`, `subject`, `id`, `time`, `data`, `extensions`), e.g. `type == "order.created" && data.total > 1000`; only events it holds for go to this destination. An event it cannot evaluate (a missing field, a wrong type) is not routed here and is counted.',
+      ),
+    transform: expression((source) => compileTransform(source, { timeoutMs: DEFAULT_TRANSFORM_TIMEOUT_MS }))
+      .optional()
+      .describe(
+        'A JSONata expression over the event producing the body sent (and signed) instead of the CloudEvent, e.g. `{ "id": id, "email": data.contact.email }`. An event it cannot handle is dead-lettered as `transform-failed`.',
+      ),
+    transformTimeoutMs: duration({ max: 10_000 })
+      .default(DEFAULT_TRANSFORM_TIMEOUT_MS)
+      .describe(
+        'The time budget of the transform per event; a longer one is stopped and the event dead-lettered.',
+      ),
+    retryOn: z
+      .array(statusRule)
+      .default([])
+      .describe('Statuses (409), ranges ("500-504") or classes ("4xx") retried, whatever the default says.'),
+    deadLetterOn: z
+      .array(statusRule)
+      .default([])
+      .describe(
+        'Statuses, ranges or classes dead-lettered at once as `permanent` (e.g. a 503 that means "never").',
+      ),
+    proxy: z
+      .union([httpUrl({ credentials: true }), z.literal(false)])
+      .optional()
+      .describe(
+        'An egress proxy URL for this destination, or false to connect directly; default `network.proxy`.',
+      ),
+    timeoutMs: durationOr('auto', { max: 300_000 })
       .default(10_000)
-      .describe('Timeout of one request: connect (at most 10 s), response headers and body.'),
+      .describe(
+        'Timeout of one request: connect (at most 10 s), response headers and body. `auto`: adapted to the latency observed, within `autoTimeout`.',
+      ),
+    autoTimeout: z
+      .strictObject({
+        minMs: duration({ max: 300_000 }).default(1000).describe('Never shorter.'),
+        maxMs: duration({ max: 300_000 })
+          .default(30_000)
+          .describe('Never longer (also the timeout until enough answers were seen).'),
+      })
+      .optional()
+      .describe('The bounds of `timeoutMs: auto`.'),
     concurrency: positiveInt
       .max(1024)
       .default(16)
@@ -242,5 +328,25 @@ export const destinationSchema = z
         message: 'must be at least retry.baseDelayMs',
       });
     }
+    for (const p of statusRuleProblems(statusRules(d))) {
+      ctx.addIssue({ code: 'custom', path: [p.list, p.index], message: p.problem });
+    }
+    if (d.autoTimeout && d.timeoutMs !== 'auto') {
+      ctx.addIssue({ code: 'custom', path: ['autoTimeout'], message: 'only with timeoutMs: auto' });
+    }
+    if (d.autoTimeout && d.autoTimeout.minMs > d.autoTimeout.maxMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['autoTimeout', 'minMs'],
+        message: 'must not exceed autoTimeout.maxMs',
+      });
+    }
   })
   .describe('One webhook destination: where events go, which ones, and how failures are handled.');
+
+/** A destination's status rules as ranges (the entries were checked by the schema). */
+export function statusRules(d: { retryOn: Array<number | string>; deadLetterOn: Array<number | string> }) {
+  const ranges = (list: Array<number | string>) =>
+    list.map(parseStatusRule).filter((r): r is StatusRange => typeof r !== 'string');
+  return { retryOn: ranges(d.retryOn), deadLetterOn: ranges(d.deadLetterOn) };
+}

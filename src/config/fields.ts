@@ -6,51 +6,74 @@ import { durationMs, formatDuration } from './duration.ts';
 
 const DURATION_HINT = 'a number of milliseconds or a duration like 250ms, 10s, 2m, 1h, 7d';
 
+interface DurationBounds {
+  min?: number;
+  max?: number;
+  minMessage?: string;
+}
+
+/** Milliseconds for a duration value, or z.NEVER with the problem pushed onto `ctx`. */
+function toMs(value: number | string, bounds: DurationBounds, ctx: z.core.$RefinementCtx<unknown>): number {
+  const min = bounds.min ?? 1;
+  const ms = durationMs(value);
+  if (ms === undefined) {
+    ctx.issues.push({ code: 'custom', input: value, message: `must be ${DURATION_HINT}` });
+    return z.NEVER;
+  }
+  if (ms < min) {
+    ctx.issues.push({
+      code: 'custom',
+      input: value,
+      message:
+        bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
+    });
+    return z.NEVER;
+  }
+  if (bounds.max !== undefined && ms > bounds.max) {
+    ctx.issues.push({
+      code: 'custom',
+      input: value,
+      message: `must be at most ${formatDuration(bounds.max)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+}
+
+function durationMeta(bounds: DurationBounds) {
+  // For the reference and the JSON Schema: milliseconds, or a label (bounds apply to the result).
+  return {
+    'x-duration': true,
+    minimum: bounds.min ?? 1,
+    ...(bounds.max === undefined ? {} : { maximum: bounds.max }),
+  };
+}
+
 /**
  * A duration in milliseconds, written either as a number of milliseconds or as a label
  * ("10s"); the parsed value is always milliseconds. `min` defaults to 1 ms.
  */
-export function duration(bounds: { min?: number; max?: number; minMessage?: string } = {}) {
-  const min = bounds.min ?? 1;
+export function duration(bounds: DurationBounds = {}) {
   return z
     .union([z.number(), z.string()], { error: `must be ${DURATION_HINT}` })
-    .transform((value, ctx) => {
-      const ms = durationMs(value);
-      if (ms === undefined) {
-        ctx.issues.push({ code: 'custom', input: value, message: `must be ${DURATION_HINT}` });
-        return z.NEVER;
-      }
-      if (ms < min) {
-        ctx.issues.push({
-          code: 'custom',
-          input: value,
-          message:
-            bounds.minMessage ?? (min === 1 ? 'must be positive' : `must be at least ${formatDuration(min)}`),
-        });
-        return z.NEVER;
-      }
-      if (bounds.max !== undefined && ms > bounds.max) {
-        ctx.issues.push({
-          code: 'custom',
-          input: value,
-          message: `must be at most ${formatDuration(bounds.max)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .meta({
-      // For the reference and the JSON Schema: milliseconds, or a label (bounds apply to the result).
-      'x-duration': true,
-      minimum: min,
-      ...(bounds.max === undefined ? {} : { maximum: bounds.max }),
-    });
+    .transform((value, ctx) => toMs(value, bounds, ctx))
+    .meta(durationMeta(bounds));
+}
+
+/** A duration, or a keyword kept as it is (`auto`). */
+export function durationOr<K extends string>(keyword: K, bounds: DurationBounds = {}) {
+  return z
+    .union([z.number(), z.string()], { error: `must be ${keyword} or ${DURATION_HINT}` })
+    .transform((value, ctx): number | K => (value === keyword ? keyword : toMs(value, bounds, ctx)))
+    .meta({ ...durationMeta(bounds), 'x-keyword': keyword });
 }
 
 /** A topic retention: a duration, or `forever` (also -1, Kafka's own word for it); the result is ms or -1. */
 export function retention() {
-  const forever = z.union([z.literal('forever'), z.literal(-1)]).transform(() => -1);
-  return z.union([forever, duration()]).meta({ 'x-retention': true });
+  return z
+    .union([z.number(), z.string()], { error: `must be forever or ${DURATION_HINT}` })
+    .transform((value, ctx) => (value === 'forever' || value === -1 ? -1 : toMs(value, {}, ctx)))
+    .meta({ 'x-retention': true });
 }
 
 /** Why `text` is not an acceptable http(s) URL, or undefined when it is. */

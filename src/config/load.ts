@@ -69,7 +69,21 @@ export function applyEnvOverrides(
   return out;
 }
 
+/**
+ * A union's problem as the problems of the one branch of the right type (a header given as a string
+ * is told what is wrong with the string, not that it is not an object either).
+ */
+function unionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue[] | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  const branches = (issue as { errors?: z.core.$ZodIssue[][] }).errors ?? [];
+  const typed = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+  if (typed.length !== 1) return undefined;
+  return (typed[0] as z.core.$ZodIssue[]).map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const branch = unionBranch(issue);
+  if (branch) return branch.flatMap(describeIssue);
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
   }

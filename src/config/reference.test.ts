@@ -36,7 +36,7 @@ test('the reference lists every field with the default Courier resolves', () => 
   const page = configReference();
   assert.match(
     page,
-    /\| `destinations\[\]\.timeoutMs` \| duration \| `10s` \(10000\) \| `1ms` … `5m` \(300000\) \|/,
+    /\| `destinations\[\]\.timeoutMs` \| duration or `auto` \| `10s` \(10000\) \| `1ms` … `5m` \(300000\) \|/,
   );
   assert.match(page, /\| `destinations\[\]\.retry\.maxAttempts` \| integer \| `12` \| 1 … 1000 \|/);
   assert.match(

@@ -29,6 +29,7 @@ type Node = {
   format?: string;
   'x-duration'?: boolean;
   'x-retention'?: boolean;
+  'x-keyword'?: string;
   [key: string]: unknown;
 };
 
@@ -107,6 +108,7 @@ function durationText(ms: number): string {
 
 function typeOf(node: Node): string {
   if (node['x-retention']) return 'duration or `forever`';
+  if (node['x-keyword']) return `duration or \`${String(node['x-keyword'])}\``;
   if (node['x-duration']) return 'duration';
   if (node.const !== undefined) return code(node.const);
   if (node.enum) return 'string';

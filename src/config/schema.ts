@@ -279,8 +279,20 @@ export const configSchema = z
           .describe(
             'The SSRF guard: false refuses destinations (and token URLs) that resolve to loopback, private, link-local, CGNAT or reserved addresses. `true` only for local development and tests.',
           ),
+        proxy: z
+          .union([httpUrl({ credentials: true }), z.literal(false)])
+          .optional()
+          .describe(
+            'The egress proxy for deliveries, token requests and readiness checks (http://host:port, credentials allowed); false ignores HTTPS_PROXY/HTTP_PROXY. Unset: those environment variables, if any.',
+          ),
+        noProxy: z
+          .array(z.string().min(1))
+          .default([])
+          .describe(
+            'Hosts reached directly, as NO_PROXY (added to it): `example.com` (and its subdomains), `.example.com`, an IP, `host:port`, or `*`.',
+          ),
       })
-      .default({ allowPrivateAddresses: false })
+      .default({ allowPrivateAddresses: false, noProxy: [] })
       .describe('Outbound network rules.'),
     router: z
       .strictObject({

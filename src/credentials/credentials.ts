@@ -134,6 +134,8 @@ export interface CreateCredentialsOptions {
   keyPrefix: string;
   allowPrivateAddresses: boolean;
   userAgent: string;
+  /** The egress proxy of the token endpoint, if one applies. */
+  tokenProxy?: string;
   logger?: Logger;
   now?: () => number;
 }
@@ -175,6 +177,7 @@ function fromAuth(auth: AuthConfig | undefined, o: CreateCredentialsOptions): De
           timeoutMs: auth.timeoutMs,
           allowPrivateAddresses: o.allowPrivateAddresses,
           userAgent: o.userAgent,
+          ...(o.tokenProxy ? { proxy: o.tokenProxy } : {}),
           ...(o.now ? { now: o.now } : {}),
         }),
       });

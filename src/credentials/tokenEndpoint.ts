@@ -1,8 +1,8 @@
 // Calls an OAuth2 token endpoint (RFC 6749 §4.4.2): one form-encoded POST through its own undici
 // Agent with the same SSRF guard as deliveries (a token URL on a private or loopback address is
 // refused unless network.allowPrivateAddresses), a timeout, and the answer capped at 64 KiB.
-import { type Agent, request } from 'undici';
-import { literalAddressForbidden } from '../net/addressGuard.ts';
+import { type Dispatcher, request } from 'undici';
+import { literalAddressForbidden, proxiedTargetProblem } from '../net/addressGuard.ts';
 import { createDispatcher } from '../net/dispatcher.ts';
 import { errorCode } from '../net/networkError.ts';
 import {
@@ -20,12 +20,14 @@ export interface TokenEndpointOptions extends TokenRequestInput {
   timeoutMs: number;
   allowPrivateAddresses: boolean;
   userAgent: string;
+  /** The same egress as the destination's deliveries. */
+  proxy?: string;
   now?: () => number;
 }
 
 export class TokenEndpoint {
   private readonly o: TokenEndpointOptions;
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly literalForbidden: boolean;
   private readonly now: () => number;
 
@@ -38,12 +40,18 @@ export class TokenEndpoint {
       connections: 2,
       keepAliveTimeoutMs: 10_000,
       timeoutMs: options.timeoutMs,
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
   }
 
   /** Asks for a new access token. Never throws; never puts the secret or the token in a message. */
   async fetchToken(): Promise<TokenResult> {
     if (this.literalForbidden) return tokenNetworkFailure('FORBIDDEN_ADDRESS', true);
+    if (this.o.proxy && !this.o.allowPrivateAddresses) {
+      if (await proxiedTargetProblem(new URL(this.o.tokenUrl).hostname)) {
+        return tokenNetworkFailure('FORBIDDEN_ADDRESS', true);
+      }
+    }
     const { body, headers } = tokenRequest(this.o);
     try {
       const res = await request(this.o.tokenUrl, {

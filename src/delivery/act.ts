@@ -206,6 +206,7 @@ export class Executor {
       replay: message.meta.replay !== undefined,
       request,
       record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
+      ...(message.meta.transformed ? { transformed: true as const } : {}),
       ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
         ? { unknownOutcome: true as const }
         : {}),

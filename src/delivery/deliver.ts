@@ -3,11 +3,13 @@
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
 import { type Clock, sleep, systemClock } from '../clock.ts';
+import { fixedHeaders, requestTimeout, statusRulesOf } from '../config/destination.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
 import type { TokenFailure } from '../credentials/tokenResponse.ts';
 import { sign } from '../net/signer.ts';
 import { classify, type Outcome, refreshesCredentials, type SendResult } from '../policy/failures.ts';
+import type { StatusRules } from '../policy/statusRules.ts';
 import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
@@ -58,13 +60,17 @@ function tokenFailure(failure: TokenFailure, now: number): { result: SendResult;
 export class Deliverer {
   private readonly o: DelivererOptions;
   private readonly clock: Clock;
+  private readonly fixedHeaders: Record<string, string>;
+  private readonly statusRules: StatusRules;
   /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
   private readonly reclaimAfterMs: number;
 
   constructor(options: DelivererOptions) {
     this.o = options;
     this.clock = options.clock ?? systemClock;
-    this.reclaimAfterMs = Math.max(1000, options.destination.timeoutMs / 2);
+    this.reclaimAfterMs = Math.max(1000, requestTimeout(options.destination).timeoutMs / 2);
+    this.fixedHeaders = fixedHeaders(options.destination);
+    this.statusRules = statusRulesOf(options.destination);
   }
 
   async deliver(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
@@ -113,7 +119,9 @@ export class Deliverer {
       webhookSignature: signature,
     };
     const headers = {
-      ...destination.headers,
+      ...this.fixedHeaders,
+      // Taken from the event by the router, the same on every retry and replay.
+      ...meta.headers,
       'webhook-id': request.webhookId,
       'webhook-timestamp': request.webhookTimestamp,
       'webhook-signature': request.webhookSignature,
@@ -122,7 +130,7 @@ export class Deliverer {
     const fire = (auth: Record<string, string>) =>
       this.o.gate.fire(async () => {
         const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
-        return { result, outcome: classify(result, this.clock.now()) };
+        return { result, outcome: classify(result, this.clock.now(), this.statusRules) };
       });
     const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => ({
       kind: 'attempted',

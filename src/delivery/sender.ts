@@ -1,21 +1,31 @@
-// Sends one webhook: POST with Standard Webhooks headers through a pooled undici Agent per
-// destination (keep-alive), a per-destination timeout, no redirects, the response body capped
-// at 1 KiB, and an SSRF guard that checks every address at connect time (DNS rebinding too).
-import { type Agent, request } from 'undici';
-import { literalAddressForbidden } from '../net/addressGuard.ts';
+// Sends one webhook: POST with Standard Webhooks headers through a pooled undici dispatcher per
+// destination (keep-alive; through the egress proxy when one applies), a per-destination timeout
+// (fixed, or adapted to the latency observed: `timeoutMs: auto`), no redirects, the response body
+// capped at 1 KiB, and an SSRF guard that checks every address at connect time (DNS rebinding
+// too), or, behind a proxy, the name before the proxy is asked to connect.
+import { type Dispatcher, request } from 'undici';
+import { literalAddressForbidden, proxiedTargetProblem } from '../net/addressGuard.ts';
 import { type ClientTls, createDispatcher } from '../net/dispatcher.ts';
 import { errorCode } from '../net/networkError.ts';
 import { readSnippet, SNIPPET_TIMEOUT_MS } from '../net/responseSnippet.ts';
 import type { SendResult } from '../policy/failures.ts';
+import { AdaptiveTimeout, type TimeoutChange } from '../policy/timeouts.ts';
 
 export interface SenderOptions {
   url: string;
+  /** The timeout, or with `autoTimeout` its upper bound. */
   timeoutMs: number;
+  /** Adapt the timeout to the latency observed, within these bounds. */
+  autoTimeout?: { minMs: number; maxMs: number };
+  /** Told when the adaptive timeout moves. */
+  onTimeoutChange?: (change: TimeoutChange) => void;
   connections: number;
   allowPrivateAddresses: boolean;
   userAgent: string;
   /** mTLS: the client certificate and key (PEM text) and an optional CA bundle replacing the default. */
   tls?: ClientTls;
+  /** The egress proxy for this destination, if one applies (net/egress.ts). */
+  proxy?: string;
 }
 
 export interface WebhookRequest {
@@ -24,20 +34,30 @@ export interface WebhookRequest {
 }
 
 export class WebhookSender {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly options: SenderOptions;
   private readonly literalForbidden: boolean;
+  private readonly hostname: string;
+  private readonly adaptive: AdaptiveTimeout | undefined;
 
   constructor(options: SenderOptions) {
     this.options = options;
+    this.hostname = new URL(options.url).hostname;
     // An IP literal never goes through lookup, so it is checked here once.
     this.literalForbidden = literalAddressForbidden(options.url, options.allowPrivateAddresses);
+    this.adaptive = options.autoTimeout ? new AdaptiveTimeout(options.autoTimeout) : undefined;
     this.agent = createDispatcher({
       allowPrivateAddresses: options.allowPrivateAddresses,
       connections: options.connections,
       timeoutMs: options.timeoutMs,
       ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.proxy ? { proxy: options.proxy } : {}),
     });
+  }
+
+  /** The timeout the next request gets (ms). */
+  timeoutMs(): number {
+    return this.adaptive?.current() ?? this.options.timeoutMs;
   }
 
   async send(req: WebhookRequest): Promise<SendResult> {
@@ -50,10 +70,15 @@ export class WebhookSender {
         latencyMs: 0,
       };
     }
+    if (this.options.proxy && !this.options.allowPrivateAddresses) {
+      const problem = await proxiedTargetProblem(this.hostname);
+      if (problem) return { errorCode: 'FORBIDDEN_ADDRESS', errorMessage: problem, latencyMs: 0 };
+    }
     // A timer cleared on completion: AbortSignal.timeout() would fire (and build an exception)
     // for every request, long after it was answered.
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs());
+    let result: SendResult;
     try {
       const res = await request(this.options.url, {
         method: 'POST',
@@ -68,7 +93,7 @@ export class WebhookSender {
       });
       const snippet = await readSnippet(res.body as never, SNIPPET_TIMEOUT_MS);
       const retryAfter = res.headers['retry-after'];
-      return {
+      result = {
         status: res.statusCode,
         snippet,
         latencyMs: latency(),
@@ -78,10 +103,24 @@ export class WebhookSender {
       };
     } catch (err) {
       const { code, message } = errorCode(err);
-      return { errorCode: code, errorMessage: message, latencyMs: latency() };
+      result = { errorCode: code, errorMessage: message, latencyMs: latency() };
     } finally {
       clearTimeout(timer);
     }
+    this.learn(result);
+    return result;
+  }
+
+  /** Feeds the adaptive timeout: answered requests' latency, and timeouts. */
+  private learn(result: SendResult): void {
+    if (!this.adaptive) return;
+    const change =
+      result.status !== undefined
+        ? this.adaptive.observe(result.latencyMs)
+        : result.errorCode === 'TIMEOUT'
+          ? this.adaptive.timedOut()
+          : undefined;
+    if (change) this.options.onTimeoutChange?.(change);
   }
 
   async close(): Promise<void> {

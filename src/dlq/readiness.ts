@@ -5,7 +5,7 @@
 // ready"; any other answer (a 405 to a HEAD, a 401 without credentials) is a server that is up —
 // unless the destination says which status it expects.
 import { request } from 'undici';
-import { literalAddressForbidden } from '../net/addressGuard.ts';
+import { literalAddressForbidden, proxiedTargetProblem } from '../net/addressGuard.ts';
 import { type ClientTls, createDispatcher } from '../net/dispatcher.ts';
 import { errorCode } from '../net/networkError.ts';
 
@@ -18,6 +18,8 @@ export interface ReadinessRequest {
   allowPrivateAddresses: boolean;
   userAgent: string;
   tls?: ClientTls;
+  /** The destination's egress proxy, if one applies. */
+  proxy?: string;
 }
 
 export interface ReadinessAnswer {
@@ -45,11 +47,15 @@ export async function checkReadiness(o: ReadinessRequest): Promise<ReadinessAnsw
   if (literalAddressForbidden(o.url, o.allowPrivateAddresses)) {
     return readinessOf({ errorCode: 'FORBIDDEN_ADDRESS' }, o.expectStatus);
   }
+  if (o.proxy && !o.allowPrivateAddresses && (await proxiedTargetProblem(new URL(o.url).hostname))) {
+    return readinessOf({ errorCode: 'FORBIDDEN_ADDRESS' }, o.expectStatus);
+  }
   const dispatcher = createDispatcher({
     allowPrivateAddresses: o.allowPrivateAddresses,
     connections: 1,
     timeoutMs: o.timeoutMs,
     ...(o.tls ? { tls: o.tls } : {}),
+    ...(o.proxy ? { proxy: o.proxy } : {}),
   });
   try {
     const res = await request(o.url, {

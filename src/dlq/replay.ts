@@ -9,13 +9,17 @@
 // from typed metadata; no courier-* header of the source record is copied onward.
 import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { toCloudEvent } from '../cloudevents/cloudEvent.ts';
+import { compileShape, type DestinationShape, shapeFor } from '../cloudevents/shape.ts';
+import { requestTimeout } from '../config/destination.ts';
 import type { CourierConfig, DestinationConfig } from '../config/schema.ts';
 import { destinationTls } from '../credentials/credentials.ts';
 import { CourierError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import { H, headerString } from '../kafka/headers.ts';
-import { destinationRecord, userHeaders } from '../kafka/records.ts';
+import { destinationRecord, readEventMeta, userHeaders } from '../kafka/records.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
+import { egressRules, proxyFor } from '../net/egress.ts';
 import { createRedis } from '../redis/client.ts';
 import { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import { DestinationControl } from '../redis/destinationControl.ts';
@@ -50,6 +54,8 @@ export interface ReplaySummary {
   found: number;
   resent: number;
   skipped: number;
+  /** Dead letters the destination's transform or headers still cannot handle (not re-sent). */
+  failed: number;
 }
 
 /**
@@ -67,9 +73,15 @@ export function replayHeaders(
     partition: number;
     offset: string;
   },
+  shaped?: { headers: Record<string, string>; transformed: boolean },
 ): IHeaders {
   const eventId = headerString(source, H.eventId);
   const eventType = headerString(source, H.eventType);
+  // What the router computed for the destination travels on (headers taken from the event, the
+  // transform mark), or what replay computed now for an event the router could not shape.
+  const carried = readEventMeta(source, '');
+  const requestHeaders = shaped ? shaped.headers : carried.headers;
+  const transformed = shaped ? shaped.transformed : carried.transformed;
   const record = destinationRecord(replay.destination, {
     key: null,
     value: null,
@@ -84,6 +96,8 @@ export function replayHeaders(
         source: replay.source,
       },
       force: replay.source === 'delivered',
+      ...(requestHeaders && Object.keys(requestHeaders).length > 0 ? { headers: requestHeaders } : {}),
+      ...(transformed ? { transformed: true } : {}),
     },
   });
   const headers = record.headers as IHeaders;
@@ -122,11 +136,14 @@ async function checkDestination(
   const check = destination.healthCheck;
   const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
   const expect = check?.expectStatus;
+  const url = check?.url ?? destination.url;
+  const proxy = proxyFor(url, egressRules(o.config.network, destination.proxy, process.env));
   const answer = await checkReadiness({
-    url: check?.url ?? destination.url,
+    url,
+    ...(proxy ? { proxy } : {}),
     method: check?.method ?? 'HEAD',
     ...(expect === undefined ? {} : { expectStatus: Array.isArray(expect) ? expect : [expect] }),
-    timeoutMs: check?.timeoutMs ?? destination.timeoutMs,
+    timeoutMs: check?.timeoutMs ?? requestTimeout(destination).timeoutMs,
     allowPrivateAddresses: o.config.network.allowPrivateAddresses,
     userAgent: `courier/${VERSION}`,
     ...(tls ? { tls } : {}),
@@ -150,11 +167,29 @@ class Resender {
     delivered: DeliveredKeySet;
     topic: string;
     summary: ReplaySummary;
+    /** The destination's shaping, for dead letters the router could not shape. */
+    shape: DestinationShape;
   };
 
   constructor(options: Resender['o']) {
     this.o = options;
     this.spacingMs = 1000 / options.options.rate;
+  }
+
+  private async reshape(
+    value: Buffer,
+  ): Promise<
+    | { ok: true; body: string; headers: Record<string, string>; transformed: boolean }
+    | { ok: false; error: string }
+  > {
+    const text = value.toString('utf8');
+    try {
+      const event = toCloudEvent(JSON.parse(text));
+      const shaped = await shapeFor(this.o.shape, event, text);
+      return shaped.ok ? shaped : { ok: false, error: `${shaped.errorClass}: ${shaped.error}` };
+    } catch (err) {
+      return { ok: false, error: `not a CloudEvent: ${(err as Error).message}` };
+    }
   }
 
   async handle(message: KafkaMessage, partition: number): Promise<void> {
@@ -172,6 +207,19 @@ class Resender {
       options.print(`would re-send ${eventId} (${where}${cls ? `, ${cls}` : ''})`);
       return;
     }
+    // A dead letter the router could not shape holds the CloudEvent: shape it with today's config.
+    let value = message.value;
+    let shaped: { headers: Record<string, string>; transformed: boolean } | undefined;
+    if (readEventMeta(message.headers, '').unshaped && value) {
+      const result = await this.reshape(value);
+      if (!result.ok) {
+        summary.failed += 1;
+        options.print(`still fails ${eventId} (${where}): ${result.error}`);
+        return;
+      }
+      value = Buffer.from(result.body);
+      shaped = result;
+    }
     const wait = this.nextSendAt - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     this.nextSendAt = Math.max(Date.now(), this.nextSendAt) + this.spacingMs;
@@ -181,14 +229,18 @@ class Resender {
       messages: [
         {
           key: message.key,
-          value: message.value,
-          headers: replayHeaders(message.headers, {
-            destination: options.destination,
-            replayedAt: this.replayedAt,
-            source: options.source,
-            partition,
-            offset: message.offset,
-          }),
+          value,
+          headers: replayHeaders(
+            message.headers,
+            {
+              destination: options.destination,
+              replayedAt: this.replayedAt,
+              source: options.source,
+              partition,
+              offset: message.offset,
+            },
+            shaped,
+          ),
         },
       ],
     });
@@ -200,9 +252,9 @@ class Resender {
 export async function replay(o: ReplayOptions): Promise<number> {
   const summary = await runReplay(o);
   o.print(
-    `replay ${o.dryRun ? '(dry run) ' : ''}of ${o.destination}: found ${summary.found}, re-sent ${summary.resent}, skipped ${summary.skipped} (already delivered)`,
+    `replay ${o.dryRun ? '(dry run) ' : ''}of ${o.destination}: found ${summary.found}, re-sent ${summary.resent}, skipped ${summary.skipped} (already delivered)${summary.failed ? `, ${summary.failed} still failing (kept in the DLQ)` : ''}`,
   );
-  return 0;
+  return summary.failed > 0 ? 1 : 0;
 }
 
 export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
@@ -216,7 +268,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const kafka = createKafka(config, o.logger);
   const admin = kafka.admin();
   const log = o.logger.child({ component: 'replay', destination: destination.id });
-  const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0 };
+  const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0, failed: 0 };
   const producer = createProducer(kafka);
   try {
     if (!o.dryRun) await checkDestination(o, destination, new DestinationControl({ redis, keys }), log);
@@ -233,6 +285,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
       }),
       topic: names.dest(destination.id),
       summary,
+      shape: compileShape(destination),
     });
     if (!o.dryRun) await producer.connect();
     if (o.eventIds) await replayIds(o, { kafka, admin, sourceTopic, resender });

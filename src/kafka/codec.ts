@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { type CloudEvent, toCloudEvent } from '../cloudevents/cloudEvent.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { type TlsConfig, tlsOptions } from '../config/tls.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
-import { type CloudEvent, toCloudEvent } from './cloudEvent.ts';
 
 export const AVRO_SCHEMA_PATH = new URL('../../schemas/cloudevent.avsc', import.meta.url);
 

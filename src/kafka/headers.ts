@@ -19,6 +19,12 @@ export const H = {
   replayOffset: 'courier-replay-dlq-offset',
   replaySource: 'courier-replay-source',
   replayForce: 'courier-replay-force',
+  /** The body was made by the destination's transform (its value is not the CloudEvent). */
+  transformed: 'courier-transformed',
+  /** `event`: the value is the CloudEvent, not yet shaped for the destination (a router dead letter). */
+  body: 'courier-body',
+  /** Prefix of the request headers taken from the event (`courier-header-idempotency-key`). */
+  requestHeader: 'courier-header-',
 } as const;
 
 export function headerString(headers: IHeaders | undefined, name: string): string | undefined {

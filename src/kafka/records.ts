@@ -16,6 +16,12 @@ export interface EventMeta {
   replay?: { at: string; offset?: string; source?: string };
   /** A forced replay: deliver even if the delivered-key set says it was delivered. */
   force: boolean;
+  /** Request headers taken from the event by the destination's configuration (router-computed). */
+  headers?: Record<string, string>;
+  /** The body was made by the destination's transform. */
+  transformed?: boolean;
+  /** The value is the CloudEvent itself, not yet shaped for the destination. */
+  unshaped?: boolean;
 }
 
 /** An event as one stage hands it to the next. */
@@ -58,7 +64,20 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
         }
       : {}),
     force: headerString(headers, H.replayForce) === '1',
+    ...requestHeadersOf(headers),
+    ...(headerString(headers, H.transformed) === '1' ? { transformed: true } : {}),
+    ...(headerString(headers, H.body) === 'event' ? { unshaped: true } : {}),
   };
+}
+
+function requestHeadersOf(headers: IHeaders | undefined): Pick<EventMeta, 'headers'> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(headers ?? {})) {
+    if (!name.startsWith(H.requestHeader)) continue;
+    const value = headerString(headers, name);
+    if (value !== undefined) out[name.slice(H.requestHeader.length)] = value;
+  }
+  return Object.keys(out).length > 0 ? { headers: out } : {};
 }
 
 /** The event's identity and replay marks: what every record of the event carries. */
@@ -74,6 +93,9 @@ function identityHeaders(meta: EventMeta): Record<string, string> {
         }
       : {}),
     ...(meta.force ? { [H.replayForce]: '1' } : {}),
+    ...Object.fromEntries(Object.entries(meta.headers ?? {}).map(([n, v]) => [`${H.requestHeader}${n}`, v])),
+    ...(meta.transformed ? { [H.transformed]: '1' } : {}),
+    ...(meta.unshaped ? { [H.body]: 'event' } : {}),
   };
 }
 

@@ -116,3 +116,27 @@ export function literalAddressForbidden(url: string, allowPrivateAddresses: bool
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
   return isIP(host) !== 0 && isForbiddenAddress(host);
 }
+
+const checked = new Map<string, { at: number; problem: string | undefined }>();
+
+/**
+ * For a request that goes through a proxy (which resolves the name itself): whether the name
+ * resolves only to public addresses, checked before the proxy is asked to connect. Answers are
+ * kept 10 s. The proxy resolves again, so this cannot stop a DNS server that answers the proxy
+ * differently: a proxy should refuse private ranges too.
+ */
+export async function proxiedTargetProblem(hostname: string, now = Date.now()): Promise<string | undefined> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host) !== 0)
+    return isForbiddenAddress(host) ? `${host} is a private or reserved address` : undefined;
+  const cached = checked.get(host);
+  if (cached && now - cached.at < 10_000) return cached.problem;
+  const problem = await new Promise<string | undefined>((resolve) => {
+    guardedLookup(host, { all: true }, (err) => {
+      if (err && (err as NodeJS.ErrnoException).code === FORBIDDEN_ADDRESS_CODE) resolve(err.message);
+      else resolve(undefined); // a name that does not resolve is the proxy's to report
+    });
+  });
+  checked.set(host, { at: now, problem });
+  return problem;
+}

@@ -3,7 +3,9 @@
 // the status page and the alert evaluator see the same thing from any machine. `statusRow` is the
 // pure part.
 import type { Cluster, Redis } from 'ioredis';
+import { requestTimeout } from '../config/destination.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { suggestedTimeout } from '../policy/timeouts.ts';
 import type { CourierRedis } from '../redis/client.ts';
 import { DestinationControl, type PauseState } from '../redis/destinationControl.ts';
 import { redisKeys } from '../redis/keys.ts';
@@ -23,6 +25,11 @@ export interface StatusRow {
   attempts: number;
   p50Ms?: number;
   p99Ms?: number;
+  p999Ms?: number;
+  /** The request timeout now: the configured one, or the adapted one with `timeoutMs: auto`. */
+  timeoutMs?: number;
+  /** What the observed tail suggests (3 × p99, 1.5 × p99.9, at least p99.9 + 100 ms; 1 s to 5 min). */
+  suggestedTimeoutMs?: number;
   backlog: number;
   oldestUndeliveredMs: number;
   dlqDepth: number;
@@ -37,6 +44,8 @@ export interface StatusRow {
 
 export interface StatusInputs {
   destination: string;
+  /** The configured timeout and its bounds when adaptive. */
+  timeout?: { timeoutMs: number; autoTimeout?: { minMs: number; maxMs: number } };
   pause: PauseState;
   stats: WindowStats;
   backlog?: DestinationBacklog;
@@ -52,6 +61,13 @@ export function statusRow(i: StatusInputs): StatusRow {
   const successRate = judged > 0 ? stats.delivered / judged : undefined;
   const p50 = quantileMs(stats.latency, 0.5);
   const p99 = quantileMs(stats.latency, 0.99);
+  const p999 = quantileMs(stats.latency, 0.999);
+  const bounds = i.timeout?.autoTimeout ?? { minMs: 1000, maxMs: 300_000 };
+  const timeoutNow = i.timeout
+    ? i.timeout.autoTimeout
+      ? (stats.adaptedTimeoutMs ?? i.timeout.timeoutMs)
+      : i.timeout.timeoutMs
+    : undefined;
   const row: StatusRow = {
     destination: i.destination,
     state: 'healthy',
@@ -60,6 +76,11 @@ export function statusRow(i: StatusInputs): StatusRow {
     attempts: stats.attempts,
     ...(p50 === undefined ? {} : { p50Ms: Math.round(p50) }),
     ...(p99 === undefined ? {} : { p99Ms: Math.round(p99) }),
+    ...(p999 === undefined ? {} : { p999Ms: Math.round(p999) }),
+    ...(timeoutNow === undefined ? {} : { timeoutMs: timeoutNow }),
+    ...(p99 === undefined || p999 === undefined
+      ? {}
+      : { suggestedTimeoutMs: suggestedTimeout(p99, p999, bounds) }),
     backlog: backlog?.lag ?? 0,
     oldestUndeliveredMs: backlog?.oldestAgeMs ?? 0,
     dlqDepth: backlog?.dlqDepth ?? 0,
@@ -90,6 +111,13 @@ export function statusRow(i: StatusInputs): StatusRow {
     row.reason = 'no delivery while events wait';
   }
   return row;
+}
+
+function timeoutOf(config: CourierConfig, id: string): StatusInputs['timeout'] {
+  const d = config.destinations.find((x) => x.id === id);
+  if (!d) return undefined;
+  const t = requestTimeout(d);
+  return { timeoutMs: t.timeoutMs, ...(t.auto ? { autoTimeout: t.auto } : {}) };
 }
 
 /** Events were routed after the last delivery (a late router flush is not mistaken for one). */
@@ -157,6 +185,7 @@ export async function readStatus(options: {
     destinations: ids.map((destination, i) =>
       statusRow({
         destination,
+        timeout: timeoutOf(config, destination),
         pause: pauses[i] as PauseState,
         stats: stats.get(destination) as WindowStats,
         ...(backlog?.destinations.get(destination) ? { backlog: backlog.destinations.get(destination) } : {}),

@@ -42,11 +42,14 @@ export class CourierMetrics {
   readonly rateLimitWaits: Counter<'destination'>;
   readonly rateLimitWaitSeconds: Counter<'destination'>;
   readonly routed: Counter<'destination'>;
+  readonly filtered: Counter<'destination'>;
+  readonly filterErrors: Counter<'destination' | 'reason'>;
   readonly unmatched: Counter;
   readonly invalid: Counter<'reason'>;
   readonly retryBacklog: Gauge<'tier'>;
   readonly forwarded: Counter<'destination'>;
   readonly alertActive: Gauge<'destination' | 'alert'>;
+  readonly timeout: Gauge<'destination'>;
   private readonly pausedReason = new Map<string, string>();
 
   constructor(options: MetricsOptions = {}) {
@@ -144,6 +147,18 @@ export class CourierMetrics {
       labelNames: ['destination'],
       registers,
     });
+    this.filtered = new Counter({
+      name: 'courier_router_filtered_total',
+      help: "Events of a destination's types that its filter turned away",
+      labelNames: ['destination'],
+      registers,
+    });
+    this.filterErrors = new Counter({
+      name: 'courier_router_filter_errors_total',
+      help: "Events a destination's filter could not evaluate (not routed there), by reason (no_such_key, no_such_overload…)",
+      labelNames: ['destination', 'reason'],
+      registers,
+    });
     this.unmatched = new Counter({
       name: 'courier_router_unmatched_total',
       help: 'Valid events no destination subscribes to',
@@ -175,6 +190,13 @@ export class CourierMetrics {
       aggregator: 'max',
       registers,
     });
+    this.timeout = new Gauge({
+      name: 'courier_destination_timeout_seconds',
+      help: 'The request timeout a destination gets now: its timeoutMs, or with timeoutMs: auto the adapted value',
+      labelNames: ['destination'],
+      aggregator: 'max',
+      registers,
+    });
     new Gauge({
       name: 'courier_build_info',
       help: 'Courier version',
@@ -186,7 +208,8 @@ export class CourierMetrics {
   }
 
   /** Starts every series of the destination at zero, so dashboards and rules see it before traffic. */
-  registerDestination(destination: string): void {
+  registerDestination(destination: string, timeoutMs?: number): void {
+    if (timeoutMs !== undefined) this.timeout.set({ destination }, timeoutMs / 1000);
     for (const outcome of ['delivered', 'retry', 'dlq'])
       for (const cls of ['2xx', '4xx', '5xx', 'none']) {
         if ((outcome === 'delivered') !== (cls === '2xx')) continue;
@@ -196,6 +219,7 @@ export class CourierMetrics {
     this.endToEnd.zero({ destination });
     this.retries.inc({ destination }, 0);
     this.routed.inc({ destination }, 0);
+    this.filtered.inc({ destination }, 0);
     this.rateLimitWaits.inc({ destination }, 0);
     this.rateLimitWaitSeconds.inc({ destination }, 0);
     this.lag.set({ destination }, 0);
@@ -218,7 +242,10 @@ export class CourierMetrics {
     on('routed', (r) => {
       if (r.destinations.length === 0) this.unmatched.inc();
       for (const destination of r.destinations) this.routed.inc({ destination });
+      for (const destination of r.filtered ?? []) this.filtered.inc({ destination });
     });
+    on('filter-failed', (f) => this.filterErrors.inc({ destination: f.destination, reason: f.reason }));
+    on('timeout-adapted', (t) => this.timeout.set({ destination: t.destination }, t.timeoutMs / 1000));
     on('invalid', (i) => this.invalid.inc({ reason: i.reason }));
     on('breaker-open', (b) => this.breaker.set({ destination: b.destination }, BREAKER_STATE.open));
     on('breaker-half-open', (b) =>

@@ -7,6 +7,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { AttemptFilters } from '../attempts/attemptFilters.ts';
 import { AttemptReader } from '../attempts/attemptReader.ts';
 import { inspectEvent } from '../attempts/inspect.ts';
+import { requestTimeout } from '../config/destination.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { type DeadLetterEntry, latestDeadLetters } from '../dlq/deadLetters.ts';
 import { topicNames } from '../kafka/topics.ts';
@@ -107,7 +108,7 @@ export class Observability {
         this.metrics.alertActive.set({ destination, alert }, active ? 1 : 0),
     });
     this.control = new DestinationControl({ redis: this.redis, keys: redisKeys(config.kafka.topicPrefix) });
-    for (const d of config.destinations) this.metrics.registerDestination(d.id);
+    for (const d of config.destinations) this.metrics.registerDestination(d.id, requestTimeout(d).timeoutMs);
     if (options.clusterWorker) clusterWorkerRegistries([this.metrics.registry]);
   }
 

@@ -37,6 +37,8 @@ export interface WindowStats {
   /** First event routed since the last delivery (cleared by a delivery). */
   pendingSince?: number;
   breaker?: BreakerRecord;
+  /** The adapted timeout (`timeoutMs: auto`), as last reported by any instance. */
+  adaptedTimeoutMs?: number;
 }
 
 /** A window with nothing counted yet. */
@@ -94,6 +96,7 @@ export class RollingStatsWriter {
   private lastDelivered = new Map<string, number>();
   private pending = new Map<string, number>();
   private breakers = new Map<string, BreakerRecord>();
+  private timeouts = new Map<string, number>();
   private readonly breakerLocal = new Map<string, BreakerRecord>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -143,6 +146,7 @@ export class RollingStatsWriter {
       this.breakerLocal.set(destination, record);
       this.breakers.set(destination, record);
     };
+    on('timeout-adapted', (t) => this.timeouts.set(t.destination, t.timeoutMs));
     on('breaker-open', (b) => breaker(b.destination, 'open'));
     on('breaker-half-open', (b) => breaker(b.destination, 'half-open'));
     on('breaker-close', (b) => breaker(b.destination, 'closed'));
@@ -178,8 +182,18 @@ export class RollingStatsWriter {
   }
 
   private async write(): Promise<void> {
-    const { increments, lastErrors, lastDelivered, pending, breakers } = this;
-    if (increments.size + lastErrors.size + lastDelivered.size + pending.size + breakers.size === 0) return;
+    const { increments, lastErrors, lastDelivered, pending, breakers, timeouts } = this;
+    if (
+      increments.size +
+        lastErrors.size +
+        lastDelivered.size +
+        pending.size +
+        breakers.size +
+        timeouts.size ===
+      0
+    )
+      return;
+    this.timeouts = new Map();
     this.increments = new Map();
     this.lastErrors = new Map();
     this.lastDelivered = new Map();
@@ -213,6 +227,7 @@ export class RollingStatsWriter {
     }
     for (const [d, at] of pending) of(d).set(keys.pendingSince(d), String(at), 'PX', keepLastMs, 'NX');
     for (const [d, b] of breakers) of(d).set(keys.breaker(d), JSON.stringify(b), 'PX', keepLastMs);
+    for (const [d, ms] of timeouts) of(d).set(keys.adaptedTimeout(d), String(ms), 'PX', keepLastMs);
     await Promise.all([...pipelines.values()].map((p) => p.exec()));
   }
 }
@@ -240,6 +255,7 @@ export async function readRollingStats(options: {
       p.get(keys.lastDelivered(d));
       p.get(keys.pendingSince(d));
       p.get(keys.breaker(d));
+      p.get(keys.adaptedTimeout(d));
       const replies = (await p.exec()) ?? [];
       let at = 0;
       const next = () => {
@@ -264,10 +280,12 @@ export async function readRollingStats(options: {
       const lastDelivered = next() as string | null;
       const pendingSince = next() as string | null;
       const breaker = next() as string | null;
+      const adapted = next() as string | null;
       if (lastError) stats.lastError = JSON.parse(lastError) as LastError;
       if (lastDelivered) stats.lastDeliveredAt = Number(lastDelivered);
       if (pendingSince) stats.pendingSince = Number(pendingSince);
       if (breaker) stats.breaker = JSON.parse(breaker) as BreakerRecord;
+      if (adapted) stats.adaptedTimeoutMs = Number(adapted);
       result.set(d, stats);
     }),
   );

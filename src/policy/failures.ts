@@ -4,6 +4,7 @@
 // gate, the attempt records, the alerts, the metrics and the status view all read these tables;
 // every union type below exists only here. Adding a failure class is one entry plus its tests.
 // Pure.
+import { ruleFor, type StatusRules } from './statusRules.ts';
 
 /** Why a destination is paused until resumed. */
 export const PAUSE_REASONS = {
@@ -44,6 +45,7 @@ export const DEAD_LETTER_CLASSES = {
   forbidden: 'the destination resolves to a private or reserved address (SSRF guard)',
   'invalid-request': 'the request could not be built (nothing left the machine)',
   exhausted: 'the retry budget (attempts or age) is spent',
+  'transform-failed': "the destination's transform could not turn the event into a body",
 } as const;
 
 export type DeadLetterClass = keyof typeof DEAD_LETTER_CLASSES;
@@ -139,11 +141,17 @@ function ofStatus(status: number): Outcome {
   return { kind: 'permanent', errorClass: 'permanent' };
 }
 
-/** What one attempt's result means. */
-export function classify(result: SendResult, now: number): Outcome {
+/** What one attempt's result means; a destination's own status rules come first. */
+export function classify(result: SendResult, now: number, rules?: StatusRules): Outcome {
   const { status } = result;
   if (status === undefined) return SEND_ERRORS[result.errorCode ?? 'NETWORK_ERROR'];
-  const outcome = ofStatus(status);
+  const own = ruleFor(status, rules);
+  const outcome: Outcome =
+    own === 'dead-letter'
+      ? { kind: 'permanent', errorClass: 'permanent' }
+      : own === 'retry'
+        ? { kind: 'transient', ambiguous: false }
+        : ofStatus(status);
   if (outcome.kind === 'transient' && HONOURS_RETRY_AFTER.has(status)) {
     const retryAfterMs = parseRetryAfter(result.retryAfter, now);
     if (retryAfterMs !== undefined) return { ...outcome, retryAfterMs };

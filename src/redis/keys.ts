@@ -26,6 +26,8 @@ export function redisKeys(prefix: string) {
     lastDelivered: (d: string) => `${obs(d)}:last-delivered`,
     pendingSince: (d: string) => `${obs(d)}:pending-since`,
     breaker: (d: string) => `${obs(d)}:breaker`,
+    /** The adapted request timeout of a destination with `timeoutMs: auto` (ms). */
+    adaptedTimeout: (d: string) => `${obs(d)}:timeout`,
     /** One alert's state, shared by every instance. */
     alert: (d: string, code: string) => `${obs(d)}:alert:${code}`,
     // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in

@@ -11,13 +11,14 @@
 // keeps the copies from being delivered twice.
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
 import { sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
-import { destinationRecord, userHeaders } from '../kafka/records.ts';
+import { type CarriedEvent, deadLetterRecord, destinationRecord, userHeaders } from '../kafka/records.ts';
 import {
   estimateRecordBytes,
   fitsAlone,
@@ -25,10 +26,11 @@ import {
   sendSized,
   type TopicLimits,
 } from '../kafka/sizedSend.ts';
-import type { PipelineEmitter } from '../telemetry/events.ts';
+import { SNIPPET_BYTES } from '../net/responseSnippet.ts';
+import type { DeadLetterClass } from '../policy/failures.ts';
+import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { invalidRecord } from './invalidRecord.ts';
-import { matchesEventType } from './match.ts';
 
 export interface RouterOptions {
   kafka: Kafka;
@@ -37,7 +39,11 @@ export interface RouterOptions {
   eventsTopic: string;
   invalidTopic: string;
   destinationTopic: (id: string) => string;
+  /** Where an event a destination's transform or headers cannot handle is dead-lettered. */
+  dlqTopic: (id: string) => string;
   destinations: DestinationConfig[];
+  /** Takes the attempt record of each such dead letter (the delivery log). */
+  attempts?: { record(attempt: AttemptRecord): void };
   codec: EventCodec;
   /** Each topic's max.message.bytes: every produce is sized to it. */
   limits: TopicLimits;
@@ -48,6 +54,19 @@ export interface RouterOptions {
   sessionTimeoutMs?: number;
   /** How often acknowledged offsets are committed (default 250 ms). */
   commitIntervalMs?: number;
+}
+
+interface FanOut {
+  records: SizedEntry[];
+  routed: { eventId: string; eventType: string; destinations: string[]; filtered: string[] };
+  deadLetters: Array<{
+    destination: string;
+    eventId: string;
+    eventType: string;
+    errorClass: DeadLetterClass;
+    error: string;
+    at: number;
+  }>;
 }
 
 export class Router {
@@ -62,9 +81,13 @@ export class Router {
   private readonly commits: PeriodicCommit;
   private readonly batches = new Set<Promise<void>>();
   private stopping = false;
+  private readonly shapes: DestinationShape[];
+  /** Filter failures since the last warning, per destination (warned about at most once a minute). */
+  private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
 
   constructor(options: RouterOptions) {
     this.o = options;
+    this.shapes = options.destinations.map(compileShape);
     this.log = options.logger.child({ component: 'router' });
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -84,7 +107,7 @@ export class Router {
   async start(): Promise<void> {
     await this.o.limits.load([
       this.o.invalidTopic,
-      ...this.o.destinations.map((d) => this.o.destinationTopic(d.id)),
+      ...this.o.destinations.flatMap((d) => [this.o.destinationTopic(d.id), this.o.dlqTopic(d.id)]),
     ]);
     // A new generation starts from the committed offsets: what this one acknowledged but did not
     // commit is routed again by whoever owns the partition now.
@@ -143,13 +166,15 @@ export class Router {
     isStale,
   }: EachBatchPayload): Promise<void> {
     const out: SizedEntry[] = [];
-    const routed: Array<{ eventId: string; eventType: string; destinations: string[] }> = [];
+    const routed: FanOut['routed'][] = [];
+    const deadLetters: FanOut['deadLetters'] = [];
 
     for (const message of batch.messages) {
       try {
         const fanOut = await this.fanOut(message);
         out.push(...fanOut.records);
         routed.push(fanOut.routed);
+        deadLetters.push(...fanOut.deadLetters);
       } catch (err) {
         // A registry that cannot be reached is not the event's fault: retry the batch.
         if (err instanceof CourierError && err.retriable) throw err;
@@ -169,6 +194,7 @@ export class Router {
       }
     }
     for (const r of routed) this.o.events.emit('routed', r);
+    for (const d of deadLetters) this.deadLettered(d);
     const last = batch.messages[batch.messages.length - 1];
     if (last && !isStale()) {
       resolveOffset(last.offset);
@@ -177,13 +203,13 @@ export class Router {
     await heartbeat();
   }
 
-  /** The records one valid event becomes: one per subscribed destination, each fitting its topic. */
-  private async fanOut(message: KafkaMessage): Promise<{
-    records: SizedEntry[];
-    routed: { eventId: string; eventType: string; destinations: string[] };
-  }> {
+  /**
+   * The records one valid event becomes: per destination whose types and filter take it, its
+   * destination record (the body its transform makes, the headers taken from the event), or a
+   * dead letter when the transform or those headers cannot handle the event; each fits its topic.
+   */
+  private async fanOut(message: KafkaMessage): Promise<FanOut> {
     const event = await this.o.codec.decode(message.value);
-    const matched = this.o.destinations.filter((d) => matchesEventType(d.eventTypes, event.type));
     let body: string;
     try {
       body = JSON.stringify(event);
@@ -194,18 +220,61 @@ export class Router {
         err,
       );
     }
-    const key = message.key ?? Buffer.from(event.id);
     // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
-    const carried = {
-      key,
+    const base: CarriedEvent = {
+      key: message.key ?? Buffer.from(event.id),
       value: Buffer.from(body),
       userHeaders: userHeaders(message.headers),
       meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
     };
     const records: SizedEntry[] = [];
-    for (const d of matched) {
-      const topic = this.o.destinationTopic(d.id);
-      const record = destinationRecord(d.id, carried);
+    const destinations: string[] = [];
+    const filtered: string[] = [];
+    const deadLetters: FanOut['deadLetters'] = [];
+    for (const shape of this.shapes) {
+      const route = routeTo(shape, event);
+      if (route.error) {
+        this.filterFailed(shape.id, route.error.code, route.error.message);
+        continue;
+      }
+      if (!route.to) {
+        if (shape.filter) filtered.push(shape.id);
+        continue;
+      }
+      const shaped = await shapeFor(shape, event, body);
+      if (!shaped.ok) {
+        const at = Date.now();
+        const unshaped = { ...base, meta: { ...base.meta, unshaped: true } };
+        const topic = this.o.dlqTopic(shape.id);
+        records.push({
+          topic,
+          message: deadLetterRecord(
+            unshaped,
+            {
+              destination: shape.id,
+              eventId: event.id,
+              errorClass: shaped.errorClass,
+              attempts: 0,
+              firstAttemptAt: at,
+              lastAttemptAt: at,
+              lastError: shaped.error,
+            },
+            SNIPPET_BYTES,
+          ),
+        });
+        deadLetters.push({ destination: shape.id, eventId: event.id, eventType: event.type, ...shaped, at });
+        continue;
+      }
+      const topic = this.o.destinationTopic(shape.id);
+      const record = destinationRecord(shape.id, {
+        ...base,
+        value: shaped.transformed ? Buffer.from(shaped.body) : base.value,
+        meta: {
+          ...base.meta,
+          ...(Object.keys(shaped.headers).length > 0 ? { headers: shaped.headers } : {}),
+          ...(shaped.transformed ? { transformed: true } : {}),
+        },
+      });
       const limit = this.o.limits.limitOf(topic);
       if (!fitsAlone(record, limit)) {
         throw new InvalidEventError(
@@ -214,11 +283,55 @@ export class Router {
         );
       }
       records.push({ topic, message: record });
+      destinations.push(shape.id);
     }
     return {
       records,
-      routed: { eventId: event.id, eventType: event.type, destinations: matched.map((d) => d.id) },
+      routed: { eventId: event.id, eventType: event.type, destinations, filtered },
+      deadLetters,
     };
+  }
+
+  /** Counts a filter that could not be evaluated, and says so at most once a minute per destination. */
+  private filterFailed(destination: string, reason: string, message: string): void {
+    this.o.events.emit('filter-failed', { destination, reason });
+    const now = Date.now();
+    const seen = this.filterFailures.get(destination) ?? { count: 0, warnedAt: 0, last: '' };
+    seen.count += 1;
+    seen.last = `${reason}: ${message}`;
+    if (now - seen.warnedAt >= 60_000) {
+      this.log.warn(
+        { destination, reason, failures: seen.count, error: message },
+        `filter of ${destination} could not be evaluated for ${seen.count} event(s) since the last warning; they were not routed there`,
+      );
+      seen.warnedAt = now;
+      seen.count = 0;
+    }
+    this.filterFailures.set(destination, seen);
+  }
+
+  /** A dead letter the router wrote (now acknowledged): the pipeline event and its attempt record. */
+  private deadLettered(d: FanOut['deadLetters'][number]): void {
+    this.o.events.emit('dlq', { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass });
+    this.log.warn(
+      { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass, error: d.error },
+      'event dead-lettered before delivery',
+    );
+    const record: AttemptRecord = {
+      eventId: d.eventId,
+      eventType: d.eventType,
+      destination: d.destination,
+      attempt: 0,
+      at: new Date(d.at).toISOString(),
+      latencyMs: 0,
+      outcome: 'dlq',
+      errorClass: d.errorClass,
+      errorCode: d.errorClass === 'transform-failed' ? 'TRANSFORM_FAILED' : 'INVALID_REQUEST',
+      error: d.error,
+      replay: false,
+    };
+    this.o.events.emit('attempt', record);
+    this.o.attempts?.record(record);
   }
 
   /** The invalid-topic record for an event that cannot be routed, whatever the error was. */

@@ -38,6 +38,8 @@ export interface AttemptRecord {
   record?: { topic: string; partition: number; offset: number };
   /** The receiver may have processed it although no answer came (a timeout, a reset): a retry may duplicate it. */
   unknownOutcome?: true;
+  /** The body was made by the destination's transform, not the CloudEvent itself. */
+  transformed?: true;
   /**
    * The authentication case of this attempt: `expired` (a 401 answered by refreshing the OAuth2
    * token and sending again) · `rejected` · `forbidden` · `revoked` · `token-unavailable` (the
@@ -48,7 +50,12 @@ export interface AttemptRecord {
 
 export interface PipelineEvents {
   attempt: [AttemptRecord];
-  routed: [{ eventId: string; eventType: string; destinations: string[] }];
+  /** An event fanned out: the destinations it went to, and those whose filter turned it away. */
+  routed: [{ eventId: string; eventType: string; destinations: string[]; filtered?: string[] }];
+  /** A destination's filter could not be evaluated for an event (it was not routed there). */
+  'filter-failed': [{ destination: string; reason: string }];
+  /** The adaptive timeout of a destination (`timeoutMs: auto`) moved. */
+  'timeout-adapted': [{ destination: string; timeoutMs: number }];
   invalid: [{ reason: string; message: string; partition: number; offset: string }];
   'breaker-open': [{ destination: string }];
   'breaker-half-open': [{ destination: string }];

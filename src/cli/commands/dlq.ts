@@ -2,8 +2,10 @@
 // in full (its payload, its DLQ headers and every attempt of the event from the delivery log).
 import { inspectEvent } from '../../attempts/inspect.ts';
 import { type RequestAsSent, requestAsSent } from '../../attempts/requestAsSent.ts';
+import { eventHeaders } from '../../config/destination.ts';
 import { findLatestByEventId, listDeadLetters } from '../../dlq/deadLetters.ts';
 import { UsageError } from '../../errors.ts';
+import { H } from '../../kafka/headers.ts';
 import { type CommandContext, destinationOf, positiveInt, printJson, str, windowFlags } from '../flags.ts';
 import { oneLine, table } from '../table.ts';
 import { withTools } from '../tools.ts';
@@ -119,6 +121,16 @@ export async function dlqShow(ctx: CommandContext): Promise<number> {
       ? await requestAsSent(lastSent, tools)
       : undefined;
     const payload = letter.value?.toString('utf8') ?? '';
+    // Headers taken from the event that the destination marks secret are never shown.
+    const destinationConfig = ctx.config.destinations.find((d) => d.id === destination);
+    const secret = new Set(
+      (destinationConfig ? eventHeaders(destinationConfig) : [])
+        .filter((h) => h.secret)
+        .map((h) => `${H.requestHeader}${h.name}`),
+    );
+    letter.headers = Object.fromEntries(
+      Object.entries(letter.headers).map(([name, value]) => [name, secret.has(name) ? '***' : value]),
+    );
     if (ctx.json) {
       printJson({
         eventId,

@@ -1,9 +1,9 @@
 // `courier produce`: writes test events (Avro through the registry, or plain JSON) to the events topic.
 import { randomUUID } from 'node:crypto';
+import type { CloudEvent } from '../../cloudevents/cloudEvent.ts';
 import type { CourierConfig } from '../../config/schema.ts';
 import { RecordTooLargeError, UsageError } from '../../errors.ts';
 import { createKafka, createProducer } from '../../kafka/client.ts';
-import type { CloudEvent } from '../../kafka/cloudEvent.ts';
 import { EventCodec, registryOptions } from '../../kafka/codec.ts';
 import { sendSized, TopicLimits } from '../../kafka/sizedSend.ts';
 import { topicNames } from '../../kafka/topics.ts';

@@ -47,6 +47,12 @@ const COLUMNS: Array<[string, (r: StatusRow) => string]> = [
   ['SUCCESS', (r) => (r.successRate === undefined ? '-' : `${(r.successRate * 100).toFixed(1)}%`)],
   ['P50', (r) => (r.p50Ms === undefined ? '-' : `${r.p50Ms}ms`)],
   ['P99', (r) => (r.p99Ms === undefined ? '-' : `${r.p99Ms}ms`)],
+  ['P99.9', (r) => (r.p999Ms === undefined ? '-' : `${r.p999Ms}ms`)],
+  [
+    'TIMEOUT NOW/SUGGESTED',
+    (r) =>
+      `${r.timeoutMs === undefined ? '-' : ms(r.timeoutMs)}/${r.suggestedTimeoutMs === undefined ? '-' : ms(r.suggestedTimeoutMs)}`,
+  ],
   ['BACKLOG', (r) => String(r.backlog)],
   ['OLDEST', (r) => age(r.oldestUndeliveredMs)],
   ['DLQ', (r) => String(r.dlqDepth)],
@@ -63,6 +69,10 @@ export function formatStatus(report: StatusReport): string[] {
   if (tiers.length > 0) lines.push('', `retry backlog: ${tiers.map(([t, n]) => `${t}=${n}`).join(' ')}`);
   if (report.backlogError) lines.push(`kafka offsets unreadable: ${report.backlogError}`);
   return lines;
+}
+
+function ms(n: number): string {
+  return n >= 1000 && n % 100 === 0 ? `${n / 1000}s` : `${n}ms`;
 }
 
 function age(ms: number): string {

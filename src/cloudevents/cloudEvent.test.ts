@@ -74,3 +74,38 @@ test('data nested deeper than the limit is EVENT_TOO_DEEP, without recursion', (
   );
   assert.deepEqual(toCloudEvent({ ...base, id: 'e', data: nested(10) }).data, nested(10));
 });
+
+test('extension attributes pass through as they came; data stays data', async () => {
+  const { toCloudEvent, extensionsOf } = await import('./cloudEvent.ts');
+  const event = toCloudEvent({
+    specversion: '1.0',
+    id: 'e1',
+    type: 'order.created',
+    source: 'shop',
+    tenant: 'acme',
+    traceparent: '00-abc-def-01',
+    priority: 3,
+    dataschema: 'https://schemas.example.com/order',
+    data: { total: 5 },
+  });
+  assert.deepEqual(extensionsOf(event), { tenant: 'acme', traceparent: '00-abc-def-01', priority: 3 });
+  assert.equal(event.dataschema, 'https://schemas.example.com/order');
+  assert.deepEqual(JSON.parse(JSON.stringify(event)), {
+    specversion: '1.0',
+    id: 'e1',
+    type: 'order.created',
+    source: 'shop',
+    tenant: 'acme',
+    traceparent: '00-abc-def-01',
+    priority: 3,
+    dataschema: 'https://schemas.example.com/order',
+    data: { total: 5 },
+  });
+  const deep: Record<string, unknown> = {};
+  let at = deep;
+  for (let i = 0; i < 70; i++) at = at.x = {} as Record<string, unknown>;
+  assert.throws(
+    () => toCloudEvent({ id: 'e2', type: 't', source: 's', nested: deep }),
+    /"nested" nests deeper than 64 levels/,
+  );
+});

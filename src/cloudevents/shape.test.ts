@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { matchesEventType } from './match.ts';
+import { matchesEventType } from './shape.ts';
 
 test('glob patterns match event types', () => {
   assert.equal(matchesEventType(['*'], 'anything.at.all'), true);

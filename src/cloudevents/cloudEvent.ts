@@ -10,6 +10,29 @@ export interface CloudEvent {
   subject?: string;
   datacontenttype?: string;
   data?: unknown;
+  /** Extension attributes (`tenant`, `traceparent`, …): kept as they came, beside the others. */
+  [extension: string]: unknown;
+}
+
+/** The attributes CloudEvents defines; every other top-level member is an extension. */
+export const CORE_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'specversion',
+  'id',
+  'type',
+  'source',
+  'time',
+  'subject',
+  'datacontenttype',
+  'dataschema',
+  'data',
+  'data_base64',
+]);
+
+/** The extension attributes of an event. Pure. */
+export function extensionsOf(event: CloudEvent): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(event)) if (!CORE_ATTRIBUTES.has(name)) out[name] = value;
+  return out;
 }
 
 /** Deepest nesting of `data` Courier accepts; deeper input could blow the stack when encoded. */
@@ -84,6 +107,19 @@ export function toCloudEvent(value: unknown, options: { dataIsJsonText?: boolean
     if (f === undefined || f === null) continue;
     if (typeof f !== 'string') throw new InvalidEventError('EVENT_BAD_FIELD', `"${field}" must be a string`);
     event[field] = f;
+  }
+  // Extensions and the other attributes pass through as they came: a receiver gets the event whole.
+  for (const [name, value] of Object.entries(v)) {
+    if (
+      value === undefined ||
+      (CORE_ATTRIBUTES.has(name) && name !== 'dataschema' && name !== 'data_base64')
+    ) {
+      continue;
+    }
+    if (nestsDeeperThan(value, MAX_DATA_DEPTH)) {
+      throw new InvalidEventError('EVENT_TOO_DEEP', `"${name}" nests deeper than ${MAX_DATA_DEPTH} levels`);
+    }
+    event[name] = value;
   }
   if (event.time !== undefined && (!ISO_8601.test(event.time) || Number.isNaN(Date.parse(event.time)))) {
     throw new InvalidEventError('EVENT_BAD_FIELD', '"time" must be an ISO-8601 timestamp');
