@@ -8,9 +8,11 @@ import type { Kafka, Producer } from 'kafkajs';
 import { AttemptFilters } from './attempts/attemptFilters.ts';
 import { AttemptLog } from './attempts/attemptLog.ts';
 import { requestTimeout } from './config/destination.ts';
-import type { CourierConfig } from './config/schema.ts';
+import { type ConfigDiff, configVersion } from './config/diff.ts';
+import type { CourierConfig, DestinationConfig } from './config/schema.ts';
 import { createCredentials, type DestinationCredentials } from './credentials/credentials.ts';
-import { CredentialMonitor } from './credentials/health.ts';
+import { CredentialMonitor, type WatchedCredentials } from './credentials/health.ts';
+import { createBreaker } from './delivery/breaker.ts';
 import { DestinationActor } from './delivery/destinationActor.ts';
 import { RateLimiter } from './delivery/rateLimiter.ts';
 import { WebhookSender } from './delivery/sender.ts';
@@ -25,8 +27,9 @@ import { TopicLimits } from './kafka/sizedSend.ts';
 import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
 import { describeProxy, egressRules, proxyFor } from './net/egress.ts';
 import { consumerReadiness, Observability } from './observability/observability.ts';
-import { parseTiers } from './policy/retry.ts';
+import { parseTiers, type Tier } from './policy/retry.ts';
 import { type CourierRedis, createRedis } from './redis/client.ts';
+import { ConfigStore } from './redis/configStore.ts';
 import { DeliveredKeySet } from './redis/deliveredKeySet.ts';
 import { DestinationControl } from './redis/destinationControl.ts';
 import { redisKeys } from './redis/keys.ts';
@@ -57,6 +60,8 @@ export interface CourierAppOptions {
    * scrape and this process serves no endpoint of its own.
    */
   clusterWorker?: boolean;
+  /** What `POST /-/reload` on the observability endpoint runs (`observability.reloadEndpoint`). */
+  reload?: () => Promise<{ ok: boolean }>;
 }
 
 /** The consumer-group names; they live in kafka/topics.ts (`consumerGroups`), re-exported here. */
@@ -65,6 +70,21 @@ export const groupIds = consumerGroups;
 interface Part {
   start(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** One destination of the deliver role, as it runs now. */
+interface LiveDestination {
+  config: DestinationConfig;
+  actor: DestinationActor;
+  credentials: DestinationCredentials;
+}
+
+/** What every destination's actor shares. */
+interface DeliveryShared {
+  control: DestinationControl;
+  retries: RetryScheduler;
+  deadLetters: DlqWriter;
+  tiers: Tier[];
 }
 
 /** The topic roles each Courier role reads or writes. */
@@ -95,6 +115,16 @@ export class CourierApp {
   private readonly watch = new ConsumerWatch();
   private readonly limits: TopicLimits;
   private attemptLog: AttemptLog | undefined;
+  private current: CourierConfig;
+  private readonly configStore: ConfigStore;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** The deliver role's running destinations, and what they share. */
+  private readonly destinations = new Map<string, LiveDestination>();
+  private delivery: DeliveryShared | undefined;
+  private monitor: CredentialMonitor | undefined;
+  private router: Router | undefined;
+  /** The reload being applied: a stop waits for it, so no actor it starts outlives the app. */
+  private applying: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private running = false;
   /** Metrics, alerts, /healthz, /readyz and the status page (config `observability`). */
@@ -102,10 +132,12 @@ export class CourierApp {
 
   constructor(options: CourierAppOptions) {
     this.o = options;
+    this.current = options.config;
     this.events = options.events ?? new PipelineEmitter();
     this.kafka = createKafka(options.config, options.logger);
     this.redis = createRedis(options.config.redis, { logger: options.logger });
     this.limits = new TopicLimits({ kafka: this.kafka, logger: options.logger });
+    this.configStore = new ConfigStore(this.redis, redisKeys(options.config.kafka.topicPrefix));
     this.fatal = new Promise((resolve) => this.watch.once('fatal', resolve));
     this.watch.on('fatal', (err) => {
       options.logger.error(
@@ -168,6 +200,7 @@ export class CourierApp {
       groups: consumerGroups(config),
       consumers: () => consumerReadiness(this.health(), this.running),
       ...(this.o.clusterWorker ? { clusterWorker: true } : {}),
+      ...(this.o.reload ? { reload: this.o.reload } : {}),
     });
     await this.observability.start();
     const names = topicNames(config);
@@ -202,112 +235,26 @@ export class CourierApp {
     }
 
     if (roles.has('deliver')) {
-      const control = new DestinationControl({ redis: this.redis, keys });
       const queue = new ProducerQueue(deliveryProducer, { limits: this.limits });
       const tiers = parseTiers(config.retryTiers);
-      const retries = new RetryScheduler({ queue, tiers, topicOf: names.retry });
-      const deadLetters = new DlqWriter({ queue, topicOf: names.dlq });
-      const watched: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }> = [];
-      for (const destination of config.destinations) {
-        // Credentials: built first, they fail at start when unusable; closed after the actor.
-        const egress = egressRules(config.network, destination.proxy, process.env);
-        const timeout = requestTimeout(destination);
-        const tokenProxy =
-          destination.auth?.type === 'oauth2' ? proxyFor(destination.auth.tokenUrl, egress) : undefined;
-        const deliveryProxy = proxyFor(destination.url, egress);
-        if (deliveryProxy) {
-          logger.info(
-            { destination: destination.id, proxy: describeProxy(deliveryProxy) },
-            'deliveries go through a proxy',
-          );
-        }
-        const credentials = createCredentials({
-          destination,
-          redis: this.redis,
-          keyPrefix: config.kafka.topicPrefix,
-          allowPrivateAddresses: config.network.allowPrivateAddresses,
-          userAgent: `courier/${VERSION}`,
-          ...(tokenProxy ? { tokenProxy } : {}),
-          logger,
-        });
-        this.started.push({ start: async () => {}, stop: () => credentials.close() });
-        watched.push({ id: destination.id, credentials, warningDays: destination.credentialWarningDays });
-        const actor = new DestinationActor({
-          kafka: this.kafka,
-          groupId: groups.deliver(destination.id),
-          topic: names.dest(destination.id),
-          destination,
-          sender: new WebhookSender({
-            url: destination.url,
-            timeoutMs: timeout.timeoutMs,
-            ...(timeout.auto
-              ? {
-                  autoTimeout: timeout.auto,
-                  onTimeoutChange: (change) => {
-                    logger.info(
-                      { destination: destination.id, ...change },
-                      `timeout of ${destination.id} adapted from ${change.from} to ${change.to} ms (p99 ${change.p99Ms} ms, p99.9 ${change.p999Ms} ms)`,
-                    );
-                    this.events.emit('timeout-adapted', {
-                      destination: destination.id,
-                      timeoutMs: change.to,
-                    });
-                  },
-                }
-              : {}),
-            connections: destination.concurrency,
-            allowPrivateAddresses: config.network.allowPrivateAddresses,
-            userAgent: `courier/${VERSION}`,
-            ...(credentials.tls ? { tls: credentials.tls } : {}),
-            ...(deliveryProxy ? { proxy: deliveryProxy } : {}),
-          }),
-          credentials,
-          deliveredKeys: new DeliveredKeySet({
-            redis: this.redis,
-            keys,
-            destination: destination.id,
-            ttlMs: config.idempotency.windowMs,
-            // A 401 with OAuth2 can mean a token request and a second send under the same claim.
-            lockMs:
-              destination.auth?.type === 'oauth2'
-                ? 2 * timeout.timeoutMs + destination.auth.timeoutMs + 5_000
-                : timeout.timeoutMs + 5_000,
-          }),
-          control,
-          ...(destination.rateLimit
-            ? {
-                rateLimiter: new RateLimiter({
-                  redis: this.redis,
-                  key: keys.rate(destination.id),
-                  perSecond: destination.rateLimit.perSecond,
-                  burst: destination.rateLimit.burst,
-                  onWait: (waitedMs, permits) =>
-                    this.events.emit('rate-limited', { destination: destination.id, waitedMs, permits }),
-                }),
-              }
-            : {}),
-          retries,
-          deadLetters,
-          attempts: this.attemptLog,
-          watch: this.watch,
-          events: this.events,
-          logger,
-          tiers,
-          sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
-          retentionMs: config.kafka.retentionMs,
-          window: destination.window,
-          ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
-        });
-        await this.startPart(actor);
-      }
+      this.delivery = {
+        control: new DestinationControl({ redis: this.redis, keys }),
+        retries: new RetryScheduler({ queue, tiers, topicOf: names.retry }),
+        deadLetters: new DlqWriter({ queue, topicOf: names.dlq }),
+        tiers,
+      };
+      // Every destination's actor, stopped together (and in parallel) when the app stops.
+      this.started.push({ start: async () => {}, stop: () => this.stopDestinations() });
+      for (const destination of config.destinations) await this.startDestination(destination);
       const monitor = new CredentialMonitor({
-        destinations: watched,
+        destinations: this.watchedCredentials(),
         events: this.events,
         logger,
         ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
       });
       await monitor.start();
       this.started.push(monitor);
+      this.monitor = monitor;
     }
 
     if (roles.has('router')) {
@@ -316,7 +263,7 @@ export class CourierApp {
         maxEventBytes: config.router.maxEventBytes,
         subject: `${config.kafka.eventsTopic}-value`,
       });
-      const router = new Router({
+      this.router = new Router({
         kafka: this.kafka,
         producer: await this.connectProducer(),
         groupId: groups.router,
@@ -325,6 +272,7 @@ export class CourierApp {
         destinationTopic: names.dest,
         dlqTopic: names.dlq,
         destinations: config.destinations,
+        configVersion: configVersion(config),
         ...(this.attemptLog ? { attempts: this.attemptLog } : {}),
         codec,
         limits: this.limits,
@@ -334,10 +282,266 @@ export class CourierApp {
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
         ...(this.o.routerCommitIntervalMs ? { commitIntervalMs: this.o.routerCommitIntervalMs } : {}),
       });
-      await this.startPart(router);
+      await this.startPart(this.router);
     }
     this.running = true;
-    logger.info({ roles: [...roles], destinations: config.destinations.map((d) => d.id) }, 'courier started');
+    const version = configVersion(config);
+    this.events.emit('config-applied', { version, at: Date.now() });
+    await this.publishConfig();
+    this.heartbeat = setInterval(() => {
+      this.configStore.heartbeat(configVersion(this.current)).catch(() => {});
+    }, 60_000);
+    this.heartbeat.unref();
+    logger.info(
+      { roles: [...roles], destinations: config.destinations.map((d) => d.id), configVersion: version },
+      'courier started',
+    );
+  }
+
+  /** The configuration running now (the start's, or the last reload's). */
+  get config(): CourierConfig {
+    return this.current;
+  }
+
+  /** Records the running configuration in Redis for `courier config diff`; a failure only warns. */
+  private async publishConfig(): Promise<void> {
+    await this.configStore
+      .publish(this.current)
+      .catch((err) => this.o.logger.warn({ err }, 'running configuration not recorded in Redis'));
+  }
+
+  /** The parts of a destination's sending that its configuration makes: its sender and rate limiter. */
+  private senderFor(destination: DestinationConfig, credentials: DestinationCredentials): WebhookSender {
+    const config = this.current;
+    const { logger } = this.o;
+    const egress = egressRules(config.network, destination.proxy, process.env);
+    const timeout = requestTimeout(destination);
+    const deliveryProxy = proxyFor(destination.url, egress);
+    if (deliveryProxy) {
+      logger.info(
+        { destination: destination.id, proxy: describeProxy(deliveryProxy) },
+        'deliveries go through a proxy',
+      );
+    }
+    return new WebhookSender({
+      url: destination.url,
+      timeoutMs: timeout.timeoutMs,
+      ...(timeout.auto
+        ? {
+            autoTimeout: timeout.auto,
+            onTimeoutChange: (change) => {
+              logger.info(
+                { destination: destination.id, ...change },
+                `timeout of ${destination.id} adapted from ${change.from} to ${change.to} ms (p99 ${change.p99Ms} ms, p99.9 ${change.p999Ms} ms)`,
+              );
+              this.events.emit('timeout-adapted', { destination: destination.id, timeoutMs: change.to });
+            },
+          }
+        : {}),
+      connections: destination.concurrency,
+      allowPrivateAddresses: config.network.allowPrivateAddresses,
+      userAgent: `courier/${VERSION}`,
+      ...(credentials.tls ? { tls: credentials.tls } : {}),
+      ...(deliveryProxy ? { proxy: deliveryProxy } : {}),
+    });
+  }
+
+  private rateLimiterFor(destination: DestinationConfig): RateLimiter | undefined {
+    if (!destination.rateLimit) return undefined;
+    return new RateLimiter({
+      redis: this.redis,
+      key: redisKeys(this.current.kafka.topicPrefix).rate(destination.id),
+      perSecond: destination.rateLimit.perSecond,
+      burst: destination.rateLimit.burst,
+      onWait: (waitedMs, permits) =>
+        this.events.emit('rate-limited', { destination: destination.id, waitedMs, permits }),
+    });
+  }
+
+  /** How long an in-flight claim lives: a 401 with OAuth2 can mean a token request and a second send. */
+  private static lockMs(destination: DestinationConfig): number {
+    const { timeoutMs } = requestTimeout(destination);
+    return destination.auth?.type === 'oauth2'
+      ? 2 * timeoutMs + destination.auth.timeoutMs + 5_000
+      : timeoutMs + 5_000;
+  }
+
+  /** Builds a destination's credentials and actor and starts it (its consumer joins its group). */
+  private async startDestination(destination: DestinationConfig): Promise<void> {
+    const config = this.current;
+    const { logger } = this.o;
+    const shared = this.delivery;
+    if (!shared) return;
+    const keys = redisKeys(config.kafka.topicPrefix);
+    const egress = egressRules(config.network, destination.proxy, process.env);
+    const tokenProxy =
+      destination.auth?.type === 'oauth2' ? proxyFor(destination.auth.tokenUrl, egress) : undefined;
+    // Credentials: built first, they fail at start when unusable; closed after the actor.
+    const credentials = createCredentials({
+      destination,
+      redis: this.redis,
+      keyPrefix: config.kafka.topicPrefix,
+      allowPrivateAddresses: config.network.allowPrivateAddresses,
+      userAgent: `courier/${VERSION}`,
+      ...(tokenProxy ? { tokenProxy } : {}),
+      logger,
+    });
+    const rateLimiter = this.rateLimiterFor(destination);
+    const actor = new DestinationActor({
+      kafka: this.kafka,
+      groupId: consumerGroups(config).deliver(destination.id),
+      topic: topicNames(config).dest(destination.id),
+      destination,
+      sender: this.senderFor(destination, credentials),
+      credentials,
+      deliveredKeys: new DeliveredKeySet({
+        redis: this.redis,
+        keys,
+        destination: destination.id,
+        ttlMs: config.idempotency.windowMs,
+        lockMs: CourierApp.lockMs(destination),
+      }),
+      control: shared.control,
+      ...(rateLimiter ? { rateLimiter } : {}),
+      retries: shared.retries,
+      deadLetters: shared.deadLetters,
+      attempts: this.attemptLog as AttemptLog,
+      watch: this.watch,
+      events: this.events,
+      logger,
+      tiers: shared.tiers,
+      sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
+      retentionMs: config.kafka.retentionMs,
+      window: destination.window,
+      ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
+    });
+    const live: LiveDestination = { config: destination, actor, credentials };
+    this.destinations.set(destination.id, live);
+    if (this.stopping) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
+    await actor.start();
+  }
+
+  /** Stops a destination's actor after its in-flight work, then closes its credentials. */
+  private async stopDestination(id: string): Promise<void> {
+    const live = this.destinations.get(id);
+    if (!live) return;
+    this.destinations.delete(id);
+    try {
+      await live.actor.stop();
+    } finally {
+      await live.credentials.close();
+    }
+  }
+
+  private async stopDestinations(): Promise<void> {
+    const ids = [...this.destinations.keys()];
+    const results = await Promise.allSettled(ids.map((id) => this.stopDestination(id)));
+    for (const r of results)
+      if (r.status === 'rejected') this.o.logger.error({ err: r.reason }, 'stop failed');
+  }
+
+  /** A running destination takes a changed configuration without leaving its consumer group. */
+  private updateDestination(live: LiveDestination, next: DestinationConfig, fields: string[]): void {
+    const changed = (...names: string[]) => fields.some((f) => names.includes(f.split('.')[0] as string));
+    const sender = changed('url', 'timeoutMs', 'autoTimeout', 'proxy')
+      ? this.senderFor(next, live.credentials)
+      : undefined;
+    live.actor.update({
+      destination: next,
+      ...(sender ? { sender } : {}),
+      ...(changed('rateLimit') ? { rateLimit: { limiter: this.rateLimiterFor(next) } } : {}),
+      ...(changed('circuitBreaker')
+        ? { breaker: createBreaker(next.circuitBreaker, `destination:${next.id}`) }
+        : {}),
+      lockMs: CourierApp.lockMs(next),
+    });
+    live.config = next;
+  }
+
+  private watchedCredentials(): WatchedCredentials[] {
+    return [...this.destinations.values()].map(({ config: d, credentials }) => ({
+      id: d.id,
+      credentials,
+      warningDays: d.credentialWarningDays,
+      ...(d.secretsExpireAt ? { secretsExpireAt: d.secretsExpireAt } : {}),
+    }));
+  }
+
+  /**
+   * Applies a reloaded configuration (validated, and with no restart-only change: see
+   * reload/reloader.ts). Added destinations get their topics and start; changed ones are updated
+   * in place or have their actor alone rebuilt; removed ones stop after their in-flight work
+   * (their topics stay). The router switches at its next batch. Nothing else is touched: other
+   * destinations' consumers keep their group membership and their in-flight sends.
+   */
+  async apply(next: CourierConfig, diff: ConfigDiff): Promise<void> {
+    if (!this.running || this.stopping) throw new CourierError('APP_NOT_RUNNING', 'courier is not running');
+    const applying = this.applyDiff(next, diff);
+    this.applying = applying.catch(() => {});
+    return applying;
+  }
+
+  private async applyDiff(next: CourierConfig, diff: ConfigDiff): Promise<void> {
+    const byId = new Map(next.destinations.map((d) => [d.id, d]));
+    const added = diff.added.map((id) => byId.get(id) as DestinationConfig);
+    if (added.length > 0 && (this.router || this.delivery)) await this.createTopics(next, diff.added);
+    this.current = next;
+    // Routing first: events for an added destination wait in its topic for its actor; a removed
+    // one gets no new events while its actor finishes.
+    await this.router?.setDestinations(next.destinations, configVersion(next));
+    const problems: string[] = [];
+    const attempt = async (what: string, work: () => Promise<void>) => {
+      try {
+        await work();
+      } catch (err) {
+        problems.push(`${what}: ${(err as Error).message}`);
+      }
+    };
+    if (this.delivery) {
+      const rebuilt: DestinationConfig[] = [];
+      for (const change of diff.changed) {
+        const live = this.destinations.get(change.id);
+        const d = byId.get(change.id) as DestinationConfig;
+        if (!live) continue;
+        if (change.inPlace) {
+          await attempt(`updating ${change.id}`, async () => this.updateDestination(live, d, change.fields));
+        } else rebuilt.push(d);
+      }
+      await Promise.all([
+        ...diff.removed.map((id) => attempt(`stopping ${id}`, () => this.stopDestination(id))),
+        ...rebuilt.map((d) =>
+          attempt(`rebuilding ${d.id}`, async () => {
+            await this.stopDestination(d.id);
+            await this.startDestination(d);
+          }),
+        ),
+        ...added.map((d) => attempt(`starting ${d.id}`, () => this.startDestination(d))),
+      ]);
+      this.monitor?.setDestinations(this.watchedCredentials());
+    }
+    await this.observability?.setConfig(next);
+    await this.publishConfig();
+    if (problems.length > 0) {
+      throw new CourierError('RELOAD_INCOMPLETE', `applied, except: ${problems.join('; ')}`);
+    }
+  }
+
+  /** Creates the topics of added destinations, as `courier topics` would. */
+  private async createTopics(config: CourierConfig, ids: string[]): Promise<void> {
+    const names = topicNames(config);
+    const wanted = new Set(ids.flatMap((id) => [names.dest(id), names.dlq(id)]));
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const report = await ensureTopics(
+        admin,
+        topicPlan(config).filter((t) => wanted.has(t.topic)),
+        { create: true },
+      );
+      if (report.created.length > 0) this.o.logger.info({ topics: report.created }, 'topics created');
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
   }
 
   private async connectProducer(): Promise<Producer> {
@@ -357,6 +561,9 @@ export class CourierApp {
   private async stopParts(): Promise<void> {
     // /readyz answers 503 from here on; the endpoint itself stops last.
     this.running = false;
+    await this.applying;
+    clearInterval(this.heartbeat);
+    if (this.heartbeat) await this.configStore.leave().catch(() => {});
     for (const part of this.started.reverse()) {
       await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
     }

@@ -12,6 +12,7 @@ import { VERSION } from '../version.ts';
 import { globalHelp, parseVerbArgs, usageHint, verbHelp } from './args.ts';
 import { preflight } from './preflight.ts';
 import { findVerb, VERBS, type Verb, type VerbContext } from './verbs.ts';
+import { configFromSupervisor, isWorker } from './workers.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const;
 
@@ -123,6 +124,9 @@ async function runVerb(verb: Verb, argv: string[]): Promise<number> {
       return config;
     },
   };
+  // A worker of `run --workers` runs its supervisor's configuration, not the file's latest (a
+  // file the supervisor refused or found invalid must not reach a worker that restarts).
+  if (verb.name === 'run' && isWorker()) config = await configFromSupervisor();
   // Flag values first (a check that needs the configuration loads it), then the configuration.
   verb.check?.(ctx);
   if (verb.loadsConfig !== false) void ctx.config;

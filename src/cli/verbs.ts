@@ -3,11 +3,13 @@
 // values (so a bad flag is a usage error even when Kafka is down), and what it runs.
 // Adding a verb is adding one entry here.
 import { ROLES } from '../app.ts';
+import { configFilePath } from '../config/load.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type ArgSpec, type FlagSpec, type Flags, JSON_FLAG, type VerbSpec } from './args.ts';
 import { attempts, attemptsOptions } from './commands/attempts.ts';
 import { configCheck } from './commands/configCheck.ts';
+import { configDiff } from './commands/configDiff.ts';
 import { dlqList, dlqListOptions, dlqShow, dlqShowOptions } from './commands/dlq.ts';
 import { inspect } from './commands/inspect.ts';
 import { pauseResume } from './commands/pauseResume.ts';
@@ -68,6 +70,11 @@ export const VERBS: readonly Verb[] = [
         value: 'N',
         description: 'worker processes in the same consumer groups (default: the number of CPUs)',
       },
+      'no-watch': {
+        type: 'boolean',
+        description:
+          'reload the configuration on SIGHUP (and POST /-/reload) only, not when the file changes',
+      },
     },
     needs: (ctx) =>
       rolesOf(ctx.flags).includes('router') ? ['kafka', 'redis', 'registry'] : ['kafka', 'redis'],
@@ -80,6 +87,8 @@ export const VERBS: readonly Verb[] = [
         roles: rolesOf(ctx.flags),
         workers: positiveInt(ctx.flags, 'workers'),
         logger: ctx.logger,
+        configPath: configFilePath(ctx.configPath ? { path: ctx.configPath } : {}),
+        watch: ctx.flags['no-watch'] !== true,
       }),
   },
   {
@@ -123,7 +132,9 @@ export const VERBS: readonly Verb[] = [
       "replay continues from the group's committed offsets (e.g. as kafka-consumer-groups left them).\n" +
       'It reads up to --to, or to the end offsets captured at the start. With --event or --ids-file it\n' +
       'replays exactly those events. First the destination must answer its readiness check: a 5xx, a\n' +
-      '429, a timeout or no answer refuses the replay (exit 1).',
+      '429, a timeout or no answer refuses the replay (exit 1). With --source events it backfills the\n' +
+      'destination from the events topic: each event routed and shaped for this destination alone (its\n' +
+      'types, filter, transform, headers), events it already has skipped; no other destination sees them.',
     flags: {
       destination,
       from: { type: 'string', value: 'ISO', description: 'start of the window (ISO-8601 time)' },
@@ -142,8 +153,9 @@ export const VERBS: readonly Verb[] = [
       },
       source: {
         type: 'string',
-        value: 'dlq|delivered',
-        description: 'the DLQ (default), or the destination topic to force re-delivery',
+        value: 'dlq|delivered|events',
+        description:
+          'the DLQ (default), the destination topic to force re-delivery, or the events topic to backfill it',
       },
       json: JSON_FLAG,
     },
@@ -256,6 +268,28 @@ export const VERBS: readonly Verb[] = [
     loadsConfig: false,
     flags: { json: JSON_FLAG },
     run: async (ctx) => configCheck({ ...(ctx.configPath ? { path: ctx.configPath } : {}), json: ctx.json }),
+  },
+  {
+    name: 'config diff',
+    summary:
+      'what a reload of the file would change, per destination, against the running configuration (exit 4: only a restart can)',
+    flags: {
+      against: {
+        type: 'string',
+        value: 'FILE',
+        description: 'compare with this file instead of the running configuration (connects to nothing)',
+      },
+      json: JSON_FLAG,
+    },
+    needs: (ctx) => (typeof ctx.flags.against === 'string' ? [] : ['redis']),
+    run: (ctx) =>
+      configDiff({
+        config: ctx.config,
+        source: configFilePath(ctx.configPath ? { path: ctx.configPath } : {}),
+        ...(typeof ctx.flags.against === 'string' ? { against: ctx.flags.against } : {}),
+        json: ctx.json,
+        logger: ctx.logger,
+      }),
   },
 ];
 

@@ -2,12 +2,129 @@
 // full `courier run` in the same consumer groups — Kafka spreads the partitions, nothing
 // home-made coordinates them. The supervisor restarts a worker that crashed, forwards SIGTERM and
 // SIGINT for a graceful stop, and gives up (exit with the worker's code) when a worker cannot
-// even start, which no restart would fix (missing topics, an unreachable dependency).
+// even start, which no restart would fix (missing topics, an unreachable dependency). It owns the
+// configuration: a worker starts with the supervisor's (a restarted worker never picks up a file
+// the supervisor refused), and a reload is validated once here and handed to every worker.
 import cluster, { type Worker } from 'node:cluster';
+import type { CourierConfig } from '../config/schema.ts';
+import type { ReloadResult } from '../reload/reloader.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 /** Messages a worker sends its supervisor. */
-export type WorkerMessage = { courier: 'started' };
+export type WorkerMessage =
+  | { courier: 'started' }
+  | { courier: 'config?' }
+  | { courier: 'reloaded'; id: number; result: ReloadResult };
+
+/** Messages the supervisor sends a worker. */
+export type SupervisorMessage =
+  | { courier: 'config'; config: CourierConfig }
+  | { courier: 'reload'; id: number; config: CourierConfig }
+  /** The supervisor refused a reload (or found the file invalid): the workers' metrics say so. */
+  | { courier: 'reload-rejected'; problems: string[] };
+
+/** In a worker: the configuration its supervisor runs, or undefined when none answers in time. */
+export function configFromSupervisor(timeoutMs = 10_000): Promise<CourierConfig | undefined> {
+  if (!cluster.isWorker || !process.send) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const onMessage = (m: SupervisorMessage) => {
+      if (m?.courier === 'config') done(m.config);
+    };
+    const done = (config: CourierConfig | undefined) => {
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      resolve(config);
+    };
+    process.on('message', onMessage);
+    process.send?.({ courier: 'config?' } satisfies WorkerMessage);
+  });
+}
+
+/**
+ * In a worker: applies each reload its supervisor hands over, and answers with the result; hears
+ * of the reloads the supervisor rejected before any worker saw them.
+ */
+export function onSupervisorReload(
+  apply: (config: CourierConfig) => Promise<ReloadResult>,
+  rejected: (problems: string[]) => void,
+): void {
+  if (!cluster.isWorker) return;
+  process.on('message', (m: SupervisorMessage) => {
+    if (m?.courier === 'reload-rejected') rejected(m.problems);
+    if (m?.courier !== 'reload') return;
+    void apply(m.config).then((result) => {
+      if (process.connected)
+        process.send?.({ courier: 'reloaded', id: m.id, result } satisfies WorkerMessage);
+    });
+  });
+}
+
+/**
+ * The supervisor's side of reloads: the workers that have started, and one reload handed to all
+ * of them at once, answered when each has applied it (or said why not).
+ */
+export class WorkerReloads {
+  private readonly workers = new Set<Worker>();
+  private nextId = 0;
+  private readonly pending = new Map<number, { replies: Map<number, ReloadResult>; wake: () => void }>();
+
+  add(worker: Worker): void {
+    this.workers.add(worker);
+  }
+
+  delete(worker: Worker): void {
+    this.workers.delete(worker);
+    for (const p of this.pending.values()) p.wake();
+  }
+
+  /** Tells every started worker that a reload was rejected (their reload metrics go to 0). */
+  rejected(problems: string[]): void {
+    for (const w of this.workers)
+      w.send({ courier: 'reload-rejected', problems } satisfies SupervisorMessage);
+  }
+
+  /** Called with every message a worker sends. */
+  receive(worker: Worker, m: WorkerMessage): void {
+    if (m?.courier !== 'reloaded') return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    p.replies.set(worker.id, m.result);
+    p.wake();
+  }
+
+  /**
+   * Hands `config` to every started worker; resolves with each one's result (a worker that exits
+   * meanwhile has none: it restarts with the supervisor's configuration anyway).
+   */
+  async broadcast(
+    config: CourierConfig,
+    timeoutMs: number,
+  ): Promise<Array<{ worker: number; result: ReloadResult | undefined }>> {
+    const id = ++this.nextId;
+    const targets = [...this.workers];
+    const replies = new Map<number, ReloadResult>();
+    const deadline = Date.now() + timeoutMs;
+    try {
+      await new Promise<void>((resolve) => {
+        const check = () => {
+          const waiting = targets.filter((w) => this.workers.has(w) && !replies.has(w.id));
+          if (waiting.length === 0 || Date.now() >= deadline) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(check, timeoutMs);
+        this.pending.set(id, { replies, wake: check });
+        for (const w of targets) w.send({ courier: 'reload', id, config } satisfies SupervisorMessage);
+        check();
+      });
+    } finally {
+      this.pending.delete(id);
+    }
+    return targets.map((w) => ({ worker: w.id, result: replies.get(w.id) }));
+  }
+}
 
 export function isWorker(): boolean {
   return cluster.isWorker;
@@ -35,6 +152,10 @@ export interface SuperviseOptions {
   logger: Logger;
   /** First delay before restarting a crashed worker; doubles while workers keep crashing. */
   restartDelayMs?: number;
+  /** The configuration a starting worker runs (the supervisor's current one). */
+  config?: () => CourierConfig;
+  /** Where started workers are registered for reloads. */
+  reloads?: WorkerReloads;
 }
 
 export function superviseWorkers(o: SuperviseOptions): Promise<number> {
@@ -43,6 +164,8 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
   let delay = baseDelay;
   let stopping = false;
   const started = new WeakSet<Worker>();
+  /** The configuration each worker was started with. */
+  const given = new WeakMap<Worker, CourierConfig>();
   const live = new Set<Worker>();
 
   return new Promise<number>((resolve) => {
@@ -56,12 +179,22 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
       worker.on('message', (m: WorkerMessage) => {
         if (m?.courier === 'started') {
           started.add(worker);
+          o.reloads?.add(worker);
+          // A reload happened while it started: it runs what it was given; hand it the current one.
+          const current = o.config?.();
+          if (current && given.get(worker) !== current)
+            worker.send({ courier: 'reload', id: 0, config: current } satisfies SupervisorMessage);
           delay = baseDelay;
           log.info({ worker: worker.id, pid: worker.process.pid }, 'worker started');
-        }
+        } else if (m?.courier === 'config?' && o.config) {
+          const config = o.config();
+          given.set(worker, config);
+          worker.send({ courier: 'config', config } satisfies SupervisorMessage);
+        } else o.reloads?.receive(worker, m);
       });
       worker.on('exit', (code, signal) => {
         live.delete(worker);
+        o.reloads?.delete(worker);
         if (stopping) return finishIfDone();
         if (!started.has(worker) && code !== null && code !== 0) {
           // It never started: a configuration or dependency problem that a restart will not fix.

@@ -141,3 +141,28 @@ destinations:
   const missing = problemsOf(() => loadConfig({ path: '/nonexistent/courier.yaml', env: {} }));
   assert.match(missing[0] ?? '', /cannot read: ENOENT/);
 });
+
+test('${file:/path} reads a mounted secret at every load; an unreadable one is a problem by path', () => {
+  const secretFile = file(`${SECRET}\n`);
+  const path = file(`
+kafka: { brokers: [localhost:9092] }
+destinations:
+  - id: crm
+    url: https://hooks.example.com/events
+    secrets: ["\${file:${secretFile}}"]
+    headers: { authorization: "Bearer \${file:${secretFile}}" }
+`);
+  const config = loadConfig({ path, env: {} });
+  assert.equal(config.destinations[0]?.secrets[0], SECRET, 'the final newline is dropped');
+  assert.equal(config.destinations[0]?.headers.authorization, `Bearer ${SECRET}`);
+  const missing = file(`
+kafka: { brokers: [localhost:9092] }
+destinations:
+  - { id: crm, url: "https://hooks.example.com/events", secrets: ["\${file:/nonexistent/secret}"] }
+`);
+  assert.ok(
+    problemsOf(() => loadConfig({ path: missing, env: {} })).includes(
+      'destinations[0].secrets[0]: file /nonexistent/secret cannot be read (ENOENT)',
+    ),
+  );
+});

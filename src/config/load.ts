@@ -15,10 +15,21 @@ export interface LoadOptions {
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** `${file:/path}`: the content of a file (a mounted Kubernetes Secret), its final newline dropped. */
+const FILE_REF = /\$\{file:([^}]+)\}/g;
+
+/** The files a configuration text reads through `${file:…}` (the watcher watches them too). */
+export function fileReferences(text: string): string[] {
+  return [...new Set([...text.matchAll(FILE_REF)].map((m) => (m[1] as string).trim()))];
+}
 
 export { formatPath };
 
-/** Replaces ${NAME} and ${NAME:-default} in every string of the tree; unset names are problems. */
+/**
+ * Replaces ${NAME} and ${NAME:-default} in every string of the tree, and ${file:/path} by the
+ * file's content (read at every load: a reload picks up a rotated secret file); unset names and
+ * unreadable files are problems.
+ */
 export function substituteEnv(
   value: unknown,
   env: NodeJS.ProcessEnv,
@@ -26,7 +37,17 @@ export function substituteEnv(
   path: PropertyKey[] = [],
 ): unknown {
   if (typeof value === 'string') {
-    return value.replace(ENV_REF, (_whole, name: string, fallback: string | undefined) => {
+    const withFiles = value.replace(FILE_REF, (_whole, file: string) => {
+      try {
+        return readFileSync(file.trim(), 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        problems.push(
+          `${formatPath(path)}: file ${file.trim()} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+        );
+        return '';
+      }
+    });
+    return withFiles.replace(ENV_REF, (_whole, name: string, fallback: string | undefined) => {
       const found = env[name];
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
@@ -122,9 +143,14 @@ export function parseConfig(
   return result.data;
 }
 
+/** The file `loadConfig` reads: the given path, else $COURIER_CONFIG, else ./courier.yaml. */
+export function configFilePath(options: LoadOptions = {}): string {
+  return options.path ?? (options.env ?? process.env).COURIER_CONFIG ?? 'courier.yaml';
+}
+
 export function loadConfig(options: LoadOptions = {}): CourierConfig {
   const env = options.env ?? process.env;
-  const path = options.path ?? env.COURIER_CONFIG ?? 'courier.yaml';
+  const path = configFilePath(options);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

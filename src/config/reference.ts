@@ -67,8 +67,8 @@ function addDefaults(node: Node, resolved: unknown): void {
   if (node.items && Array.isArray(resolved)) addDefaults(node.items, resolved[0]);
 }
 
-/** `${NAME}` or `${NAME:-default}` anywhere in a string. */
-const ENV_REFERENCE = '\\$\\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\\}';
+/** `${NAME}`, `${NAME:-default}` or `${file:/path}` anywhere in a string. */
+const ENV_REFERENCE = '\\$\\{(?:[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?|file:[^}]+)\\}';
 
 /** A string checked by a pattern may also be an `${ENV}` reference, checked once substituted. */
 function allowEnvReferences(node: unknown): void {

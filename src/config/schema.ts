@@ -132,6 +132,12 @@ const observabilitySchema = z
     probeIntervalMs: duration()
       .default(15_000)
       .describe('How often consumer lag, oldest undelivered age, DLQ depth and retry backlog are read.'),
+    reloadEndpoint: z
+      .boolean()
+      .default(false)
+      .describe(
+        '`POST /-/reload` reloads the configuration file, as SIGHUP does, and answers what changed or why nothing did (anyone who reaches the port can trigger a reload of the file; not its content).',
+      ),
   })
   .describe('The observability endpoint of `courier run`.');
 

@@ -11,7 +11,7 @@ import type { Logger } from '../telemetry/logger.ts';
 import type { CredentialExpiry } from './expiry.ts';
 import { OAuth2Credentials } from './oauth2.ts';
 import { TokenEndpoint } from './tokenEndpoint.ts';
-import type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './types.ts';
+import type { AuthorizeResult, DestinationCredentials } from './types.ts';
 
 export type { AuthorizeOptions, AuthorizeResult, DestinationCredentials } from './types.ts';
 
@@ -102,31 +102,6 @@ export class MtlsCredentials implements DestinationCredentials {
   async close(): Promise<void> {}
 }
 
-/** Adds the configured `secretsExpireAt` of a destination to another credential's expiry. */
-class WithSecretsExpiry implements DestinationCredentials {
-  private readonly inner: DestinationCredentials;
-  private readonly secretsExpireAt: number;
-  constructor(inner: DestinationCredentials, secretsExpireAt: number) {
-    this.inner = inner;
-    this.secretsExpireAt = secretsExpireAt;
-  }
-  get refreshable() {
-    return this.inner.refreshable;
-  }
-  get tls() {
-    return this.inner.tls;
-  }
-  authorize(o?: AuthorizeOptions) {
-    return this.inner.authorize(o);
-  }
-  async expiry(): Promise<CredentialExpiry[]> {
-    return [...(await this.inner.expiry()), { kind: 'secret', expiresAt: this.secretsExpireAt }];
-  }
-  close() {
-    return this.inner.close();
-  }
-}
-
 export interface CreateCredentialsOptions {
   destination: DestinationConfig;
   redis: CourierRedis;
@@ -140,12 +115,12 @@ export interface CreateCredentialsOptions {
   now?: () => number;
 }
 
-/** The credentials of one destination, from its `auth` and `secretsExpireAt`; fails at start if unusable. */
+/**
+ * The credentials of one destination, from its `auth`; fails at start if unusable. (The
+ * configured `secretsExpireAt` is the credential monitor's: a reload changes it in place.)
+ */
 export function createCredentials(options: CreateCredentialsOptions): DestinationCredentials {
-  const { destination } = options;
-  const inner = fromAuth(destination.auth, options);
-  if (!destination.secretsExpireAt) return inner;
-  return new WithSecretsExpiry(inner, Date.parse(destination.secretsExpireAt));
+  return fromAuth(options.destination.auth, options);
 }
 
 function fromAuth(auth: AuthConfig | undefined, o: CreateCredentialsOptions): DestinationCredentials {

@@ -52,8 +52,17 @@ export function describeHealth(entries: CredentialHealthEntry[]): string[] {
   );
 }
 
+/** One destination as the monitor watches it. */
+export interface WatchedCredentials {
+  id: string;
+  credentials: DestinationCredentials;
+  warningDays: number;
+  /** The configured expiry of the signing secrets (ISO-8601), if any. */
+  secretsExpireAt?: string;
+}
+
 export interface CredentialMonitorOptions {
-  destinations: Array<{ id: string; credentials: DestinationCredentials; warningDays: number }>;
+  destinations: WatchedCredentials[];
   events: PipelineEmitter;
   logger: Logger;
   /** How often expiries are checked; default 1 h. */
@@ -88,11 +97,21 @@ export class CredentialMonitor {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /** Watches a reloaded set of destinations from now on, and checks them at once. */
+  setDestinations(destinations: WatchedCredentials[]): void {
+    this.o.destinations = destinations;
+    this.check().catch((err) => this.log.warn({ err }, 'credential expiry check failed'));
+  }
+
   /** Warns about every credential within its destination's warning window (once per repeat period). */
   async check(): Promise<void> {
     const now = this.now();
     for (const d of this.o.destinations) {
-      for (const e of withDaysLeft(await d.credentials.expiry(), now)) {
+      const expiries = [
+        ...(await d.credentials.expiry()),
+        ...(d.secretsExpireAt ? [{ kind: 'secret' as const, expiresAt: Date.parse(d.secretsExpireAt) }] : []),
+      ];
+      for (const e of withDaysLeft(expiries, now)) {
         if (!shouldWarn(e, now, d.warningDays)) continue;
         const key = `${d.id}|${e.kind}|${e.expiresAt}`;
         const last = this.warned.get(key);

@@ -207,6 +207,7 @@ export class Executor {
       request,
       record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
       ...(message.meta.transformed ? { transformed: true as const } : {}),
+      ...(message.meta.configVersion ? { configVersion: message.meta.configVersion } : {}),
       ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
         ? { unknownOutcome: true as const }
         : {}),

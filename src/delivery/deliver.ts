@@ -64,6 +64,9 @@ export class Deliverer {
   private readonly statusRules: StatusRules;
   /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
   private readonly reclaimAfterMs: number;
+  /** Deliveries under way, and who waits for there to be none (a reload retiring this deliverer). */
+  private active = 0;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(options: DelivererOptions) {
     this.o = options;
@@ -73,7 +76,28 @@ export class Deliverer {
     this.statusRules = statusRulesOf(options.destination);
   }
 
+  /** The destination configuration this deliverer sends under. */
+  get destination(): DestinationConfig {
+    return this.o.destination;
+  }
+
+  /** Resolves once no delivery is under way (at once when none is). */
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   async deliver(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
+    this.active += 1;
+    try {
+      return await this.attempt(message, signal);
+    } finally {
+      this.active -= 1;
+      if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private async attempt(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
     const { meta } = message;
     const { deliveredKeys, rateLimiter } = this.o;
     const token = deliveredKeys.newToken();

@@ -45,7 +45,7 @@ export class DeliveryGate {
   private readonly id: string;
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly breaker: Breaker;
+  private breaker: Breaker;
   private breakerState: BreakerState = 'closed';
   private probeTaken = false;
   private shared: { reason: PauseReason; detail?: string } | undefined;
@@ -65,9 +65,30 @@ export class DeliveryGate {
     this.log = options.logger.child({ component: 'gate', destination: this.id });
     this.breaker =
       options.breaker ?? createBreaker(options.destination.circuitBreaker, `destination:${this.id}`);
-    this.breaker.on('open', () => this.setBreaker('open'));
-    this.breaker.on('halfOpen', () => this.setBreaker('half-open'));
-    this.breaker.on('close', () => this.setBreaker('closed'));
+    this.listen(this.breaker);
+  }
+
+  /** Follows a breaker's state changes for as long as it is the gate's breaker. */
+  private listen(breaker: Breaker): void {
+    const follow = (state: BreakerState) => () => {
+      if (breaker === this.breaker) this.setBreaker(state);
+    };
+    breaker.on('open', follow('open'));
+    breaker.on('halfOpen', follow('half-open'));
+    breaker.on('close', follow('closed'));
+  }
+
+  /**
+   * Takes a new circuit breaker (a reload changed `circuitBreaker`): it starts closed, with no
+   * history. Returns the old one; sends already firing through it finish there, and the caller
+   * shuts it down once they have.
+   */
+  replaceBreaker(next: Breaker): Breaker {
+    const old = this.breaker;
+    this.breaker = next;
+    this.listen(next);
+    this.setBreaker('closed');
+    return old;
   }
 
   async start(): Promise<void> {

@@ -14,6 +14,7 @@ import type { DestinationControl } from '../redis/destinationControl.ts';
 import type { PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type AttemptSink, type DeadLetterSink, Executor, type RetrySink } from './act.ts';
+import type { Breaker } from './breaker.ts';
 import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
 import { DeliveryGate } from './deliveryGate.ts';
@@ -52,6 +53,22 @@ export interface DestinationActorOptions {
   random?: () => number;
 }
 
+/**
+ * What a reload replaces in a running actor, in place: its consumer, window and group membership
+ * stay as they are. Changes to `concurrency`, `window` or `auth` rebuild the actor instead.
+ */
+export interface ActorSettings {
+  destination: DestinationConfig;
+  /** A new sender (a new URL, timeout or proxy); the running one stays when absent. */
+  sender?: WebhookSender;
+  /** A new rate limit (`limiter` undefined: none any more); the running one stays when absent. */
+  rateLimit?: { limiter: RateLimiter | undefined };
+  /** A new circuit breaker when `circuitBreaker` changed; it starts closed. */
+  breaker?: Breaker;
+  /** The in-flight lock length for the new timeout. */
+  lockMs: number;
+}
+
 export class DestinationActor {
   private readonly o: DestinationActorOptions;
   private readonly id: string;
@@ -60,14 +77,23 @@ export class DestinationActor {
   private readonly random: () => number;
   private readonly runner: PartitionRunner;
   private readonly gate: DeliveryGate;
-  private readonly deliverer: Deliverer;
   private readonly executor: Executor;
+  /** What a reload can replace: the configuration, and the deliverer and sender built from it. */
+  private destination: DestinationConfig;
+  private deliverer: Deliverer;
+  private sender: WebhookSender;
+  private rateLimiter: RateLimiter | undefined;
+  /** Replaced senders, limiters and breakers, closed once the sends begun with them have finished. */
+  private readonly retiring = new Set<Promise<void>>();
   private retentionTimer: TimerHandle | undefined;
   private lastRetentionWarning = 0;
 
   constructor(options: DestinationActorOptions) {
     this.o = options;
     this.id = options.destination.id;
+    this.destination = options.destination;
+    this.sender = options.sender;
+    this.rateLimiter = options.rateLimiter;
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.log = options.logger.child({ component: 'actor', destination: this.id });
@@ -92,15 +118,7 @@ export class DestinationActor {
       ...(options.pausePollMs ? { pollMs: options.pausePollMs } : {}),
       clock: this.clock,
     });
-    this.deliverer = new Deliverer({
-      destination: options.destination,
-      sender: options.sender,
-      deliveredKeys: options.deliveredKeys,
-      gate: this.gate,
-      ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-      clock: this.clock,
-    });
+    this.deliverer = this.newDeliverer();
     this.executor = new Executor({
       destination: this.id,
       topic: options.topic,
@@ -115,6 +133,42 @@ export class DestinationActor {
     });
   }
 
+  private newDeliverer(): Deliverer {
+    return new Deliverer({
+      destination: this.destination,
+      sender: this.sender,
+      deliveredKeys: this.o.deliveredKeys,
+      gate: this.gate,
+      ...(this.rateLimiter ? { rateLimiter: this.rateLimiter } : {}),
+      ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
+      clock: this.clock,
+    });
+  }
+
+  /**
+   * Takes a reloaded configuration in place: the next send of every message (including those
+   * already in the window) goes under it; sends already under way finish under the old one, after
+   * which the sender, rate limiter and breaker they used are closed. The consumer is not touched.
+   */
+  update(next: ActorSettings): void {
+    const old = { deliverer: this.deliverer, sender: this.sender, rateLimiter: this.rateLimiter };
+    this.destination = next.destination;
+    if (next.sender) this.sender = next.sender;
+    if (next.rateLimit) this.rateLimiter = next.rateLimit.limiter;
+    this.o.deliveredKeys.setLockMs(next.lockMs);
+    const oldBreaker = next.breaker ? this.gate.replaceBreaker(next.breaker) : undefined;
+    this.deliverer = this.newDeliverer();
+    const retired = old.deliverer
+      .idle()
+      .then(async () => {
+        oldBreaker?.shutdown();
+        if (old.rateLimiter && old.rateLimiter !== this.rateLimiter) old.rateLimiter.close();
+        if (old.sender !== this.sender) await old.sender.close();
+      })
+      .finally(() => this.retiring.delete(retired));
+    this.retiring.add(retired);
+  }
+
   async start(): Promise<void> {
     await this.gate.start();
     await this.runner.start();
@@ -125,12 +179,13 @@ export class DestinationActor {
   /** Stops taking messages, lets in-flight sends finish, commits, then leaves the group. */
   async stop(): Promise<void> {
     this.clock.clear(this.retentionTimer);
-    this.o.rateLimiter?.close();
+    this.rateLimiter?.close();
     try {
       await this.runner.stop();
+      await Promise.allSettled([...this.retiring]);
     } finally {
       this.gate.stop();
-      await this.o.sender.close();
+      await this.sender.close();
     }
   }
 
@@ -155,7 +210,7 @@ export class DestinationActor {
             outcome: delivery.outcome,
             attempt,
             firstAttemptAt,
-            policy: this.o.destination.retry,
+            policy: this.destination.retry,
             tiers: this.o.tiers,
             now: this.clock.now(),
             random: this.random,

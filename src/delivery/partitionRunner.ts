@@ -80,6 +80,9 @@ export class PartitionRunner {
   private readonly o: PartitionRunnerOptions;
   private readonly consumer: RunnerConsumer;
   private readonly clock: Clock;
+  /** Group joins of this runner (one per generation it took part in) and the generation now. */
+  private joins = 0;
+  private generationId: number | undefined;
   private readonly scheduler: KeyedScheduler;
   private readonly log: Logger;
   private windows = new Map<number, Window>();
@@ -108,7 +111,32 @@ export class PartitionRunner {
 
   async start(): Promise<void> {
     const { events } = this.consumer;
-    this.consumer.on(events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
+      // A rebalance of this group shows here: every join is one generation (a reload that leaves
+      // a destination alone must never cause one).
+      this.joins += 1;
+      this.log.info(
+        {
+          groupId: this.o.groupId,
+          memberId: payload.memberId,
+          join: this.joins,
+          partitions: payload.memberAssignment[this.o.topic] ?? [],
+        },
+        'joined consumer group',
+      );
+      this.onAssignment(payload.memberAssignment);
+    });
+    // kafkajs names the generation only in its heartbeats: logged once per generation.
+    if (events.HEARTBEAT) {
+      this.consumer.on(events.HEARTBEAT, ({ payload }) => {
+        if (payload.groupGenerationId === this.generationId) return;
+        this.generationId = payload.groupGenerationId;
+        this.log.info(
+          { groupId: this.o.groupId, generationId: this.generationId },
+          'consumer group generation',
+        );
+      });
+    }
     this.o.watch?.add(this.o.name, this.consumer, this.o.groupId);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });

@@ -1,6 +1,7 @@
 // `courier replay`: re-sends a destination's dead letters (or, with --source delivered, records of
-// its destination topic, forcing re-delivery) onto its destination topic, through the normal
-// delivery path, paced, marked as replays, after a readiness check. Two ways to choose what:
+// its destination topic, forcing re-delivery; or, with --source events, the events topic itself,
+// routed and shaped for this one destination: a backfill) onto its destination topic, through
+// the normal delivery path, paced, marked as replays, after a readiness check. Two ways to choose what:
 //   - a window (replayPlan.ts): from --from, or from the replay group's committed offsets as
 //     Kafka's own tool left them, to --to or the end; the group commits as it goes;
 //   - event ids (--event, --ids-file): exactly those events, each found in the source topic; an id
@@ -9,13 +10,15 @@
 // from typed metadata; no courier-* header of the source record is copied onward.
 import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import { toCloudEvent } from '../cloudevents/cloudEvent.ts';
-import { compileShape, type DestinationShape, shapeFor } from '../cloudevents/shape.ts';
+import { type CloudEvent, toCloudEvent } from '../cloudevents/cloudEvent.ts';
+import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import { requestTimeout } from '../config/destination.ts';
+import { configVersion } from '../config/diff.ts';
 import type { CourierConfig, DestinationConfig } from '../config/schema.ts';
 import { destinationTls } from '../credentials/credentials.ts';
 import { CourierError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
+import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { H, headerString } from '../kafka/headers.ts';
 import { destinationRecord, readEventMeta, userHeaders } from '../kafka/records.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
@@ -30,7 +33,7 @@ import { findLatestByEventId } from './deadLetters.ts';
 import { checkReadiness, type ReadinessAnswer } from './readiness.ts';
 import { replayWindow } from './replayPlan.ts';
 
-export type ReplaySource = 'dlq' | 'delivered';
+export type ReplaySource = 'dlq' | 'delivered' | 'events';
 
 /** What to replay, already validated (the CLI parses and checks the flags). */
 export interface ReplayOptions {
@@ -56,6 +59,8 @@ export interface ReplaySummary {
   skipped: number;
   /** Dead letters the destination's transform or headers still cannot handle (not re-sent). */
   failed: number;
+  /** From the events topic: events the destination's types or filter do not take, or invalid ones. */
+  notForIt?: number;
 }
 
 /**
@@ -169,6 +174,8 @@ class Resender {
     summary: ReplaySummary;
     /** The destination's shaping, for dead letters the router could not shape. */
     shape: DestinationShape;
+    /** Decodes events-topic records (a backfill). */
+    codec?: EventCodec;
   };
 
   constructor(options: Resender['o']) {
@@ -192,9 +199,92 @@ class Resender {
     }
   }
 
+  /**
+   * An event of the events topic, as the router would route it to this destination alone: its
+   * types and filter decide, its transform and headers shape it. Undefined when it is not for it.
+   */
+  private async routeEvent(
+    message: KafkaMessage,
+    partition: number,
+  ): Promise<{ key: Buffer; value: Buffer; headers: IHeaders; eventId: string } | undefined> {
+    const { options, summary } = this.o;
+    const where = `partition ${partition} offset ${message.offset}`;
+    let event: CloudEvent;
+    try {
+      event = await (this.o.codec as EventCodec).decode(message.value);
+    } catch (err) {
+      if (err instanceof CourierError && err.retriable) throw err;
+      summary.notForIt = (summary.notForIt ?? 0) + 1;
+      options.print(
+        `invalid  (${where}): ${(err as Error).message} (the router sent it to the invalid topic)`,
+      );
+      return undefined;
+    }
+    const route = routeTo(this.o.shape, event);
+    if (!route.to) {
+      summary.notForIt = (summary.notForIt ?? 0) + 1;
+      if (route.error) options.print(`filter failed ${event.id} (${where}): ${route.error.message}`);
+      return undefined;
+    }
+    const body = JSON.stringify(event);
+    const shaped = await shapeFor(this.o.shape, event, body);
+    if (!shaped.ok) {
+      summary.failed += 1;
+      options.print(`cannot shape ${event.id} (${where}): ${shaped.errorClass}: ${shaped.error}`);
+      return undefined;
+    }
+    const record = destinationRecord(options.destination, {
+      key: message.key ?? Buffer.from(event.id),
+      value: Buffer.from(shaped.transformed ? shaped.body : body),
+      userHeaders: userHeaders(message.headers),
+      meta: {
+        eventId: event.id,
+        eventType: event.type,
+        attemptsBefore: 0,
+        force: false,
+        replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: 'events' },
+        ...(Object.keys(shaped.headers).length > 0 ? { headers: shaped.headers } : {}),
+        ...(shaped.transformed ? { transformed: true } : {}),
+        configVersion: configVersion(options.config),
+      },
+    });
+    return {
+      key: record.key as Buffer,
+      value: record.value as Buffer,
+      headers: record.headers as IHeaders,
+      eventId: event.id,
+    };
+  }
+
+  /** Paces the writes to `rate` per second. */
+  private async pace(): Promise<void> {
+    const wait = this.nextSendAt - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    this.nextSendAt = Math.max(Date.now(), this.nextSendAt) + this.spacingMs;
+  }
+
   async handle(message: KafkaMessage, partition: number): Promise<void> {
     const { options, summary } = this.o;
     summary.found += 1;
+    if (options.source === 'events') {
+      const routed = await this.routeEvent(message, partition);
+      if (!routed) return;
+      const where = `partition ${partition} offset ${message.offset}`;
+      if (await this.o.delivered.isDelivered(routed.eventId)) {
+        summary.skipped += 1;
+        options.print(`skip     ${routed.eventId} (${where}): already delivered`);
+        return;
+      }
+      if (options.dryRun) {
+        options.print(`would send ${routed.eventId} (${where})`);
+        return;
+      }
+      await this.pace();
+      await this.o.producer.send({ topic: this.o.topic, acks: -1, messages: [routed] });
+      summary.resent += 1;
+      options.print(`sent     ${routed.eventId} (${where})`);
+      return;
+    }
     const eventId = headerString(message.headers, H.eventId) ?? '(unknown)';
     const where = `partition ${partition} offset ${message.offset}`;
     if (options.source === 'dlq' && (await this.o.delivered.isDelivered(eventId))) {
@@ -220,9 +310,7 @@ class Resender {
       value = Buffer.from(result.body);
       shaped = result;
     }
-    const wait = this.nextSendAt - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    this.nextSendAt = Math.max(Date.now(), this.nextSendAt) + this.spacingMs;
+    await this.pace();
     await this.o.producer.send({
       topic: this.o.topic,
       acks: -1,
@@ -251,6 +339,12 @@ class Resender {
 
 export async function replay(o: ReplayOptions): Promise<number> {
   const summary = await runReplay(o);
+  if (o.source === 'events') {
+    o.print(
+      `backfill ${o.dryRun ? '(dry run) ' : ''}of ${o.destination} from ${o.config.kafka.eventsTopic}: read ${summary.found}, sent ${summary.resent}, skipped ${summary.skipped} (already delivered), ${summary.notForIt ?? 0} not for it (types, filter, invalid)${summary.failed ? `, ${summary.failed} its transform or headers cannot shape` : ''}`,
+    );
+    return summary.failed > 0 ? 1 : 0;
+  }
   o.print(
     `replay ${o.dryRun ? '(dry run) ' : ''}of ${o.destination}: found ${summary.found}, re-sent ${summary.resent}, skipped ${summary.skipped} (already delivered)${summary.failed ? `, ${summary.failed} still failing (kept in the DLQ)` : ''}`,
   );
@@ -262,7 +356,12 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const destination = config.destinations.find((d) => d.id === o.destination);
   if (!destination) throw new CourierError('UNKNOWN_DESTINATION', `unknown destination "${o.destination}"`);
   const names = topicNames(config);
-  const sourceTopic = o.source === 'dlq' ? names.dlq(destination.id) : names.dest(destination.id);
+  const sourceTopic =
+    o.source === 'dlq'
+      ? names.dlq(destination.id)
+      : o.source === 'events'
+        ? names.events
+        : names.dest(destination.id);
   const keys = redisKeys(config.kafka.topicPrefix);
   const redis = createRedis(config.redis, { logger: o.logger });
   const kafka = createKafka(config, o.logger);
@@ -286,6 +385,15 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
       topic: names.dest(destination.id),
       summary,
       shape: compileShape(destination),
+      ...(o.source === 'events'
+        ? {
+            codec: new EventCodec({
+              ...registryOptions(config.schemaRegistry),
+              maxEventBytes: config.router.maxEventBytes,
+              subject: `${config.kafka.eventsTopic}-value`,
+            }),
+          }
+        : {}),
     });
     if (!o.dryRun) await producer.connect();
     if (o.eventIds) await replayIds(o, { kafka, admin, sourceTopic, resender });
@@ -332,7 +440,11 @@ async function replayWindowOf(
   const { admin, sourceTopic } = c;
   const groups = consumerGroups(o.config);
   const replayGroup =
-    o.source === 'dlq' ? groups.replay(o.destination) : groups.replayDelivered(o.destination);
+    o.source === 'dlq'
+      ? groups.replay(o.destination)
+      : o.source === 'events'
+        ? groups.backfill(o.destination)
+        : groups.replayDelivered(o.destination);
   const window = await replayWindow(admin, {
     topic: sourceTopic,
     groupId: replayGroup,

@@ -23,6 +23,8 @@ export const H = {
   transformed: 'courier-transformed',
   /** `event`: the value is the CloudEvent, not yet shaped for the destination (a router dead letter). */
   body: 'courier-body',
+  /** The configuration version the router routed the event under (`courier config diff` shows versions). */
+  configVersion: 'courier-config-version',
   /** Prefix of the request headers taken from the event (`courier-header-idempotency-key`). */
   requestHeader: 'courier-header-',
 } as const;

@@ -22,6 +22,8 @@ export interface EventMeta {
   transformed?: boolean;
   /** The value is the CloudEvent itself, not yet shaped for the destination. */
   unshaped?: boolean;
+  /** The configuration version the router routed it under (a hash of the destinations section). */
+  configVersion?: string;
 }
 
 /** An event as one stage hands it to the next. */
@@ -49,6 +51,7 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
   const replayedAt = headerString(headers, H.replayedAt);
   const replayOffset = headerString(headers, H.replayOffset);
   const replaySource = headerString(headers, H.replaySource);
+  const configVersion = headerString(headers, H.configVersion);
   return {
     eventId: headerString(headers, H.eventId) || fallbackId,
     ...(eventType ? { eventType } : {}),
@@ -67,6 +70,7 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
     ...requestHeadersOf(headers),
     ...(headerString(headers, H.transformed) === '1' ? { transformed: true } : {}),
     ...(headerString(headers, H.body) === 'event' ? { unshaped: true } : {}),
+    ...(configVersion ? { configVersion } : {}),
   };
 }
 
@@ -96,6 +100,7 @@ function identityHeaders(meta: EventMeta): Record<string, string> {
     ...Object.fromEntries(Object.entries(meta.headers ?? {}).map(([n, v]) => [`${H.requestHeader}${n}`, v])),
     ...(meta.transformed ? { [H.transformed]: '1' } : {}),
     ...(meta.unshaped ? { [H.body]: 'event' } : {}),
+    ...(meta.configVersion ? { [H.configVersion]: meta.configVersion } : {}),
   };
 }
 

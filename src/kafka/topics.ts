@@ -31,6 +31,8 @@ export interface ConsumerGroups {
   replay(destinationId: string): string;
   /** `courier replay --source delivered` (forced re-delivery from the destination topic). */
   replayDelivered(destinationId: string): string;
+  /** `courier replay --source events` (a backfill of one destination from the events topic). */
+  backfill(destinationId: string): string;
 }
 
 export function consumerGroups(config: Pick<CourierConfig, 'kafka'>): ConsumerGroups {
@@ -41,6 +43,7 @@ export function consumerGroups(config: Pick<CourierConfig, 'kafka'>): ConsumerGr
     retry: `${prefix}-retry`,
     replay: (id) => `${prefix}-replay.${id}`,
     replayDelivered: (id) => `${prefix}-replay.${id}-delivered`,
+    backfill: (id) => `${prefix}-backfill.${id}`,
   };
 }
 

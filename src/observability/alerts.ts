@@ -65,6 +65,11 @@ export class AlertEvaluator {
     this.now = options.now ?? Date.now;
   }
 
+  /** Alerts by a reloaded configuration (thresholds, operator webhooks) from the next evaluation on. */
+  setConfig(next: CourierConfig): void {
+    this.o.config = next;
+  }
+
   /** Evaluates every destination of the report; returns the notices this instance sent. */
   async evaluate(report: StatusReport): Promise<AlertNotice[]> {
     const { config } = this.o;

@@ -50,6 +50,10 @@ export class CourierMetrics {
   readonly forwarded: Counter<'destination'>;
   readonly alertActive: Gauge<'destination' | 'alert'>;
   readonly timeout: Gauge<'destination'>;
+  readonly reloadSuccessful: Gauge;
+  readonly reloadSuccessAt: Gauge;
+  readonly configInfo: Gauge<'version'>;
+  private configVersion: string | undefined;
   private readonly pausedReason = new Map<string, string>();
 
   constructor(options: MetricsOptions = {}) {
@@ -197,6 +201,26 @@ export class CourierMetrics {
       aggregator: 'max',
       registers,
     });
+    // Prometheus' own names for its reloads; with workers, one failed worker makes the machine 0.
+    this.reloadSuccessful = new Gauge({
+      name: 'courier_config_last_reload_successful',
+      help: 'Whether the last configuration reload (or the start) succeeded: 1, or 0 after a failed or refused reload',
+      aggregator: 'min',
+      registers,
+    });
+    this.reloadSuccessAt = new Gauge({
+      name: 'courier_config_last_reload_success_timestamp_seconds',
+      help: 'When the running configuration was last applied (start or successful reload), Unix seconds',
+      aggregator: 'max',
+      registers,
+    });
+    this.configInfo = new Gauge({
+      name: 'courier_config_info',
+      help: 'The configuration version running (a hash of the destinations); with workers, the count of workers running it',
+      labelNames: ['version'],
+      aggregator: 'sum',
+      registers,
+    });
     new Gauge({
       name: 'courier_build_info',
       help: 'Courier version',
@@ -247,6 +271,8 @@ export class CourierMetrics {
     on('filter-failed', (f) => this.filterErrors.inc({ destination: f.destination, reason: f.reason }));
     on('timeout-adapted', (t) => this.timeout.set({ destination: t.destination }, t.timeoutMs / 1000));
     on('invalid', (i) => this.invalid.inc({ reason: i.reason }));
+    on('config-applied', (c) => this.configApplied(c.version, c.at));
+    on('config-rejected', () => this.reloadSuccessful.set(0));
     on('breaker-open', (b) => this.breaker.set({ destination: b.destination }, BREAKER_STATE.open));
     on('breaker-half-open', (b) =>
       this.breaker.set({ destination: b.destination }, BREAKER_STATE['half-open']),
@@ -282,6 +308,33 @@ export class CourierMetrics {
         result: a.outcome === 'delivered' ? 'success' : 'failure',
       });
     }
+  }
+
+  /** A configuration version now runs (at start, or after a reload). */
+  configApplied(version: string, at: number): void {
+    this.reloadSuccessful.set(1);
+    this.reloadSuccessAt.set(Math.floor(at / 1000));
+    if (this.configVersion !== undefined && this.configVersion !== version)
+      this.configInfo.remove({ version: this.configVersion });
+    this.configVersion = version;
+    this.configInfo.set({ version }, 1);
+  }
+
+  /** Drops every series of a destination a reload removed (they would report its last values forever). */
+  async forgetDestination(destination: string): Promise<void> {
+    for (const metric of this.registry.getMetricsAsArray()) {
+      const labelled = metric as unknown as {
+        get(): Promise<{ values: Array<{ labels: Record<string, string | number> }> }>;
+        remove(labels: Record<string, string | number>): void;
+      };
+      const { values } = await labelled.get();
+      for (const { labels } of values) {
+        if (labels.destination !== destination) continue;
+        const { le: _bucket, ...own } = labels;
+        labelled.remove(own);
+      }
+    }
+    this.pausedReason.delete(destination);
   }
 
   /** One paused series per destination: the current reason at 1, or reason="" at 0 when running. */

@@ -45,6 +45,8 @@ export interface ObservabilityOptions {
   serve?: boolean;
   /** A cluster worker: its registry answers the primary's aggregation, and it serves nothing. */
   clusterWorker?: boolean;
+  /** What `POST /-/reload` runs (served only with `observability.reloadEndpoint: true`). */
+  reload?: () => Promise<{ ok: boolean }>;
   now?: () => number;
 }
 
@@ -112,6 +114,25 @@ export class Observability {
     if (options.clusterWorker) clusterWorkerRegistries([this.metrics.registry]);
   }
 
+  /**
+   * Takes a reloaded configuration: series for added destinations start at zero, those of removed
+   * ones are dropped, and probes, alerts and the status page read the new one from now on.
+   */
+  async setConfig(next: CourierConfig): Promise<void> {
+    const before = new Map(this.o.config.destinations.map((d) => [d.id, d]));
+    const after = new Set(next.destinations.map((d) => d.id));
+    for (const d of next.destinations) {
+      const old = before.get(d.id);
+      if (!old) this.metrics.registerDestination(d.id, requestTimeout(d).timeoutMs);
+      else if (old.timeoutMs !== d.timeoutMs)
+        this.metrics.timeout.set({ destination: d.id }, requestTimeout(d).timeoutMs / 1000);
+    }
+    for (const id of before.keys()) if (!after.has(id)) await this.metrics.forgetDestination(id);
+    this.o.config = next;
+    this.alerts.setConfig(next);
+    this.deadLetterCache = undefined;
+  }
+
   /** The bound port of the endpoint, when serving. */
   get port(): number | undefined {
     return this.server?.port;
@@ -133,6 +154,7 @@ export class Observability {
         metrics: this.o.scrape ?? (() => this.metrics.scrape()),
         readiness: () => this.readiness(),
         ...(config.observability.statusPage ? { pages: this.pages() } : {}),
+        ...(config.observability.reloadEndpoint && this.o.reload ? { reload: this.o.reload } : {}),
       });
       await this.server.start();
     }

@@ -1,7 +1,7 @@
 // The observability HTTP endpoint of `courier run`: /metrics (Prometheus), /healthz (the process
 // answers), /readyz (Kafka and Redis reachable, every role's consumer running) and, when enabled,
-// the read-only status page at / with a per-event lookup at /events/<id>. Read-only: no route
-// changes anything.
+// the read-only status page at / with a per-event lookup at /events/<id>, and, when enabled, the
+// one route that acts: `POST /-/reload` (the configuration file, as SIGHUP; never a body's).
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +46,8 @@ export interface ObservabilityServerOptions {
   metrics: () => Promise<{ contentType: string; body: string }>;
   readiness: () => Promise<Readiness>;
   pages?: StatusPages;
+  /** `POST /-/reload`: reloads the configuration file; 200 when applied, 409 when not. */
+  reload?: () => Promise<{ ok: boolean }>;
 }
 
 export class ObservabilityServer {
@@ -88,12 +90,22 @@ export class ObservabilityServer {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (path === '/-/reload' && this.o.reload) {
+      if (req.method !== 'POST' && req.method !== 'PUT') {
+        send(res, 405, 'text/plain; charset=utf-8', 'POST to reload\n');
+        return;
+      }
+      req.resume(); // a body is never read: only the file on disk is reloaded
+      const result = await this.o.reload();
+      send(res, result.ok ? 200 : 409, 'application/json', `${JSON.stringify(result)}\n`);
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain; charset=utf-8', 'read-only\n');
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
     if (path === '/metrics') {
       const { contentType, body } = await this.o.metrics();
       send(res, 200, contentType, body);

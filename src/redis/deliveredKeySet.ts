@@ -54,6 +54,11 @@ export class DeliveredKeySet {
     this.completions = new Batcher((items) => this.completeMany(items));
   }
 
+  /** A new in-flight lock length (a reload changed the destination's timeout); later claims use it. */
+  setLockMs(lockMs: number): void {
+    this.options.lockMs = lockMs;
+  }
+
   /** A token for one message's claims: renewing a claim with it extends it, nobody else's. */
   newToken(): string {
     this.claims += 1;

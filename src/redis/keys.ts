@@ -30,6 +30,12 @@ export function redisKeys(prefix: string) {
     adaptedTimeout: (d: string) => `${obs(d)}:timeout`,
     /** One alert's state, shared by every instance. */
     alert: (d: string, code: string) => `${obs(d)}:alert:${code}`,
+    /**
+     * The configuration an instance last applied (secrets as fingerprints), what `courier config
+     * diff` compares a file with; and per instance, the version it runs.
+     */
+    activeConfig: `${prefix}:config:active`,
+    configVersions: `${prefix}:config:instances`,
     // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in
     // one slot, so one script updates a partition's list, sizes and newest bitmap together.
     attemptFilters: (partition: number) => `{${prefix}:af}:${partition}`,

@@ -42,6 +42,8 @@ export interface RouterOptions {
   /** Where an event a destination's transform or headers cannot handle is dead-lettered. */
   dlqTopic: (id: string) => string;
   destinations: DestinationConfig[];
+  /** The configuration version the destinations are (written on every destination record). */
+  configVersion?: string;
   /** Takes the attempt record of each such dead letter (the delivery log). */
   attempts?: { record(attempt: AttemptRecord): void };
   codec: EventCodec;
@@ -56,6 +58,12 @@ export interface RouterOptions {
   commitIntervalMs?: number;
 }
 
+/** One configuration version's destinations, compiled. */
+interface Routing {
+  shapes: DestinationShape[];
+  version: string | undefined;
+}
+
 interface FanOut {
   records: SizedEntry[];
   routed: { eventId: string; eventType: string; destinations: string[]; filtered: string[] };
@@ -66,6 +74,7 @@ interface FanOut {
     errorClass: DeadLetterClass;
     error: string;
     at: number;
+    configVersion: string | undefined;
   }>;
 }
 
@@ -81,13 +90,14 @@ export class Router {
   private readonly commits: PeriodicCommit;
   private readonly batches = new Set<Promise<void>>();
   private stopping = false;
-  private readonly shapes: DestinationShape[];
+  /** What events are routed by: swapped whole by a reload, read once per batch. */
+  private routing: Routing;
   /** Filter failures since the last warning, per destination (warned about at most once a minute). */
   private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
 
   constructor(options: RouterOptions) {
     this.o = options;
-    this.shapes = options.destinations.map(compileShape);
+    this.routing = { shapes: options.destinations.map(compileShape), version: options.configVersion };
     this.log = options.logger.child({ component: 'router' });
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -104,11 +114,12 @@ export class Router {
     });
   }
 
+  private topicsOf(destinations: DestinationConfig[]): string[] {
+    return destinations.flatMap((d) => [this.o.destinationTopic(d.id), this.o.dlqTopic(d.id)]);
+  }
+
   async start(): Promise<void> {
-    await this.o.limits.load([
-      this.o.invalidTopic,
-      ...this.o.destinations.flatMap((d) => [this.o.destinationTopic(d.id), this.o.dlqTopic(d.id)]),
-    ]);
+    await this.o.limits.load([this.o.invalidTopic, ...this.topicsOf(this.o.destinations)]);
     // A new generation starts from the committed offsets: what this one acknowledged but did not
     // commit is routed again by whoever owns the partition now.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
@@ -137,6 +148,21 @@ export class Router {
     await Promise.allSettled([...this.batches]);
     await this.commits.flush();
     await this.consumer.disconnect();
+  }
+
+  /**
+   * Routes by a reloaded configuration from the next batch on: a batch already being routed
+   * finishes under the version it began with, so every event is routed under exactly one. The
+   * new destinations' topics must exist (their size limits are read first).
+   */
+  async setDestinations(destinations: DestinationConfig[], configVersion: string): Promise<void> {
+    const shapes = destinations.map(compileShape);
+    await this.o.limits.load(this.topicsOf(destinations));
+    this.routing = { shapes, version: configVersion };
+    this.log.info(
+      { configVersion, destinations: destinations.map((d) => d.id) },
+      'routing under a new configuration version',
+    );
   }
 
   private track(batch: Promise<void>): Promise<void> {
@@ -168,10 +194,11 @@ export class Router {
     const out: SizedEntry[] = [];
     const routed: FanOut['routed'][] = [];
     const deadLetters: FanOut['deadLetters'] = [];
+    const routing = this.routing;
 
     for (const message of batch.messages) {
       try {
-        const fanOut = await this.fanOut(message);
+        const fanOut = await this.fanOut(message, routing);
         out.push(...fanOut.records);
         routed.push(fanOut.routed);
         deadLetters.push(...fanOut.deadLetters);
@@ -208,7 +235,7 @@ export class Router {
    * destination record (the body its transform makes, the headers taken from the event), or a
    * dead letter when the transform or those headers cannot handle the event; each fits its topic.
    */
-  private async fanOut(message: KafkaMessage): Promise<FanOut> {
+  private async fanOut(message: KafkaMessage, routing: Routing): Promise<FanOut> {
     const event = await this.o.codec.decode(message.value);
     let body: string;
     try {
@@ -225,13 +252,19 @@ export class Router {
       key: message.key ?? Buffer.from(event.id),
       value: Buffer.from(body),
       userHeaders: userHeaders(message.headers),
-      meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
+      meta: {
+        eventId: event.id,
+        eventType: event.type,
+        attemptsBefore: 0,
+        force: false,
+        ...(routing.version ? { configVersion: routing.version } : {}),
+      },
     };
     const records: SizedEntry[] = [];
     const destinations: string[] = [];
     const filtered: string[] = [];
     const deadLetters: FanOut['deadLetters'] = [];
-    for (const shape of this.shapes) {
+    for (const shape of routing.shapes) {
       const route = routeTo(shape, event);
       if (route.error) {
         this.filterFailed(shape.id, route.error.code, route.error.message);
@@ -262,7 +295,14 @@ export class Router {
             SNIPPET_BYTES,
           ),
         });
-        deadLetters.push({ destination: shape.id, eventId: event.id, eventType: event.type, ...shaped, at });
+        deadLetters.push({
+          destination: shape.id,
+          eventId: event.id,
+          eventType: event.type,
+          ...shaped,
+          at,
+          configVersion: routing.version,
+        });
         continue;
       }
       const topic = this.o.destinationTopic(shape.id);
@@ -329,6 +369,7 @@ export class Router {
       errorCode: d.errorClass === 'transform-failed' ? 'TRANSFORM_FAILED' : 'INVALID_REQUEST',
       error: d.error,
       replay: false,
+      ...(d.configVersion ? { configVersion: d.configVersion } : {}),
     };
     this.o.events.emit('attempt', record);
     this.o.attempts?.record(record);

@@ -40,6 +40,8 @@ export interface AttemptRecord {
   unknownOutcome?: true;
   /** The body was made by the destination's transform, not the CloudEvent itself. */
   transformed?: true;
+  /** The configuration version the event was routed under (the router's `courier-config-version`). */
+  configVersion?: string;
   /**
    * The authentication case of this attempt: `expired` (a 401 answered by refreshing the OAuth2
    * token and sending again) · `rejected` · `forbidden` · `revoked` · `token-unavailable` (the
@@ -56,6 +58,10 @@ export interface PipelineEvents {
   'filter-failed': [{ destination: string; reason: string }];
   /** The adaptive timeout of a destination (`timeoutMs: auto`) moved. */
   'timeout-adapted': [{ destination: string; timeoutMs: number }];
+  /** A configuration version was applied: at start, or by a reload. */
+  'config-applied': [{ version: string; at: number }];
+  /** A reload was refused (restart-only fields) or failed (an invalid file): the old configuration runs on. */
+  'config-rejected': [{ problems: string[] }];
   invalid: [{ reason: string; message: string; partition: number; offset: string }];
   'breaker-open': [{ destination: string }];
   'breaker-half-open': [{ destination: string }];

@@ -37,6 +37,14 @@ export function courierCli(
   });
 }
 
+/** One pino line of a `courier run`'s stderr. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  pid: number;
+  [field: string]: unknown;
+}
+
 /** `courier run` processes started by a test; `killAll` ends any still running (call it in `after`). */
 export class CourierProcesses {
   private readonly children = new Set<ChildProcess>();
@@ -46,13 +54,38 @@ export class CourierProcesses {
    * One worker process unless `args` say otherwise, so that a signal reaches the process that
    * delivers.
    */
-  start(configPath: string, args: string[] = []): ChildProcess {
+  start(
+    configPath: string,
+    args: string[] = [],
+    options: { logLevel?: string; logs?: LogLine[] } = {},
+  ): ChildProcess {
     const workers = args.includes('--workers') ? [] : ['--workers', '1'];
+    const logs = options.logs;
     const child = spawn(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, ...workers, ...args],
-      { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, LOG_LEVEL: 'error' } },
+      {
+        stdio: ['ignore', 'ignore', logs ? 'pipe' : 'inherit'],
+        env: { ...process.env, LOG_LEVEL: options.logLevel ?? 'error' },
+      },
     );
+    if (logs && child.stderr) {
+      // Every JSON log line, parsed; anything else (a crash's stack) goes to the test's stderr.
+      let rest = '';
+      child.stderr.setEncoding('utf8');
+      child.stderr.on('data', (chunk: string) => {
+        const lines = (rest + chunk).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) {
+          if (!line.trim()) continue;
+          try {
+            logs.push(JSON.parse(line) as LogLine);
+          } catch {
+            process.stderr.write(`${line}\n`);
+          }
+        }
+      });
+    }
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;

@@ -41,6 +41,12 @@ export function replayOptions(config: CourierConfig, flags: Flags) {
       '--event and --ids-file replay exactly those events; --from/--to select a window: use one or the other',
     );
   }
+  const source = oneOf(flags, 'source', ['dlq', 'delivered', 'events'], 'dlq');
+  if (source === 'events' && eventIds) {
+    throw new UsageError(
+      '--source events backfills a window of the events topic (--from/--to); --event and --ids-file name dead letters or delivered records',
+    );
+  }
   return {
     destination: destinationOf(config, flags, 'replay'),
     ...(from === undefined ? {} : { fromMs: Date.parse(from) }),
@@ -49,7 +55,7 @@ export function replayOptions(config: CourierConfig, flags: Flags) {
     rate: positiveInt(flags, 'rate', 10),
     dryRun: flags['dry-run'] === true,
     force: flags.force === true,
-    source: oneOf(flags, 'source', ['dlq', 'delivered'], 'dlq'),
+    source,
   };
 }
 

@@ -1,21 +1,29 @@
 // `courier run`: the pipeline in this process, or a supervisor of `--workers N` worker processes
-// that serves the machine's one observability endpoint; signals handled here, in one place.
+// that serves the machine's one observability endpoint; signals handled here, in one place:
+// SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration file (as does a change to the
+// file, and `POST /-/reload` when enabled).
 import { availableParallelism } from 'node:os';
 import type { Role } from '../../app.ts';
 import { CourierApp } from '../../app.ts';
+import type { ConfigDiff } from '../../config/diff.ts';
 import type { CourierConfig } from '../../config/schema.ts';
+import { CourierError } from '../../errors.ts';
 import { createKafka } from '../../kafka/client.ts';
 import { consumerGroups } from '../../kafka/topics.ts';
 import { clusterScraper } from '../../observability/metrics.ts';
 import { Observability } from '../../observability/observability.ts';
+import { Reloader, type ReloadTarget } from '../../reload/reloader.ts';
+import { ConfigWatcher } from '../../reload/watcher.ts';
 import { PipelineEmitter } from '../../telemetry/events.ts';
 import type { Logger } from '../../telemetry/logger.ts';
 import {
   isWorker,
   leaveSupervisor,
   onSupervisorGone,
+  onSupervisorReload,
   reportStarted,
   superviseWorkers,
+  WorkerReloads,
   workerHeapFlags,
 } from '../workers.ts';
 
@@ -24,6 +32,41 @@ export interface RunOptions {
   /** Worker processes (`--workers N`); undefined runs everything in this process. */
   workers?: number;
   logger: Logger;
+  /** The configuration file, reloaded on SIGHUP. */
+  configPath: string;
+  /** Reload when the file changes, too (default true). */
+  watch?: boolean;
+}
+
+/** How long a supervisor waits for its workers to apply a reload. */
+const WORKER_RELOAD_TIMEOUT_MS = 120_000;
+
+/**
+ * SIGHUP reloads; with `watch`, so does a change to the file; both once `ready` (start-up) is
+ * over. Returns the function that stops them.
+ */
+function reloadTriggers(reloader: Reloader, ctx: RunOptions, ready: Promise<unknown>): () => void {
+  const reload = (trigger: string) => {
+    ready.then(
+      () => reloader.reload(trigger),
+      () => undefined,
+    );
+  };
+  const onHup = () => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const watcher =
+    ctx.watch === false
+      ? undefined
+      : new ConfigWatcher({
+          path: ctx.configPath,
+          logger: ctx.logger,
+          onChange: () => reload('file changed'),
+        });
+  watcher?.start();
+  return () => {
+    process.off('SIGHUP', onHup);
+    watcher?.stop();
+  };
 }
 
 export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
@@ -42,6 +85,8 @@ export async function run(config: CourierConfig, ctx: RunOptions): Promise<numbe
  * aggregated over every worker (prom-client's AggregatorRegistry), while the workers serve none.
  */
 async function supervise(config: CourierConfig, ctx: RunOptions & { workers: number }): Promise<number> {
+  let current = config;
+  const reloads = new WorkerReloads();
   const endpoint = new Observability({
     config,
     logger: ctx.logger,
@@ -49,24 +94,93 @@ async function supervise(config: CourierConfig, ctx: RunOptions & { workers: num
     kafka: createKafka(config, ctx.logger),
     groups: consumerGroups(config),
     scrape: clusterScraper(),
+    reload: () => reloader.reload('POST /-/reload'),
+  });
+  // Validated once here; every worker then applies the very configuration the supervisor loaded.
+  const workersTarget: ReloadTarget = {
+    get config() {
+      return current;
+    },
+    async apply(next: CourierConfig, _diff: ConfigDiff) {
+      current = next;
+      await endpoint.setConfig(next);
+      const results = await reloads.broadcast(next, WORKER_RELOAD_TIMEOUT_MS);
+      const failed = results.filter((r) => r.result && !r.result.ok);
+      const silent = results.filter((r) => !r.result);
+      if (failed.length + silent.length > 0) {
+        throw new CourierError(
+          'RELOAD_INCOMPLETE',
+          [
+            ...failed.map(
+              (r) => `worker ${r.worker}: ${r.result && !r.result.ok ? r.result.problems.join('; ') : ''}`,
+            ),
+            ...silent.map((r) => `worker ${r.worker}: no answer within ${WORKER_RELOAD_TIMEOUT_MS} ms`),
+          ].join(' · '),
+        );
+      }
+    },
+  };
+  const reloadEvents = new PipelineEmitter();
+  reloadEvents.on('config-rejected', ({ problems }) => reloads.rejected(problems));
+  const reloader = new Reloader({
+    path: ctx.configPath,
+    target: workersTarget,
+    logger: ctx.logger,
+    events: reloadEvents,
   });
   await endpoint.start();
+  const stopTriggers = reloadTriggers(reloader, ctx, Promise.resolve());
   try {
     const execArgv = workerHeapFlags(config.destinations.map((d) => d.window.bytes));
-    return await superviseWorkers({ workers: ctx.workers, logger: ctx.logger, execArgv });
+    return await superviseWorkers({
+      workers: ctx.workers,
+      logger: ctx.logger,
+      execArgv,
+      config: () => current,
+      reloads,
+    });
   } finally {
+    stopTriggers();
     await endpoint.stop();
   }
 }
 
 async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
-  const app = new CourierApp({
+  const app: CourierApp = new CourierApp({
     config,
     logger: ctx.logger,
     roles: ctx.roles,
     ...(isWorker() ? { clusterWorker: true } : {}),
+    reload: () => reloader.reload('POST /-/reload'),
+  });
+  const reloader = new Reloader({
+    path: ctx.configPath,
+    target: app,
+    logger: ctx.logger,
+    events: app.events,
   });
   const starting = app.start();
+  // Reloads wait for start-up to be over; with workers, the supervisor triggers them.
+  let stopTriggers = () => {};
+  if (isWorker()) {
+    onSupervisorReload(
+      (next) =>
+        starting.then(
+          () => reloader.reload('supervisor', next),
+          (err: unknown) => ({
+            ok: false as const,
+            trigger: 'supervisor',
+            reason: 'failed' as const,
+            problems: [`the worker did not start: ${(err as Error).message}`],
+            version: '',
+          }),
+        ),
+      (problems) => app.events.emit('config-rejected', { problems }),
+    );
+    process.on('SIGHUP', () => ctx.logger.info('SIGHUP ignored by a worker: send it to the supervisor'));
+  } else {
+    stopTriggers = reloadTriggers(reloader, ctx, starting);
+  }
   let stopping: Promise<void> | undefined;
   let signalled!: () => void;
   const stoppedBySignal = new Promise<undefined>((resolve) => {
@@ -93,6 +207,7 @@ async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
   try {
     await starting;
   } catch (err) {
+    stopTriggers();
     await app.stop();
     ctx.logger.flush();
     // A consumer crash during start-up is the cause worth reporting.
@@ -102,6 +217,7 @@ async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
   // Either a signal stops the app, or a consumer crash kafkajs will not restart does: then the
   // app stops itself and the process exits non-zero so a supervisor can act.
   const fatal = await Promise.race([stoppedBySignal, app.fatal]);
+  stopTriggers();
   await app.stop();
   ctx.logger.flush();
   if (fatal) throw fatal;
