@@ -488,7 +488,7 @@ export class CourierApp {
     this.current = next;
     // Routing first: events for an added destination wait in its topic for its actor; a removed
     // one gets no new events while its actor finishes.
-    await this.router?.setDestinations(next.destinations, configVersion(next));
+    if (!diff.empty) await this.router?.setDestinations(next.destinations, configVersion(next));
     const problems: string[] = [];
     const attempt = async (what: string, work: () => Promise<void>) => {
       try {
@@ -507,6 +507,10 @@ export class CourierApp {
           await attempt(`updating ${change.id}`, async () => this.updateDestination(live, d, change.fields));
         } else rebuilt.push(d);
       }
+      // Destinations an earlier reload could not start (their credentials failed, say): again.
+      const stray = next.destinations.filter(
+        (d) => !this.destinations.has(d.id) && !diff.added.includes(d.id),
+      );
       await Promise.all([
         ...diff.removed.map((id) => attempt(`stopping ${id}`, () => this.stopDestination(id))),
         ...rebuilt.map((d) =>
@@ -516,6 +520,7 @@ export class CourierApp {
           }),
         ),
         ...added.map((d) => attempt(`starting ${d.id}`, () => this.startDestination(d))),
+        ...stray.map((d) => attempt(`starting ${d.id}`, () => this.startDestination(d))),
       ]);
       this.monitor?.setDestinations(this.watchedCredentials());
     }

@@ -395,6 +395,12 @@ async function scenario(workers: number): Promise<void> {
     );
     assert.match(removed.msg, /^configuration reloaded/, JSON.stringify(removed));
     assert.equal(await metric('courier_config_last_reload_successful'), 1);
+    // courier status: which version runs where (every worker is an instance).
+    const status = await courierCli(['status', '--config', path]);
+    assert.ok(
+      status.stdout.includes(`config: ${removed.version} on ${workers} instance(s)`),
+      status.stdout + status.stderr,
+    );
     const stoppedAt = Date.now();
     await waitFor(() => produced.some((p) => p.at > stoppedAt && ids(A).has(p.id) && ids(C).has(p.id)), {
       message: 'first and third deliver after the removal',
@@ -443,6 +449,16 @@ async function scenario(workers: number): Promise<void> {
       committed.filter((id) => !delivered.has(id)),
       [],
       'every record it committed was delivered',
+    );
+
+    // The attempt log says which version routed an event: the last one was routed after the removal.
+    const last = produced.at(-1)?.id as string;
+    await waitFor(
+      async () => {
+        const out = await courierCli(['inspect', last, '--config', path]);
+        return out.stdout.split('\n').filter((l) => l.includes(`config ${removed.version}`)).length >= 2;
+      },
+      { message: `inspect ${last} shows config ${removed.version} for first and third`, timeoutMs: 60_000 },
     );
 
     // Throughout: one process (or supervisor), and the first group never rebalanced.

@@ -127,7 +127,8 @@ export class Reloader {
     const nextVersion = configVersion(next);
     const summary = { added: diff.added, removed: diff.removed, changed: diff.changed, live: diff.live };
     try {
-      if (!diff.empty) await target.apply(next, diff);
+      // Even with nothing changed: the target retries what an earlier reload could not start.
+      await target.apply(next, diff);
     } catch (err) {
       return rejected(
         'failed',

@@ -2,6 +2,7 @@
 // pause state and rolling counters, Kafka offsets), so it works from any machine with the config.
 // Exit code 0 when every destination is healthy, 1 otherwise, 3 when Redis or Kafka is unreachable
 // (the table is still printed when only Kafka is: without backlog figures).
+import { configVersion } from '../../config/diff.ts';
 import type { CourierConfig } from '../../config/schema.ts';
 import { createKafka } from '../../kafka/client.ts';
 import { consumerGroups, topicNames } from '../../kafka/topics.ts';
@@ -9,6 +10,8 @@ import { BacklogProbe } from '../../observability/backlog.ts';
 import { readStatus, type StatusReport, type StatusRow } from '../../observability/destinationStatus.ts';
 import { lastErrorText, stateText } from '../../observability/statusPage.ts';
 import { createRedis } from '../../redis/client.ts';
+import { ConfigStore, type InstanceVersion } from '../../redis/configStore.ts';
+import { redisKeys } from '../../redis/keys.ts';
 import { createLogger } from '../../telemetry/logger.ts';
 import { table } from '../table.ts';
 
@@ -30,8 +33,13 @@ export async function status(
     await admin.connect().catch(() => {});
     const probe = new BacklogProbe({ admin, topics: topicNames(config), groups: consumerGroups(config) });
     const report = await readStatus({ config, redis, probe });
-    if (options.json) print(JSON.stringify(report, null, 2));
-    else for (const line of formatStatus(report)) print(line);
+    const instances = await new ConfigStore(redis, redisKeys(config.kafka.topicPrefix)).instances();
+    if (options.json) print(JSON.stringify({ ...report, configVersions: instances }, null, 2));
+    else {
+      for (const line of formatStatus(report)) print(line);
+      const versions = configVersionsLine(instances, configVersion(config));
+      if (versions) print(versions);
+    }
     if (report.backlogError) return 3;
     return report.destinations.every((d) => d.state === 'healthy') ? 0 : 1;
   } finally {
@@ -58,6 +66,16 @@ const COLUMNS: Array<[string, (r: StatusRow) => string]> = [
   ['DLQ', (r) => String(r.dlqDepth)],
   ['LAST ERROR', (r) => lastErrorText(r) || '-'],
 ];
+
+/** Which configuration versions the running instances run, and whether this file is one of them. Pure. */
+export function configVersionsLine(instances: InstanceVersion[], fileVersion: string): string | undefined {
+  if (instances.length === 0) return undefined;
+  const byVersion = new Map<string, number>();
+  for (const i of instances) byVersion.set(i.version, (byVersion.get(i.version) ?? 0) + 1);
+  const running = [...byVersion].map(([v, n]) => `${v} on ${n} instance(s)`).join(', ');
+  const note = byVersion.has(fileVersion) ? '' : ` (this file is ${fileVersion}: not applied yet)`;
+  return `config: ${running}${note}`;
+}
 
 /** The table, one line per destination, columns padded. Pure. */
 export function formatStatus(report: StatusReport): string[] {
