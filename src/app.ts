@@ -7,6 +7,7 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { AttemptFilters } from './attempts/attemptFilters.ts';
 import { AttemptLog } from './attempts/attemptLog.ts';
+import { settledBy } from './clock.ts';
 import { requestTimeout } from './config/destination.ts';
 import { type ConfigDiff, configVersion } from './config/diff.ts';
 import type { CourierConfig, DestinationConfig } from './config/schema.ts';
@@ -36,7 +37,7 @@ import { redisKeys } from './redis/keys.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
 import { Router } from './router/router.ts';
-import { PipelineEmitter } from './telemetry/events.ts';
+import { type AttemptRecord, PipelineEmitter } from './telemetry/events.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { VERSION } from './version.ts';
 
@@ -69,7 +70,8 @@ export const groupIds = consumerGroups;
 
 interface Part {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops; in-flight work is waited for until `deadline` (epoch ms) at most. */
+  stop(deadline?: number): Promise<void>;
 }
 
 /** One destination of the deliver role, as it runs now. */
@@ -77,6 +79,7 @@ interface LiveDestination {
   config: DestinationConfig;
   actor: DestinationActor;
   credentials: DestinationCredentials;
+  deliveredKeys: DeliveredKeySet;
 }
 
 /** What every destination's actor shares. */
@@ -215,6 +218,7 @@ export class CourierApp {
       logger: logger.child({ component: 'attempts' }),
       filters,
       partitions: config.kafka.partitions.attempts,
+      onWritten: (records) => this.confirmDelivered(records),
     });
 
     if (roles.has('retry')) {
@@ -244,7 +248,7 @@ export class CourierApp {
         tiers,
       };
       // Every destination's actor, stopped together (and in parallel) when the app stops.
-      this.started.push({ start: async () => {}, stop: () => this.stopDestinations() });
+      this.started.push({ start: async () => {}, stop: (deadline) => this.stopDestinations(deadline) });
       for (const destination of config.destinations) await this.startDestination(destination);
       const monitor = new CredentialMonitor({
         destinations: this.watchedCredentials(),
@@ -387,6 +391,13 @@ export class CourierApp {
       logger,
     });
     const rateLimiter = this.rateLimiterFor(destination);
+    const deliveredKeys = new DeliveredKeySet({
+      redis: this.redis,
+      keys,
+      destination: destination.id,
+      ttlMs: config.idempotency.windowMs,
+      lockMs: CourierApp.lockMs(destination),
+    });
     const actor = new DestinationActor({
       kafka: this.kafka,
       groupId: consumerGroups(config).deliver(destination.id),
@@ -394,13 +405,7 @@ export class CourierApp {
       destination,
       sender: this.senderFor(destination, credentials),
       credentials,
-      deliveredKeys: new DeliveredKeySet({
-        redis: this.redis,
-        keys,
-        destination: destination.id,
-        ttlMs: config.idempotency.windowMs,
-        lockMs: CourierApp.lockMs(destination),
-      }),
+      deliveredKeys,
       control: shared.control,
       ...(rateLimiter ? { rateLimiter } : {}),
       retries: shared.retries,
@@ -415,27 +420,44 @@ export class CourierApp {
       window: destination.window,
       ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
     });
-    const live: LiveDestination = { config: destination, actor, credentials };
+    const live: LiveDestination = { config: destination, actor, credentials, deliveredKeys };
     this.destinations.set(destination.id, live);
     if (this.stopping) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
     await actor.start();
   }
 
-  /** Stops a destination's actor after its in-flight work, then closes its credentials. */
-  private async stopDestination(id: string): Promise<void> {
+  /**
+   * The delivery log has these records: the delivered marks they stand for are confirmed (a mark
+   * left unconfirmed by a crash makes the next read of its event write the record again).
+   */
+  private async confirmDelivered(records: readonly AttemptRecord[]): Promise<void> {
+    const byDestination = new Map<string, string[]>();
+    for (const r of records) {
+      if (r.outcome !== 'delivered') continue;
+      const ids = byDestination.get(r.destination);
+      if (ids) ids.push(r.eventId);
+      else byDestination.set(r.destination, [r.eventId]);
+    }
+    await Promise.all(
+      [...byDestination].map(([id, events]) => this.destinations.get(id)?.deliveredKeys.confirm(events)),
+    );
+  }
+
+  /** Stops a destination's actor after its in-flight work (until `deadline`), then closes its credentials. */
+  private async stopDestination(id: string, deadline?: number): Promise<void> {
     const live = this.destinations.get(id);
     if (!live) return;
     this.destinations.delete(id);
     try {
-      await live.actor.stop();
+      await live.actor.stop(deadline);
     } finally {
       await live.credentials.close();
     }
   }
 
-  private async stopDestinations(): Promise<void> {
+  private async stopDestinations(deadline?: number): Promise<void> {
     const ids = [...this.destinations.keys()];
-    const results = await Promise.allSettled(ids.map((id) => this.stopDestination(id)));
+    const results = await Promise.allSettled(ids.map((id) => this.stopDestination(id, deadline)));
     for (const r of results)
       if (r.status === 'rejected') this.o.logger.error({ err: r.reason }, 'stop failed');
   }
@@ -557,28 +579,38 @@ export class CourierApp {
     return producer;
   }
 
-  /** Stops every part in reverse order; idempotent (a second call waits for the first). */
+  /**
+   * Stops every part in reverse order, in `shutdownTimeoutMs` at most; idempotent (a second call
+   * waits for the first). In-flight sends get the time less a reserve for committing what
+   * finished and leaving the groups; what is still under way then is abandoned uncommitted.
+   */
   stop(): Promise<void> {
-    this.stopping ??= this.stopParts();
+    this.stopping ??= this.stopParts(Date.now() + this.current.shutdownTimeoutMs);
     return this.stopping;
   }
 
-  private async stopParts(): Promise<void> {
+  private async stopParts(deadline: number): Promise<void> {
+    const { logger } = this.o;
+    const timeout = this.current.shutdownTimeoutMs;
+    const workDeadline = deadline - Math.min(5_000, timeout / 4);
     // /readyz answers 503 from here on; the endpoint itself stops last.
     this.running = false;
-    await this.applying;
+    if (this.applying && !(await settledBy(this.applying, workDeadline)))
+      logger.warn('stopping during a reload: not waiting for it to finish');
     clearInterval(this.heartbeat);
-    if (this.heartbeat) await this.configStore.leave().catch(() => {});
+    if (this.heartbeat) await settledBy(this.configStore.leave(), deadline);
     for (const part of this.started.reverse()) {
-      await part.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
+      await part.stop(workDeadline).catch((err) => logger.error({ err }, 'stop failed'));
     }
     this.started.length = 0;
-    await this.attemptLog?.close();
-    for (const producer of this.producers) await producer.disconnect().catch(() => {});
+    // Attempt records of what finished, then the producers; neither may hold the stop past its bound.
+    if (this.attemptLog && !(await settledBy(this.attemptLog.close(), deadline)))
+      logger.warn('stop deadline reached before every attempt record was written');
+    await settledBy(Promise.allSettled(this.producers.map((p) => p.disconnect())), deadline);
     this.producers.length = 0;
     // The endpoint stops last; the Redis client it shares goes after it.
-    await this.observability?.stop().catch((err) => this.o.logger.error({ err }, 'stop failed'));
+    await this.observability?.stop().catch((err) => logger.error({ err }, 'stop failed'));
     this.redis.disconnect();
-    this.o.logger.info('courier stopped');
+    logger.info({ tookMs: Date.now() - (deadline - timeout) }, 'courier stopped');
   }
 }

@@ -37,3 +37,29 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Waits for `work` until `deadline` (epoch ms on `clock`): true when it settled in time, false when
+ * the deadline came first (the work goes on; the caller stops waiting for it).
+ */
+export async function settledBy(
+  work: Promise<unknown>,
+  deadline: number,
+  clock: Clock = systemClock,
+): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  // No deadline (or one past what a timer holds): wait for the work itself.
+  if (!(deadline - clock.now() < 2 ** 31 - 1)) return settled;
+  let timer: TimerHandle | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline - clock.now()));
+  });
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clock.clear(timer);
+  }
+}

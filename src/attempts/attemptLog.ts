@@ -41,6 +41,8 @@ export interface AttemptLogOptions {
   /** Partitions of the attempts topic: records are placed by key here so their offsets are known. */
   partitions: number;
   flushEveryMs?: number;
+  /** Called with each batch Kafka acknowledged (the delivered-key set confirms those marks). */
+  onWritten?: (records: readonly AttemptRecord[]) => Promise<void>;
   /** How often the per-destination summary line is written (ms). */
   summaryEveryMs?: number;
   maxBatch?: number;
@@ -53,8 +55,11 @@ export class AttemptLog {
   private tallies = new Map<string, Tally>();
   private summaryTimer: NodeJS.Timeout | undefined;
   private buffer: AttemptRecord[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** The next flush on the timer, and its end (what `flushed()` waits for instead of forcing one). */
+  private scheduled: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Records whose write failed, written again by the next flush. */
+  private failed: AttemptRecord[] = [];
 
   private readonly partitionOf: (key: string) => number;
 
@@ -80,7 +85,14 @@ export class AttemptLog {
     this.count(attempt);
     this.buffer.push(attempt);
     if (this.buffer.length >= (this.options.maxBatch ?? 500)) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.options.flushEveryMs ?? 100);
+    else if (!this.scheduled) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => {
+        resolve = r;
+      });
+      const timer = setTimeout(() => void this.flush(), this.options.flushEveryMs ?? 100);
+      this.scheduled = { timer, done, resolve };
+    }
   }
 
   private count(attempt: AttemptRecord): void {
@@ -115,12 +127,30 @@ export class AttemptLog {
     return this.flush();
   }
 
+  /**
+   * Writes everything recorded so far and resolves true once Kafka has all of it (every earlier
+   * write included); false when a write failed (its records wait for the next flush). The commit
+   * barrier of every consumer that records attempts: an offset is committed only after this.
+   */
+  async flushed(): Promise<boolean> {
+    // Every consumer's commit waits here: it rides on the next timed flush rather than forcing
+    // one each (a write per commit per destination would multiply the produce requests).
+    if (this.failed.length > 0) await this.flush();
+    else await (this.scheduled?.done ?? this.flushing);
+    return this.failed.length === 0;
+  }
+
   flush(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.buffer;
+    const scheduled = this.scheduled;
+    this.scheduled = undefined;
+    if (scheduled) clearTimeout(scheduled.timer);
+    // Records a failed write left behind go first, in their order.
+    const batch = [...this.failed.splice(0), ...this.buffer];
     this.buffer = [];
-    if (batch.length === 0) return this.flushing;
+    if (batch.length === 0) {
+      if (scheduled) void this.flushing.then(scheduled.resolve);
+      return this.flushing;
+    }
     this.flushing = this.flushing.then(async () => {
       const byPartition = new Map<number, AttemptRecord[]>();
       for (const a of batch) {
@@ -137,38 +167,59 @@ export class AttemptLog {
         );
       }
       const messages = [...messagesOf.values()].flat();
+      const { topic, producer, limits } = this.options;
+      let tooLarge: Awaited<ReturnType<typeof sendSized>>['tooLarge'];
       try {
-        const { topic, producer, limits } = this.options;
-        const { tooLarge } = await sendSized(
+        ({ tooLarge } = await sendSized(
           producer,
           limits,
           messages.map((message) => ({ topic, message })),
+        ));
+      } catch (err) {
+        // Kept for the next flush; until then no consumer commits past these attempts.
+        this.failed.unshift(...batch);
+        this.options.logger.error(
+          { err, records: batch.length },
+          'attempt log write failed; retried with the next flush',
         );
-        for (const t of tooLarge) {
-          this.options.logger.error(
-            { code: 'RECORD_TOO_LARGE', topic, bytes: t.bytes, limitBytes: t.limitBytes },
-            'attempt record over the topic limit not written',
-          );
-        }
-        // Only once Kafka has them: each written record's event id goes into its partition's filter.
-        const refused = new Set(tooLarge.map((t) => t.message));
-        const filters = this.options.filters;
-        if (filters) {
-          await Promise.all(
-            [...byPartition].map(([partition, records]) =>
-              filters.add(
-                partition,
-                records
-                  .filter((_, i) => !refused.has(messagesOf.get(partition)?.[i] as Message))
-                  .map((a) => a.eventId),
-              ),
+        return;
+      }
+      for (const t of tooLarge) {
+        this.options.logger.error(
+          { code: 'RECORD_TOO_LARGE', topic, bytes: t.bytes, limitBytes: t.limitBytes },
+          'attempt record over the topic limit not written',
+        );
+      }
+      if (this.options.onWritten) {
+        await this.options
+          .onWritten(batch)
+          .catch((err) =>
+            this.options.logger.warn(
+              { err },
+              'delivered marks not confirmed (a later read of them writes their records again)',
             ),
           );
-        }
+      }
+      // Only once Kafka has them: each written record's event id goes into its partition's filter.
+      const refused = new Set(tooLarge.map((t) => t.message));
+      const filters = this.options.filters;
+      if (!filters) return;
+      try {
+        await Promise.all(
+          [...byPartition].map(([partition, records]) =>
+            filters.add(
+              partition,
+              records
+                .filter((_, i) => !refused.has(messagesOf.get(partition)?.[i] as Message))
+                .map((a) => a.eventId),
+            ),
+          ),
+        );
       } catch (err) {
-        this.options.logger.error({ err, records: batch.length }, 'attempt log write failed');
+        this.options.logger.error({ err, records: batch.length }, 'attempt filters not updated');
       }
     });
+    if (scheduled) void this.flushing.then(scheduled.resolve);
     return this.flushing;
   }
 }

@@ -53,8 +53,19 @@ export function destinationStates(attempts: readonly AttemptRecord[]): Record<st
   return out;
 }
 
+/**
+ * The records without those rebuilt after a crash whose original is there too (same destination,
+ * attempt and outcome): a rebuilt record stands in only for one the crash lost. Pure.
+ */
+export function withoutRedundantRebuilds(attempts: readonly AttemptRecord[]): AttemptRecord[] {
+  const originals = new Set(
+    attempts.filter((a) => !a.rebuilt).map((a) => `${a.destination}|${a.attempt}|${a.outcome}`),
+  );
+  return attempts.filter((a) => !a.rebuilt || !originals.has(`${a.destination}|${a.attempt}|${a.outcome}`));
+}
+
 export async function inspectEvent(o: { eventId: string; reader: AttemptReader }): Promise<EventReport> {
-  const attempts = await o.reader.find(o.eventId);
+  const attempts = withoutRedundantRebuilds(await o.reader.find(o.eventId));
   const eventType = attempts.find((a) => a.eventType)?.eventType;
   return {
     eventId: o.eventId,

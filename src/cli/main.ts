@@ -27,6 +27,22 @@ const LOST_DEPENDENCY: Record<string, string> = {
 };
 
 let debug = process.argv.includes('--debug') || process.env.LOG_LEVEL === 'debug';
+/** The log stream, flushed before the process exits. */
+let logDestination: { flushSync(): void } | undefined;
+
+/**
+ * Ends the process with `code` once the command is done. Explicitly: a handle left open by a
+ * client library (a reconnect timer after a broker restart, a socket) must never keep a finished
+ * `courier run` — or a supervisor whose workers have stopped — alive.
+ */
+function exit(code: number): never {
+  try {
+    logDestination?.flushSync();
+  } catch {
+    // stderr gone (a parent that closed its pipe): nothing more can be said.
+  }
+  process.exit(code);
+}
 
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? text;
@@ -107,9 +123,11 @@ async function runVerb(verb: Verb, argv: string[]): Promise<number> {
   }
   if (flags.debug) debug = true;
   // Logs go to stderr, so that stdout carries only the command's result.
+  const destination = pino.destination({ fd: 2, sync: false });
+  logDestination = destination;
   const logger = createLogger({
     level: flags.debug ? 'debug' : (process.env.LOG_LEVEL ?? verb.logLevel ?? 'warn'),
-    destination: pino.destination({ fd: 2, sync: false }),
+    destination,
   });
   const configPath = typeof flags.config === 'string' ? flags.config : undefined;
   let config: VerbContext['config'] | undefined;
@@ -140,15 +158,10 @@ async function runVerb(verb: Verb, argv: string[]): Promise<number> {
 }
 
 process.on('uncaughtException', (err) => {
-  process.exitCode = report(err, undefined);
-  process.exit();
+  exit(report(err, undefined));
 });
 
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.exitCode = report(err, undefined);
-  },
+  (code) => exit(code),
+  (err: unknown) => exit(report(err, undefined)),
 );

@@ -170,8 +170,13 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let exitCode = 0;
+    /** Kills the workers still running a while after a stop began. */
+    let bound: NodeJS.Timeout | undefined;
     const finishIfDone = () => {
-      if (stopping && live.size === 0) resolve(exitCode);
+      if (stopping && live.size === 0) {
+        clearTimeout(bound);
+        resolve(exitCode);
+      }
     };
     const fork = () => {
       const worker = cluster.fork();
@@ -214,6 +219,21 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
     const stopAll = (signal: NodeJS.Signals) => {
       stopping = true;
       for (const w of live) w.process.kill(signal);
+      // Each worker bounds its own stop by shutdownTimeoutMs; one that is still there a few
+      // seconds after that is killed, so the supervisor always exits.
+      if (signal !== 'SIGKILL' && !bound) {
+        const graceMs = (o.config?.().shutdownTimeoutMs ?? 30_000) + 5_000;
+        bound = setTimeout(() => {
+          if (live.size === 0) return;
+          log.error(
+            { workers: [...live].map((w) => w.process.pid), graceMs },
+            'workers still running after the stop bound: killing them',
+          );
+          exitCode = exitCode || 1;
+          for (const w of live) w.process.kill('SIGKILL');
+        }, graceMs);
+        bound.unref();
+      }
       finishIfDone();
     };
     const onSignal = (signal: NodeJS.Signals) => {

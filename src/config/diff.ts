@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { CourierConfig } from './schema.ts';
 
 /** Top-level sections a running instance can take over. */
-const LIVE_SECTIONS = new Set(['destinations', 'alerts']);
+const LIVE_SECTIONS = new Set(['destinations', 'alerts', 'shutdownTimeoutMs']);
 
 /** Fields of live sections that size what is already running (timers, counter buckets). */
 const RESTART_PATHS = new Set([

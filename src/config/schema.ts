@@ -326,6 +326,11 @@ export const configSchema = z
         'Delay tiers, one topic each (`<prefix>.retry.<tier>`): a retry goes to the shortest tier at least as long as its delay.',
       ),
     destinations: z.array(destinationSchema).default([]).describe('The webhook destinations.'),
+    shutdownTimeoutMs: duration({ min: 1000, minMessage: 'must be at least 1s (1000)' })
+      .default(30_000)
+      .describe(
+        "How long a stop (SIGTERM, SIGINT) waits for in-flight sends, whatever the destinations' timeouts: then what is left is abandoned uncommitted (redelivered by the next owner, never lost) and the process exits. Keep it under the orchestrator's grace period (Kubernetes: 30 s).",
+      ),
     observability: observabilitySchema.default(observabilitySchema.parse({})),
     alerts: alertsSchema.default(alertsSchema.parse({})),
   })

@@ -43,6 +43,8 @@ export function parseCachedToken(raw: string | null): Token | undefined {
 export interface TokenSource {
   fetchToken(): Promise<TokenResult>;
   close(): Promise<void>;
+  /** Cuts a request in flight. */
+  destroy(): void;
 }
 
 export interface OAuth2CredentialsOptions {
@@ -67,6 +69,8 @@ export class OAuth2Credentials implements DestinationCredentials {
   private readonly keys: { token: string; lock: string };
   private readonly now: () => number;
   private local: Token | undefined;
+  /** A stop cut what was under way: no new token request, no more waiting for another instance's. */
+  private aborted = false;
   /** In-process single flight, by the token that is being replaced ('' for none). */
   private readonly obtaining = new Map<string, Promise<TokenResult>>();
 
@@ -114,6 +118,11 @@ export class OAuth2Credentials implements DestinationCredentials {
     await this.o.endpoint.close();
   }
 
+  abort(): void {
+    this.aborted = true;
+    this.o.endpoint.destroy();
+  }
+
   /** A token that is not `rejected` and not due for refresh, from Redis. */
   private async fresh(rejected: string | undefined): Promise<Token | undefined> {
     const cached = parseCachedToken(await this.redis.get(this.keys.token));
@@ -126,6 +135,7 @@ export class OAuth2Credentials implements DestinationCredentials {
     for (;;) {
       const cached = await this.fresh(rejected);
       if (cached) return this.use(cached);
+      if (this.aborted) return tokenFailure('TOKEN_ENDPOINT_UNAVAILABLE', 'stopping: no token request made');
       const owner = randomUUID();
       const locked = await this.redis.set(this.keys.lock, owner, 'PX', this.o.lockMs, 'NX');
       if (locked === 'OK') {
@@ -143,7 +153,7 @@ export class OAuth2Credentials implements DestinationCredentials {
       if (current && current.accessToken !== rejected && isUsable(current, this.now()))
         return this.use(current);
       for (;;) {
-        if (this.now() > deadline) {
+        if (this.now() > deadline || this.aborted) {
           return tokenFailure(
             'TOKEN_ENDPOINT_UNAVAILABLE',
             'timed out waiting for another instance to refresh the access token',

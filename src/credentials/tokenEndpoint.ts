@@ -82,4 +82,9 @@ export class TokenEndpoint {
   async close(): Promise<void> {
     await this.agent.close().catch(() => {});
   }
+
+  /** Cuts a token request in flight (it answers TOKEN_ENDPOINT_UNAVAILABLE). */
+  destroy(): void {
+    this.agent.destroy().catch(() => {});
+  }
 }

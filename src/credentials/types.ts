@@ -22,5 +22,10 @@ export interface DestinationCredentials {
   readonly tls?: ClientTls;
   /** When each credential of the destination expires, as far as known. */
   expiry(): Promise<CredentialExpiry[]>;
+  /**
+   * Cuts what is under way now (a stop past its deadline): a token request in flight ends as
+   * TOKEN_ENDPOINT_UNAVAILABLE, and no new one is made. Optional: only OAuth2 makes requests.
+   */
+  abort?(): void;
   close(): Promise<void>;
 }

@@ -26,6 +26,8 @@ export interface DeadLetterSink {
 /** Takes every attempt record (the delivery log). */
 export interface AttemptSink {
   record(attempt: AttemptRecord): void;
+  /** Resolves true once every record so far is durably written: offsets are committed only then. */
+  flushed?(): Promise<boolean>;
 }
 
 export interface ExecutorOptions {
@@ -170,8 +172,34 @@ export class Executor {
     }
   }
 
-  /** A message the delivered-key set says was delivered: recorded, nothing sent. */
-  skipped(message: DeliveryMessage): void {
+  /**
+   * A message the delivered-key set says was delivered: recorded, nothing sent. When that
+   * delivery's attempt record was never confirmed written (the mark is still unconfirmed) and it
+   * was this very attempt, the process that made it died before the delivery log had it: the
+   * `delivered` record is written again from what the delivered-key set knows, marked `rebuilt`
+   * (no status or latency: those died with the process).
+   */
+  skipped(
+    message: DeliveryMessage,
+    mark: { deliveredBy: number; unconfirmed: boolean } = { deliveredBy: 0, unconfirmed: false },
+  ): void {
+    const attempt = message.meta.attemptsBefore + 1;
+    if (mark.unconfirmed && mark.deliveredBy === attempt && !message.meta.force) {
+      this.emit({
+        eventId: message.meta.eventId,
+        ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
+        destination: this.o.destination,
+        attempt,
+        at: new Date(this.now()).toISOString(),
+        latencyMs: 0,
+        outcome: 'delivered',
+        replay: message.meta.replay !== undefined,
+        record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
+        rebuilt: true,
+        ...(message.meta.configVersion ? { configVersion: message.meta.configVersion } : {}),
+      });
+      return;
+    }
     this.emit({
       eventId: message.meta.eventId,
       ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),

@@ -17,8 +17,11 @@ import type { RateLimiter } from './rateLimiter.ts';
 import type { WebhookSender } from './sender.ts';
 
 export type Delivery =
-  /** The delivered-key set says this destination has it already. */
-  | { kind: 'skipped' }
+  /**
+   * The delivered-key set says this destination has it already, from attempt `deliveredBy` (0:
+   * unknown); `unconfirmed` while the delivery log had not confirmed that attempt's record.
+   */
+  | { kind: 'skipped'; deliveredBy: number; unconfirmed: boolean }
   /** The wait was abandoned (stop or rebalance) before anything was sent. */
   | { kind: 'abandoned' }
   /** The breaker refused to send, or the gate shut meanwhile: nothing was sent; wait at the gate. */
@@ -105,7 +108,8 @@ export class Deliverer {
       for (;;) {
         const c = await deliveredKeys.claim(meta.eventId, { token, force: meta.force });
         if (c.state === 'claimed') return undefined;
-        if (c.state === 'delivered') return { kind: 'skipped' };
+        if (c.state === 'delivered')
+          return { kind: 'skipped', deliveredBy: c.attempt, unconfirmed: c.unconfirmed };
         // Another sender has it right now: wait for them rather than send twice.
         await sleep(this.clock, Math.min(c.retryInMs, 250), signal);
         if (signal.aborted) return { kind: 'abandoned' };

@@ -3,7 +3,7 @@
 // (what the outcome means) and the executor (retry, dead letter, pause, attempt record), and
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
-import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
+import { type Clock, settledBy, systemClock, type TimerHandle } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DestinationCredentials } from '../credentials/credentials.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
@@ -85,6 +85,7 @@ export class DestinationActor {
   private rateLimiter: RateLimiter | undefined;
   /** Replaced senders, limiters and breakers, closed once the sends begun with them have finished. */
   private readonly retiring = new Set<Promise<void>>();
+  private readonly retiringSenders = new Set<WebhookSender>();
   private retentionTimer: TimerHandle | undefined;
   private lastRetentionWarning = 0;
 
@@ -105,6 +106,9 @@ export class DestinationActor {
       concurrency: options.destination.concurrency,
       window: options.window,
       handle: (message, signal) => this.handle(message, signal),
+      ...(options.attempts.flushed
+        ? { beforeCommit: () => options.attempts.flushed?.() ?? Promise.resolve(true) }
+        : {}),
       ...(options.watch ? { watch: options.watch } : {}),
       logger: this.log,
       clock: this.clock,
@@ -158,14 +162,19 @@ export class DestinationActor {
     this.o.deliveredKeys.setLockMs(next.lockMs);
     const oldBreaker = next.breaker ? this.gate.replaceBreaker(next.breaker) : undefined;
     this.deliverer = this.newDeliverer();
+    const oldSender = old.sender !== this.sender ? old.sender : undefined;
+    if (oldSender) this.retiringSenders.add(oldSender);
     const retired = old.deliverer
       .idle()
       .then(async () => {
         oldBreaker?.shutdown();
         if (old.rateLimiter && old.rateLimiter !== this.rateLimiter) old.rateLimiter.close();
-        if (old.sender !== this.sender) await old.sender.close();
+        await oldSender?.close();
       })
-      .finally(() => this.retiring.delete(retired));
+      .finally(() => {
+        if (oldSender) this.retiringSenders.delete(oldSender);
+        this.retiring.delete(retired);
+      });
     this.retiring.add(retired);
   }
 
@@ -176,16 +185,25 @@ export class DestinationActor {
     this.retentionTimer.unref();
   }
 
-  /** Stops taking messages, lets in-flight sends finish, commits, then leaves the group. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking messages, lets in-flight sends finish (until `deadline` at most), commits, then
+   * leaves the group.
+   */
+  async stop(deadline = Number.POSITIVE_INFINITY): Promise<void> {
     this.clock.clear(this.retentionTimer);
     this.rateLimiter?.close();
+    // Past the deadline: every request still open is cut, and so is a token request.
+    const cut = () => {
+      this.sender.destroy();
+      for (const s of this.retiringSenders) s.destroy();
+      this.o.credentials?.abort?.();
+    };
     try {
-      await this.runner.stop();
-      await Promise.allSettled([...this.retiring]);
+      await this.runner.stop(deadline, cut);
+      await settledBy(Promise.allSettled([...this.retiring]), deadline, this.clock);
     } finally {
       this.gate.stop();
-      await this.sender.close();
+      if (!(await settledBy(this.sender.close(), deadline, this.clock))) cut();
     }
   }
 
@@ -202,7 +220,7 @@ export class DestinationActor {
         case 'rejected':
           continue; // the breaker opened meanwhile: wait at the gate
         case 'skipped':
-          this.executor.skipped(message);
+          this.executor.skipped(message, delivery);
           return true;
         case 'attempted': {
           const firstAttemptAt = meta.firstAttemptAt ?? delivery.sentAt;

@@ -8,7 +8,7 @@
 // It never imports the actor: it is given a handler, and the consumer through a narrow port (the
 // kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
 import type { Consumer, Kafka } from 'kafkajs';
-import { type Clock, sleep, systemClock } from '../clock.ts';
+import { type Clock, settledBy, sleep, systemClock } from '../clock.ts';
 import { sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
@@ -29,6 +29,9 @@ export type RunnerConsumer = Pick<
   Consumer,
   'connect' | 'subscribe' | 'run' | 'pause' | 'resume' | 'commitOffsets' | 'disconnect' | 'on' | 'events'
 >;
+
+/** How long cut sends get to record their retry before the runner stops waiting for them. */
+const CUT_GRACE_MS = 2_000;
 
 /** The kafkajs consumer of a destination topic, as the runner wants it. */
 export function destinationConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs?: number): Consumer {
@@ -59,6 +62,8 @@ export interface PartitionRunnerOptions {
   watch?: ConsumerWatch;
   logger: Logger;
   commitIntervalMs?: number;
+  /** Awaited before each commit; false holds it back (the delivery log's flush: see PeriodicCommit). */
+  beforeCommit?: () => Promise<boolean>;
   clock?: Clock;
 }
 
@@ -105,6 +110,7 @@ export class PartitionRunner {
       intervalMs: options.commitIntervalMs ?? 250,
       logger: this.log,
       collect: () => this.commitRound(),
+      ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
       clock: this.clock,
     });
   }
@@ -150,11 +156,14 @@ export class PartitionRunner {
 
   /**
    * Stops taking messages, abandons those not yet sent, lets in-flight sends finish (each is
-   * bounded by the destination's timeout) and commits what is finished, all while still a member
-   * of the group; only then leaves it, so the partitions' next owner starts right after the
-   * finished work.
+   * bounded by the destination's timeout, and all of them by `deadline`) and commits what is
+   * finished, all while still a member of the group; only then leaves it, so the partitions' next
+   * owner starts right after the finished work. At the deadline, `cut` ends the sends still under
+   * way (their requests are cut: each ends as a retry with an unknown outcome, recorded and
+   * committed like any other); any that still has not finished a moment later is abandoned
+   * uncommitted, and the next owner sends it again.
    */
-  async stop(): Promise<void> {
+  async stop(deadline = Number.POSITIVE_INFINITY, cut?: () => void): Promise<void> {
     this.stopping = true;
     this.commits.stopTimer();
     try {
@@ -163,7 +172,20 @@ export class PartitionRunner {
       // Not running yet (a start that failed): nothing to pause.
     }
     for (const w of this.windows.values()) w.controller.abort();
-    await Promise.allSettled([...this.running]);
+    const all = () => Promise.allSettled([...this.running]);
+    if (!(await settledBy(all(), deadline, this.clock))) {
+      this.log.warn(
+        { inFlight: this.running.size },
+        'stop deadline reached: cutting the sends still under way (each becomes a retry)',
+      );
+      cut?.();
+      if (!(await settledBy(all(), this.clock.now() + CUT_GRACE_MS, this.clock))) {
+        this.log.warn(
+          { inFlight: this.running.size },
+          'abandoning what is still under way, uncommitted: the next owner sends it again',
+        );
+      }
+    }
     await this.commits.flush();
     await this.consumer.disconnect();
   }

@@ -123,7 +123,13 @@ export class WebhookSender {
     if (change) this.options.onTimeoutChange?.(change);
   }
 
+  /** Lets open requests finish, then closes the connections. */
   async close(): Promise<void> {
     await this.agent.close().catch(() => {});
+  }
+
+  /** Cuts every open request and connection now (a stop past its deadline). */
+  destroy(): void {
+    this.agent.destroy().catch(() => {});
   }
 }

@@ -20,6 +20,12 @@ export interface PeriodicCommitOptions {
   logger: Logger;
   /** What to commit now, or nothing. */
   collect: () => CommitRound | undefined;
+  /**
+   * Runs after a round is collected and before it is committed: false skips the commit (the
+   * offsets are collected again next time). The delivery log's flush: no offset is committed
+   * before the attempt records of everything below it are in Kafka.
+   */
+  beforeCommit?: () => Promise<boolean>;
   clock?: Clock;
 }
 
@@ -49,6 +55,10 @@ export class PeriodicCommit {
     this.chain = this.chain.then(async () => {
       const round = this.o.collect();
       if (!round || round.offsets.length === 0) return;
+      if (this.o.beforeCommit && !(await this.o.beforeCommit())) {
+        this.o.logger.debug('offset commit held back: the delivery log has not written everything below it');
+        return;
+      }
       try {
         await this.o.consumer.commitOffsets(
           round.offsets.map((o) => ({

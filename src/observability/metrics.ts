@@ -291,6 +291,8 @@ export class CourierMetrics {
   }
 
   private onAttempt(a: AttemptRecord): void {
+    // A record rebuilt after a crash was counted by the process that made the attempt.
+    if (a.rebuilt) return;
     const destination = a.destination;
     this.attempts.inc({ destination, outcome: a.outcome, status_class: statusClass(a.status) });
     if (a.outcome === 'duplicate-skipped') return;

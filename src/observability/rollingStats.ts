@@ -120,7 +120,7 @@ export class RollingStatsWriter {
       }
     });
     on('attempt', (a) => {
-      if (a.outcome === 'duplicate-skipped') return;
+      if (a.outcome === 'duplicate-skipped' || a.rebuilt) return;
       const d = a.destination;
       this.add(d, 'a', 1);
       this.add(d, `l${latencyBucket(a.latencyMs)}`, 1);

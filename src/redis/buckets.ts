@@ -34,18 +34,22 @@ const LETTER_STATE: Record<string, EntryState> = Object.fromEntries(
 export interface BucketEntry {
   state: EntryState;
   attempts: number;
+  /** Delivered, and its attempt record not yet confirmed written (mark `d`, see confirm.lua). */
+  unconfirmed?: true;
   /** Where the attempt records are in the attempts topic (oldest first). */
   records?: { partition: number; offsets: number[] };
 }
 
 /** Parses a bucket value; undefined when it is not one. */
 export function parseEntry(value: string): BucketEntry | undefined {
-  const m = /^([A-Z])(\d+)(?:\|(\d+):([0-9a-z,]*))?$/.exec(value);
-  const state = m ? LETTER_STATE[m[1] as string] : undefined;
+  const m = /^([A-Zd])(\d+)(?:\|(\d+):([0-9a-z,]*))?$/.exec(value);
+  const unconfirmed = m?.[1] === 'd';
+  const state = unconfirmed ? 'delivered' : m ? LETTER_STATE[m[1] as string] : undefined;
   if (!m || !state) return undefined;
   return {
     state,
     attempts: Number(m[2]),
+    ...(unconfirmed ? { unconfirmed: true as const } : {}),
     ...(m[3] !== undefined
       ? {
           records: {

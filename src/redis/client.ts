@@ -11,9 +11,11 @@ import type { Logger } from '../telemetry/logger.ts';
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
 export interface CourierRedisCommands {
-  /** Per event: 0 claimed, -1 delivered already, n > 0 locked by another sender for n ms. */
+  /** Per event: 0 claimed, < 0 delivered already (see admit.lua), n > 0 locked by another sender for n ms. */
   admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  /** Confirms delivered marks whose attempt records are written ('d' → 'D'). */
+  confirm(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
@@ -65,6 +67,9 @@ function connectionOptions(config: RedisConfig, lazyConnect: boolean): RedisOpti
   const tls = config.tls ? tlsOptions(config.tls) : undefined;
   return {
     maxRetriesPerRequest: 3,
+    // A Redis that accepts a command and never answers must not hold a delivery, or a stop,
+    // forever: the command fails and the message is handled again after a pause.
+    commandTimeout: 10_000,
     enableAutoPipelining: true,
     lazyConnect,
     ...(config.username ? { username: config.username } : {}),

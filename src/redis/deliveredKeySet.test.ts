@@ -45,7 +45,8 @@ class MemoryStore implements DeliveryStore {
       const [, v] = force === '1' ? [undefined, undefined] : this.bucketHolding(keys.slice(0, n), id);
       const lock = keys[n + i - 1] as string;
       const held = this.live(this.strings, lock);
-      if (v?.startsWith('D')) out.push(-1);
+      if (v?.startsWith('D') || v?.startsWith('d'))
+        out.push(-1 - Number(/^[Dd](\d+)/.exec(v)?.[1] ?? 0) - (v.startsWith('d') ? 1_048_576 : 0));
       else if (!held || held.value === token) {
         this.strings.set(lock, { value: token, expiresAt: this.clock.now() + lockMs });
         out.push(0);
@@ -71,12 +72,20 @@ class MemoryStore implements DeliveryStore {
         const before = v ? Number(/^\D(\d+)/.exec(v)?.[1] ?? 0) : 0;
         const suffix = v ? (/\|.*$/.exec(v)?.[0] ?? '') : '';
         const hash = this.live(this.hashes, bucket) ?? { fields: new Map(), expiresAt: Infinity };
-        hash.fields.set(id, `D${Math.max(before, Number(attempt))}${suffix}`);
+        hash.fields.set(id, `d${Math.max(before, Number(attempt))}${suffix}`);
         if (bucket === keys[0]) hash.expiresAt = expiresAt;
         this.hashes.set(bucket, hash);
       }
       const lock = keys[n + i - 1] as string;
       if (this.live(this.strings, lock)?.value === token) this.strings.delete(lock);
+    }
+    return 1;
+  }
+  async confirm(numberOfKeys: number, ...rest: string[]): Promise<number> {
+    const buckets = rest.slice(0, numberOfKeys);
+    for (const id of rest.slice(numberOfKeys)) {
+      const [bucket, v] = this.bucketHolding(buckets, id);
+      if (bucket && v?.startsWith('d')) this.live(this.hashes, bucket)?.fields.set(id, `D${v.slice(1)}`);
     }
     return 1;
   }
@@ -112,12 +121,22 @@ describe('delivered-key set', () => {
     assert.deepEqual(await set.claim('e1', { token: theirs }), { state: 'claimed' });
   });
 
-  test('a delivered event is skipped by every later claim, unless the replay forces it', async () => {
+  test('a delivered event is skipped by every later claim, which says by which attempt, unless the replay forces it', async () => {
     const { set } = setup();
     const token = set.newToken();
     await set.claim('e1', { token });
     await set.markDelivered('e1', token, 3);
-    assert.deepEqual(await set.claim('e1', { token: set.newToken() }), { state: 'delivered' });
+    assert.deepEqual(await set.claim('e1', { token: set.newToken() }), {
+      state: 'delivered',
+      attempt: 3,
+      unconfirmed: true,
+    });
+    await set.confirm(['e1']);
+    assert.deepEqual(await set.claim('e1', { token: set.newToken() }), {
+      state: 'delivered',
+      attempt: 3,
+      unconfirmed: false,
+    });
     assert.deepEqual(await set.claim('e1', { token: set.newToken(), force: true }), { state: 'claimed' });
     assert.equal(await set.isDelivered('e1'), true);
     assert.equal(await set.isDelivered('e2'), false);

@@ -12,12 +12,20 @@ import type { RedisKeys } from './keys.ts';
 export interface DeliveryStore {
   admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  confirm(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
   hget(key: string, field: string): Promise<string | null>;
 }
 
+/** What admit.lua adds for a mark whose attempt record is not confirmed yet. */
+const UNCONFIRMED = 1_048_576;
+
 export type ClaimResult =
   | { state: 'claimed' }
-  | { state: 'delivered' }
+  /**
+   * Delivered already, by attempt `attempt` (0 when the mark does not say); `unconfirmed` while
+   * the delivery log has not confirmed that attempt's record (a crash may have lost it).
+   */
+  | { state: 'delivered'; attempt: number; unconfirmed: boolean }
   | { state: 'locked'; retryInMs: number };
 
 export interface DeliveredKeySetOptions {
@@ -77,6 +85,13 @@ export class DeliveredKeySet {
     await this.completions.submit({ eventId, token, attempt });
   }
 
+  /** The delivery log has these events' delivered records: their marks are confirmed. */
+  async confirm(eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    const buckets = this.buckets().slice(0, 2);
+    await this.options.redis.confirm(buckets.length, ...buckets, ...eventIds);
+  }
+
   async release(eventId: string, token: string): Promise<void> {
     await this.completions.submit({ eventId, token });
   }
@@ -115,7 +130,10 @@ export class DeliveredKeySet {
     return states.map((s) => {
       const n = Number(s);
       if (n === 0) return { state: 'claimed' };
-      if (n < 0) return { state: 'delivered' };
+      if (n < 0) {
+        const unconfirmed = -n - 1 >= UNCONFIRMED;
+        return { state: 'delivered', attempt: (-n - 1) % UNCONFIRMED, unconfirmed };
+      }
       return { state: 'locked', retryInMs: Math.max(10, n) };
     });
   }

@@ -55,7 +55,10 @@ test('a valid file is applied; the metrics events say so', async () => {
   file = config(['a', 'b']);
   const again = await reloader.reload('test');
   assert.equal(again.ok && again.diff.added.length, 0);
-  assert.deepEqual(t.applied.map((d) => d.empty), [false, true]);
+  assert.deepEqual(
+    t.applied.map((d) => d.empty),
+    [false, true],
+  );
 });
 
 test('an invalid file and a restart-only change apply nothing and list why', async () => {

@@ -11,6 +11,7 @@
 // keeps the copies from being delivered twice.
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { settledBy } from '../clock.ts';
 import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
@@ -44,8 +45,8 @@ export interface RouterOptions {
   destinations: DestinationConfig[];
   /** The configuration version the destinations are (written on every destination record). */
   configVersion?: string;
-  /** Takes the attempt record of each such dead letter (the delivery log). */
-  attempts?: { record(attempt: AttemptRecord): void };
+  /** Takes the attempt record of each such dead letter (the delivery log); flushed before each commit. */
+  attempts?: { record(attempt: AttemptRecord): void; flushed(): Promise<boolean> };
   codec: EventCodec;
   /** Each topic's max.message.bytes: every produce is sized to it. */
   limits: TopicLimits;
@@ -111,6 +112,9 @@ export class Router {
       intervalMs: options.commitIntervalMs ?? 250,
       logger: this.log,
       collect: () => this.commitRound(),
+      ...(options.attempts
+        ? { beforeCommit: () => options.attempts?.flushed() ?? Promise.resolve(true) }
+        : {}),
     });
   }
 
@@ -136,8 +140,11 @@ export class Router {
     this.commits.start();
   }
 
-  /** Takes no new batch, lets the running ones finish, commits, and only then leaves the group. */
-  async stop(): Promise<void> {
+  /**
+   * Takes no new batch, lets the running ones finish (until `deadline`), commits what was
+   * acknowledged, and only then leaves the group.
+   */
+  async stop(deadline = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopping = true;
     this.commits.stopTimer();
     try {
@@ -145,7 +152,8 @@ export class Router {
     } catch {
       // Not running (a start that failed): nothing to pause.
     }
-    await Promise.allSettled([...this.batches]);
+    if (!(await settledBy(Promise.allSettled([...this.batches]), deadline)))
+      this.log.warn('stop deadline reached: batches still being routed are routed again by the next owner');
     await this.commits.flush();
     await this.consumer.disconnect();
   }

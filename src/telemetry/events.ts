@@ -43,6 +43,12 @@ export interface AttemptRecord {
   /** The configuration version the event was routed under (the router's `courier-config-version`). */
   configVersion?: string;
   /**
+   * Written again after a crash: this record had been delivered (the delivered-key set says by
+   * this attempt) but its offset not committed, so its first record may be lost; status, latency
+   * and request headers are unknown. A reader keeps the original when both exist.
+   */
+  rebuilt?: true;
+  /**
    * The authentication case of this attempt: `expired` (a 401 answered by refreshing the OAuth2
    * token and sending again) · `rejected` · `forbidden` · `revoked` · `token-unavailable` (the
    * token endpoint could not be reached; retried later).

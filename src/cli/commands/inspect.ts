@@ -66,7 +66,7 @@ export async function inspect(ctx: CommandContext): Promise<number> {
     console.log('attempts:');
     for (const a of found.attempts) {
       console.log(
-        `  ${a.at}  ${a.destination}  #${a.attempt}  ${a.outcome}  ${a.status ?? a.errorCode ?? ''}  ${a.latencyMs}ms${a.replay ? '  (replay)' : ''}${a.configVersion ? `  config ${a.configVersion}` : ''}`,
+        `  ${a.at}  ${a.destination}  #${a.attempt}  ${a.outcome}  ${a.status ?? a.errorCode ?? ''}  ${a.latencyMs}ms${a.replay ? '  (replay)' : ''}${a.rebuilt ? '  (rebuilt after a crash: status unknown)' : ''}${a.configVersion ? `  config ${a.configVersion}` : ''}`,
       );
     }
     for (const r of requests) {

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import type { Role } from '../../app.ts';
 import { CourierApp } from '../../app.ts';
+import { settledBy } from '../../clock.ts';
 import type { ConfigDiff } from '../../config/diff.ts';
 import type { CourierConfig } from '../../config/schema.ts';
 import { CourierError } from '../../errors.ts';
@@ -36,6 +37,23 @@ export interface RunOptions {
   configPath: string;
   /** Reload when the file changes, too (default true). */
   watch?: boolean;
+}
+
+/**
+ * The stop's last line of defence: the app bounds its own stop by `shutdownTimeoutMs`, and should
+ * anything still hold it a second later (a client library's call without a timeout), the process
+ * exits anyway. What was not committed is redelivered by the next owner; nothing is lost.
+ */
+function holdTheBound(boundMs: number, logger: Logger): void {
+  const timer = setTimeout(() => {
+    logger.error(
+      { shutdownTimeoutMs: boundMs },
+      'stop did not finish within shutdownTimeoutMs: exiting now (what was not committed is redelivered)',
+    );
+    logger.flush();
+    process.exit(1);
+  }, boundMs + 1_000);
+  timer.unref();
 }
 
 /** How long a supervisor waits for its workers to apply a reload. */
@@ -141,7 +159,8 @@ async function supervise(config: CourierConfig, ctx: RunOptions & { workers: num
     });
   } finally {
     stopTriggers();
-    await endpoint.stop();
+    // The endpoint's own stop is bounded too: a Kafka admin that cannot reach the broker waits.
+    await settledBy(endpoint.stop(), Date.now() + 5_000);
   }
 }
 
@@ -193,7 +212,9 @@ async function runApp(config: CourierConfig, ctx: RunOptions): Promise<number> {
       ctx.logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    ctx.logger.info({ signal }, 'stopping: finishing in-flight work');
+    const bound = app.config.shutdownTimeoutMs;
+    ctx.logger.info({ signal, shutdownTimeoutMs: bound }, 'stopping: finishing in-flight work');
+    holdTheBound(bound, ctx.logger);
     // A signal during start-up stops what has started once start-up is over, never half of it.
     stopping = starting.then(
       () => app.stop(),

@@ -5,25 +5,31 @@
 -- ARGV[1]: unused; ARGV[2]: lock ttl ms; ARGV[3]: n; then per event i: its id, '1' to ignore a
 -- delivered mark (forced replay), and the claim's token (one per message being sent: a claim
 -- renewed with its own token is extended; any other token finds the event locked).
--- Returns, per event, 0 = claimed (send it), -1 = delivered already (skip it), or m > 0 = another
--- sender holds it for m more ms.
+-- Returns, per event, 0 = claimed (send it), -1 - a = delivered already by attempt a (skip it; a
+-- is 0 when the mark does not say), minus another 2^20 when that delivery's attempt record was not
+-- yet confirmed written (mark 'd', not 'D'), or m > 0 = another sender holds it for m more ms.
 local n = tonumber(ARGV[3])
 local out = {}
 for i = 1, #KEYS - n do
   local id, force, token = ARGV[1 + 3 * i], ARGV[2 + 3 * i], ARGV[3 + 3 * i]
   local delivered = false
+  local by = 0
+  local unconfirmed = 0
   if force ~= '1' then
     for b = 1, n do
       local v = redis.call('HGET', KEYS[b], id)
       if v then
-        delivered = string.sub(v, 1, 1) == 'D'
+        local state = string.sub(v, 1, 1)
+        delivered = state == 'D' or state == 'd'
+        if state == 'd' then unconfirmed = 1048576 end
+        by = tonumber(string.match(v, '^%a(%d+)')) or 0
         break
       end
     end
   end
   local lock = KEYS[n + i]
   if delivered then
-    out[i] = -1
+    out[i] = -1 - by - unconfirmed
   elseif redis.call('SET', lock, token, 'NX', 'PX', ARGV[2]) then
     out[i] = 0
   elseif redis.call('GET', lock) == token then
