@@ -28,12 +28,15 @@ import { TopicLimits } from './kafka/sizedSend.ts';
 import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
 import { describeProxy, egressRules, proxyFor } from './net/egress.ts';
 import { consumerReadiness, Observability } from './observability/observability.ts';
+import { TlsWatch } from './observability/tlsWatch.ts';
 import { parseTiers, type Tier } from './policy/retry.ts';
 import { type CourierRedis, createRedis } from './redis/client.ts';
 import { ConfigStore } from './redis/configStore.ts';
 import { DeliveredKeySet } from './redis/deliveredKeySet.ts';
 import { DestinationControl } from './redis/destinationControl.ts';
 import { redisKeys } from './redis/keys.ts';
+import { StateMarker } from './redis/stateMarker.ts';
+import { TlsCertificates } from './redis/tlsCertificates.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
 import { Router } from './router/router.ts';
@@ -61,6 +64,8 @@ export interface CourierAppOptions {
    * scrape and this process serves no endpoint of its own.
    */
   clusterWorker?: boolean;
+  /** How often the Redis state marker is looked for (default 10 s). */
+  stateCheckMs?: number;
   /** What `POST /-/reload` on the observability endpoint runs (`observability.reloadEndpoint`). */
   reload?: () => Promise<{ ok: boolean }>;
 }
@@ -126,6 +131,9 @@ export class CourierApp {
   private delivery: DeliveryShared | undefined;
   private monitor: CredentialMonitor | undefined;
   private router: Router | undefined;
+  private tlsWatch: TlsWatch | undefined;
+  private readonly stateMarker: StateMarker;
+  private stateTimer: NodeJS.Timeout | undefined;
   /** The reload being applied: a stop waits for it, so no actor it starts outlives the app. */
   private applying: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -141,6 +149,7 @@ export class CourierApp {
     this.redis = createRedis(options.config.redis, { logger: options.logger });
     this.limits = new TopicLimits({ kafka: this.kafka, logger: options.logger });
     this.configStore = new ConfigStore(this.redis, redisKeys(options.config.kafka.topicPrefix));
+    this.stateMarker = new StateMarker(this.redis, redisKeys(options.config.kafka.topicPrefix));
     this.fatal = new Promise((resolve) => this.watch.once('fatal', resolve));
     this.watch.on('fatal', (err) => {
       options.logger.error(
@@ -247,6 +256,13 @@ export class CourierApp {
         deadLetters: new DlqWriter({ queue, topicOf: names.dlq }),
         tiers,
       };
+      this.tlsWatch = new TlsWatch({
+        certificates: new TlsCertificates(this.redis, keys),
+        config: () => this.current,
+        clientTls: (id) => this.destinations.get(id)?.credentials.tls,
+        logger,
+      });
+      this.started.push({ start: async () => {}, stop: async () => this.tlsWatch?.stop() });
       // Every destination's actor, stopped together (and in parallel) when the app stops.
       this.started.push({ start: async () => {}, stop: (deadline) => this.stopDestinations(deadline) });
       for (const destination of config.destinations) await this.startDestination(destination);
@@ -259,6 +275,7 @@ export class CourierApp {
       await monitor.start();
       this.started.push(monitor);
       this.monitor = monitor;
+      this.tlsWatch.start();
     }
 
     if (roles.has('router')) {
@@ -288,6 +305,7 @@ export class CourierApp {
       });
       await this.startPart(this.router);
     }
+    await this.watchRedisState();
     this.running = true;
     const version = configVersion(config);
     this.events.emit('config-applied', { version, at: Date.now() });
@@ -300,6 +318,33 @@ export class CourierApp {
       { roles: [...roles], destinations: config.destinations.map((d) => d.id), configVersion: version },
       'courier started',
     );
+  }
+
+  /**
+   * Writes the state marker, and looks for it every `stateCheckMs`: when it is gone, Redis lost
+   * Courier's state (see redis/stateMarker.ts); said once per loss, and delivering goes on.
+   */
+  private async watchRedisState(): Promise<void> {
+    const { logger } = this.o;
+    if ((await this.stateMarker.ensure()) === 'written') {
+      logger.info(
+        'no Courier state in Redis yet (a first start, or its data was lost while no instance ran); the marker is written',
+      );
+    }
+    this.stateTimer = setInterval(() => {
+      this.stateMarker
+        .check()
+        .then((lost) => {
+          if (!lost) return;
+          logger.error(
+            { code: 'REDIS_STATE_LOST' },
+            "Redis lost Courier's state (an empty replica after a failover, FLUSHALL, eviction): events delivered before now may be delivered again if they are read again within the idempotency window; pauses, Retry-After waits and cached tokens were reset; courier inspect does not find events recorded before. Delivering goes on.",
+          );
+          this.events.emit('redis-state-lost', { at: Date.now() });
+        })
+        .catch((err) => logger.debug({ err }, 'state marker not checked'));
+    }, this.o.stateCheckMs ?? 10_000);
+    this.stateTimer.unref();
   }
 
   /** The configuration running now (the start's, or the last reload's). */
@@ -347,6 +392,7 @@ export class CourierApp {
       userAgent: `courier/${VERSION}`,
       ...(credentials.tls ? { tls: credentials.tls } : {}),
       ...(deliveryProxy ? { proxy: deliveryProxy } : {}),
+      ...(this.tlsWatch ? { onServerCertificate: (cert) => this.tlsWatch?.seen(destination.id, cert) } : {}),
     });
   }
 
@@ -598,6 +644,7 @@ export class CourierApp {
     if (this.applying && !(await settledBy(this.applying, workDeadline)))
       logger.warn('stopping during a reload: not waiting for it to finish');
     clearInterval(this.heartbeat);
+    clearInterval(this.stateTimer);
     if (this.heartbeat) await settledBy(this.configStore.leave(), deadline);
     for (const part of this.started.reverse()) {
       await part.stop(workDeadline).catch((err) => logger.error({ err }, 'stop failed'));

@@ -3,7 +3,8 @@
 // answered 403, an mTLS key the receiver refuses, an expired configured secret — and then the
 // CLI (inspect, pause, resume) must not write one client secret, access token, password, key or
 // signing secret into the captured debug logs, the attempt records (in memory and on the attempts
-// topic), the dead letters (headers and values) or the CLI output.
+// topic), the dead letters (headers and values) or the CLI output — even though the receivers echo
+// the credentials they were sent back in their error bodies.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -46,9 +47,16 @@ before(async () => {
   const ts3 = await startTokenServer({ clientId: 'three', clientSecret: S3 });
   ts3.setRevoked(true);
   tokens = [ts1, ts2, ts3];
-  const r400 = await startReceiver(() => ({ status: 400, body: 'bad request' }));
-  const r401 = await startReceiver(() => ({ status: 401 }));
-  const r403 = await startReceiver(() => ({ status: 403 }));
+  // Receivers that echo the request's credentials back in their error bodies (debug endpoints and
+  // some proxies do): Courier must not store what they say.
+  const echo = (req: { headers: Record<string, unknown> }) => {
+    const auth = String(req.headers.authorization ?? '');
+    const basic = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString('utf8') : '';
+    return `bad request; you sent authorization=${auth} (${basic}) token=${auth.replace(/^Bearer /, '')}`;
+  };
+  const r400 = await startReceiver((req) => ({ status: 400, body: echo(req) }));
+  const r401 = await startReceiver((req) => ({ status: 401, body: echo(req) }));
+  const r403 = await startReceiver((req) => ({ status: 403, body: echo(req) }));
   const pki = makePki();
   const tls = await startTlsReceiver(pki);
   receivers = [r400, r401, r403, tls];
@@ -116,6 +124,10 @@ test('a failing run writes no secret into logs, attempt records, dead letters or
     ...(await readDlq(config, 'm-wrong', ids.length)),
   ];
   assert.equal(dlq.length, 2 * ids.length);
+  assert.ok(
+    courier.attempts.some((a) => a.responseSnippet?.includes('authorization=[redacted]')),
+    'the echoed credentials reached Courier, and were redacted',
+  );
   const recorded = courier.attempts.length;
   await courier.stop();
   const attemptsTopic = await readTopic(config, topicNames(config).attempts, { count: recorded });

@@ -310,7 +310,18 @@ export const destinationSchema = z
       .min(0)
       .max(365)
       .default(14)
-      .describe('Warn this many days before a credential of this destination (certificate, secret) expires.'),
+      .describe(
+        'Alert (`credential-expiring`) this many days before a credential of this destination (client certificate, `secretsExpireAt`) expires.',
+      ),
+    tlsWarningDays: z
+      .number()
+      .int()
+      .min(0)
+      .max(365)
+      .default(14)
+      .describe(
+        "Alert (`tls-certificate-expiring`) this many days before the destination's own HTTPS certificate expires, as seen in real handshakes (or a handshake-only probe when no delivery flows).",
+      ),
   })
   // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {

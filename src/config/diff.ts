@@ -37,6 +37,7 @@ export const IN_PLACE_FIELDS = new Set([
   'healthCheck',
   'secretsExpireAt',
   'credentialWarningDays',
+  'tlsWarningDays',
 ]);
 
 /** Destination fields a reload cannot change at all: they are fixed by the topic Courier created. */

@@ -3,10 +3,11 @@
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
 import { type Clock, sleep, systemClock } from '../clock.ts';
-import { fixedHeaders, requestTimeout, statusRulesOf } from '../config/destination.ts';
+import { eventHeaders, fixedHeaders, requestTimeout, statusRulesOf } from '../config/destination.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
 import type { TokenFailure } from '../credentials/tokenResponse.ts';
+import { redact, secretForms } from '../net/redact.ts';
 import { sign } from '../net/signer.ts';
 import { classify, type Outcome, refreshesCredentials, type SendResult } from '../policy/failures.ts';
 import type { StatusRules } from '../policy/statusRules.ts';
@@ -65,6 +66,9 @@ export class Deliverer {
   private readonly clock: Clock;
   private readonly fixedHeaders: Record<string, string>;
   private readonly statusRules: StatusRules;
+  /** What a response must never carry into Courier's records: this destination's secrets. */
+  private readonly staticSecrets: string[];
+  private readonly secretHeaders: string[];
   /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
   private readonly reclaimAfterMs: number;
   /** Deliveries under way, and who waits for there to be none (a reload retiring this deliverer). */
@@ -77,6 +81,17 @@ export class Deliverer {
     this.reclaimAfterMs = Math.max(1000, requestTimeout(options.destination).timeoutMs / 2);
     this.fixedHeaders = fixedHeaders(options.destination);
     this.statusRules = statusRulesOf(options.destination);
+    const d = options.destination;
+    const auth = d.auth;
+    this.staticSecrets = [
+      ...d.secrets,
+      ...Object.values(this.fixedHeaders),
+      ...(auth?.type === 'basic' ? [auth.password] : []),
+      ...(auth?.type === 'oauth2' ? [auth.clientSecret] : []),
+    ];
+    this.secretHeaders = eventHeaders(d)
+      .filter((h) => h.secret)
+      .map((h) => h.name);
   }
 
   /** The destination configuration this deliverer sends under. */
@@ -88,6 +103,17 @@ export class Deliverer {
   idle(): Promise<void> {
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** The result with every secret of the request removed from what the receiver sent back. */
+  private withoutSecrets(result: SendResult, requestSecrets: Array<string | undefined>): SendResult {
+    if (result.snippet === undefined && result.errorMessage === undefined) return result;
+    const forms = secretForms([...this.staticSecrets, ...requestSecrets]);
+    return {
+      ...result,
+      ...(result.snippet === undefined ? {} : { snippet: redact(result.snippet, forms) }),
+      ...(result.errorMessage === undefined ? {} : { errorMessage: redact(result.errorMessage, forms) }),
+    };
   }
 
   async deliver(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
@@ -157,7 +183,11 @@ export class Deliverer {
     const sentAt = this.clock.now();
     const fire = (auth: Record<string, string>) =>
       this.o.gate.fire(async () => {
-        const result = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
+        const sent = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
+        const result = this.withoutSecrets(sent, [
+          ...Object.values(auth),
+          ...this.secretHeaders.map((h) => meta.headers?.[h]),
+        ]);
         return { result, outcome: classify(result, this.clock.now(), this.statusRules) };
       });
     const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => ({

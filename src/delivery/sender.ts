@@ -5,7 +5,7 @@
 // too), or, behind a proxy, the name before the proxy is asked to connect.
 import { type Dispatcher, request } from 'undici';
 import { literalAddressForbidden, proxiedTargetProblem } from '../net/addressGuard.ts';
-import { type ClientTls, createDispatcher } from '../net/dispatcher.ts';
+import { type ClientTls, createDispatcher, type ServerCertificate } from '../net/dispatcher.ts';
 import { errorCode } from '../net/networkError.ts';
 import { readSnippet, SNIPPET_TIMEOUT_MS } from '../net/responseSnippet.ts';
 import type { SendResult } from '../policy/failures.ts';
@@ -26,6 +26,8 @@ export interface SenderOptions {
   tls?: ClientTls;
   /** The egress proxy for this destination, if one applies (net/egress.ts). */
   proxy?: string;
+  /** Told the server's certificate after each TLS handshake (the destination's certificate watch). */
+  onServerCertificate?: (cert: ServerCertificate) => void;
 }
 
 export interface WebhookRequest {
@@ -52,6 +54,7 @@ export class WebhookSender {
       timeoutMs: options.timeoutMs,
       ...(options.tls ? { tls: options.tls } : {}),
       ...(options.proxy ? { proxy: options.proxy } : {}),
+      ...(options.onServerCertificate ? { onServerCertificate: options.onServerCertificate } : {}),
     });
   }
 

@@ -1,6 +1,7 @@
 // Which alerts hold for a destination, from its status row and the thresholds. Pure: the alert
 // evaluator decides, Redis deduplicates across instances, the notifier delivers.
 import type { AlertThresholds } from '../config/schema.ts';
+import { shouldWarn } from '../credentials/expiry.ts';
 import { pauseNeedsOwner } from '../policy/failures.ts';
 import { atRetentionRisk } from '../policy/retention.ts';
 import type { StatusRow } from './destinationStatus.ts';
@@ -14,6 +15,9 @@ export const ALERT_CODES = [
   'delivery-stalled',
   'backlog-old',
   'retention-risk',
+  'credential-expiring',
+  'tls-certificate-expiring',
+  'redis-state-lost',
 ] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 
@@ -38,6 +42,9 @@ export function evaluateAlerts(
   const pendingFor = row.pendingSince ? now - Date.parse(row.pendingSince) : 0;
   const judged = row.successRate !== undefined ? row.attempts : 0;
   const percent = row.successRate === undefined ? '' : `${(row.successRate * 100).toFixed(1)} %`;
+  const expiring = (row.credentials ?? []).filter((c) => shouldWarn(c, now, row.credentialWarningDays ?? 14));
+  const cert = row.tlsCertificate;
+  const certDue = cert !== undefined && cert.notAfter - now <= (row.tlsWarningDays ?? 14) * 86_400_000;
   return [
     {
       code: 'destination-paused',
@@ -74,6 +81,42 @@ export function evaluateAlerts(
       code: 'retention-risk',
       active: row.oldestUndeliveredMs > 0 && atRetentionRisk(row.oldestUndeliveredMs, t.retentionMs),
       summary: `${row.destination}: oldest undelivered message (${seconds(row.oldestUndeliveredMs)}) is past half the topic retention; Kafka deletes it at ${seconds(t.retentionMs)}`,
+    },
+    {
+      code: 'credential-expiring',
+      active: expiring.length > 0,
+      summary: `${row.destination}: ${expiring
+        .map(
+          (c) =>
+            `${c.kind} ${c.expiresAt > now ? 'expires' : 'expired'} ${new Date(c.expiresAt).toISOString()} (${c.daysLeft} day(s) left)`,
+        )
+        .join('; ')}: renew it before deliveries fail`,
+    },
+    {
+      code: 'tls-certificate-expiring',
+      active: certDue,
+      summary: cert
+        ? `${row.destination}: its HTTPS certificate (${cert.subject}; issuer ${cert.issuer}) ${cert.notAfter > now ? 'expires' : 'expired'} ${new Date(cert.notAfter).toISOString()} (${cert.daysLeft} day(s) left): every delivery fails from then on until its owner renews it`
+        : '',
+    },
+  ];
+}
+
+/** How long `redis-state-lost` stays active after the loss was noticed (then it resolves). */
+export const STATE_LOST_ALERT_MS = 3_600_000;
+
+/** Alerts about Courier itself rather than one destination. Pure. */
+export function evaluateGlobalAlerts(
+  report: { redisStateLostAt?: string },
+  idempotencyWindowMs: number,
+  now: number,
+): AlertCondition[] {
+  const lostAt = report.redisStateLostAt ? Date.parse(report.redisStateLostAt) : undefined;
+  return [
+    {
+      code: 'redis-state-lost',
+      active: lostAt !== undefined && now - lostAt < STATE_LOST_ALERT_MS,
+      summary: `Courier's Redis lost its data at ${report.redisStateLostAt ?? '?'} (an empty replica after a failover, FLUSHALL, eviction): events delivered before then may be delivered again if they are read again within the idempotency window (${seconds(idempotencyWindowMs)}); pauses, Retry-After waits and cached tokens were reset, and inspect does not find events recorded before. Deliveries go on.`,
     },
   ];
 }

@@ -10,7 +10,11 @@ import type { CourierRedis } from '../redis/client.ts';
 import type { RedisKeys } from '../redis/keys.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
-import { type AlertCode, type AlertCondition, evaluateAlerts } from './alertRules.ts';
+import { type AlertCode, type AlertCondition, evaluateAlerts, evaluateGlobalAlerts } from './alertRules.ts';
+
+/** The key under which alerts about Courier itself (not one destination) keep their state. */
+const GLOBAL = '_courier';
+
 import type { StatusReport, StatusRow } from './destinationStatus.ts';
 
 export interface AlertNotice {
@@ -18,12 +22,13 @@ export interface AlertNotice {
   id: string;
   type: 'courier.alert.firing' | 'courier.alert.repeat' | 'courier.alert.resolved';
   alert: AlertCode;
-  destination: string;
+  /** The destination it is about; absent for an alert about Courier itself (`redis-state-lost`). */
+  destination?: string;
   summary: string;
   /** When the alert fired (ISO-8601). */
   since: string;
   at: string;
-  status: Pick<
+  status?: Pick<
     StatusRow,
     | 'state'
     | 'reason'
@@ -100,6 +105,29 @@ export class AlertEvaluator {
         sent.push(notice);
       }
     }
+    for (const condition of evaluateGlobalAlerts(report, config.idempotency.windowMs, now)) {
+      this.o.onState?.('', condition.code, condition.active);
+      const [action, since] = await this.redis.alertTransition(
+        this.o.keys.alert(GLOBAL, condition.code),
+        condition.active ? '1' : '0',
+        now,
+        config.alerts.repeatMs,
+        86_400_000,
+        report.observedAt,
+        2 * config.alerts.evaluateIntervalMs,
+      );
+      if (action === 'none') continue;
+      const notice: AlertNotice = {
+        id: `alert_${randomUUID()}`,
+        type: ACTION_TYPE[action as keyof typeof ACTION_TYPE],
+        alert: condition.code,
+        summary: condition.summary,
+        since: new Date(since).toISOString(),
+        at: new Date(now).toISOString(),
+      };
+      await this.send(notice);
+      sent.push(notice);
+    }
     return sent;
   }
 
@@ -131,9 +159,9 @@ export class AlertEvaluator {
   }
 
   private async send(notice: AlertNotice): Promise<void> {
-    const fields = {
+    const fields: Record<string, string> = {
       alert: notice.alert,
-      destination: notice.destination,
+      ...(notice.destination ? { destination: notice.destination } : {}),
       type: notice.type,
       since: notice.since,
     };

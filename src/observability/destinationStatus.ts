@@ -5,10 +5,14 @@
 import type { Cluster, Redis } from 'ioredis';
 import { requestTimeout } from '../config/destination.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { type CredentialHealthEntry, daysLeft } from '../credentials/expiry.ts';
+import { credentialHealth } from '../credentials/health.ts';
 import { suggestedTimeout } from '../policy/timeouts.ts';
 import type { CourierRedis } from '../redis/client.ts';
 import { DestinationControl, type PauseState } from '../redis/destinationControl.ts';
 import { redisKeys } from '../redis/keys.ts';
+import { StateMarker } from '../redis/stateMarker.ts';
+import { type SeenCertificate, TlsCertificates } from '../redis/tlsCertificates.ts';
 import type { BacklogProbe, BacklogSnapshot, DestinationBacklog } from './backlog.ts';
 import { type LastError, quantileMs, readRollingStats, type WindowStats } from './rollingStats.ts';
 
@@ -40,6 +44,12 @@ export interface StatusRow {
   pendingSince?: string;
   circuit?: { state: string; since: string };
   pause?: { reason: string; detail?: string; until?: string };
+  /** Every known credential expiry (client certificate, `secretsExpireAt`, the OAuth2 token). */
+  credentials?: CredentialHealthEntry[];
+  credentialWarningDays?: number;
+  /** The destination's HTTPS certificate as last seen in a handshake. */
+  tlsCertificate?: SeenCertificate & { daysLeft: number };
+  tlsWarningDays?: number;
 }
 
 export interface StatusInputs {
@@ -137,6 +147,8 @@ export function statsBucketMs(config: Pick<CourierConfig, 'alerts'>): number {
 
 export interface StatusReport {
   at: string;
+  /** When Courier last noticed that Redis lost its state (ISO-8601), if it ever did. */
+  redisStateLostAt?: string;
   /** The moment (ms) the oldest part of this view was read: alert state ignores older views. */
   observedAt: number;
   destinations: StatusRow[];
@@ -162,7 +174,9 @@ export async function readStatus(options: {
     keys: redisKeys(config.kafka.topicPrefix),
   });
   let backlogError: string | undefined;
-  const [pauses, stats, backlog] = await Promise.all([
+  const keys = redisKeys(config.kafka.topicPrefix);
+  const certificates = new TlsCertificates(redis as CourierRedis, keys);
+  const [pauses, stats, backlog, credentials, tls, lostAt] = await Promise.all([
     Promise.all(ids.map((d) => control.state(d, now))),
     readRollingStats({
       redis,
@@ -177,13 +191,26 @@ export async function readStatus(options: {
         backlogError = err.message;
         return undefined;
       }),
+    credentialHealth(config, redis as CourierRedis, now),
+    Promise.all(ids.map((d) => certificates.read(d))),
+    new StateMarker(redis as CourierRedis, keys).lostAt(),
   ]);
   const t = config.alerts.thresholds;
+  const extra = (destination: string, i: number): Partial<StatusRow> => {
+    const d = config.destinations.find((x) => x.id === destination);
+    const cert = tls[i];
+    return {
+      ...(credentials[destination]?.length ? { credentials: credentials[destination] } : {}),
+      ...(d ? { credentialWarningDays: d.credentialWarningDays, tlsWarningDays: d.tlsWarningDays } : {}),
+      ...(cert ? { tlsCertificate: { ...cert, daysLeft: daysLeft(cert.notAfter, now) } } : {}),
+    };
+  };
   return {
     at: new Date(now).toISOString(),
+    ...(lostAt === undefined ? {} : { redisStateLostAt: new Date(lostAt).toISOString() }),
     observedAt: Math.min(now, backlog?.at ?? now),
-    destinations: ids.map((destination, i) =>
-      statusRow({
+    destinations: ids.map((destination, i) => ({
+      ...statusRow({
         destination,
         timeout: timeoutOf(config, destination),
         pause: pauses[i] as PauseState,
@@ -193,7 +220,8 @@ export async function readStatus(options: {
         stalledMs: t.stalledMs,
         now,
       }),
-    ),
+      ...extra(destination, i),
+    })),
     retryBacklog: Object.fromEntries(backlog?.retryTiers ?? []),
     ...(backlogError ? { backlogError } : {}),
   };

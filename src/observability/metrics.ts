@@ -9,6 +9,7 @@ import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, R
 import { statusClass } from '../policy/failures.ts';
 import type { AttemptRecord, PipelineEmitter, PipelineEvents } from '../telemetry/events.ts';
 import { VERSION } from '../version.ts';
+import type { StatusReport } from './destinationStatus.ts';
 
 /** Request latency buckets in seconds: fast receivers to the longest timeout. */
 const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -50,6 +51,9 @@ export class CourierMetrics {
   readonly forwarded: Counter<'destination'>;
   readonly alertActive: Gauge<'destination' | 'alert'>;
   readonly timeout: Gauge<'destination'>;
+  readonly credentialExpiry: Gauge<'destination' | 'kind'>;
+  readonly tlsNotAfter: Gauge<'destination'>;
+  readonly redisStateLost: Counter;
   readonly reloadSuccessful: Gauge;
   readonly reloadSuccessAt: Gauge;
   readonly configInfo: Gauge<'version'>;
@@ -201,6 +205,25 @@ export class CourierMetrics {
       aggregator: 'max',
       registers,
     });
+    this.credentialExpiry = new Gauge({
+      name: 'courier_credential_expiry_timestamp_seconds',
+      help: 'When a credential of the destination expires (Unix seconds), by kind: client-certificate, secret (secretsExpireAt), oauth2-token (replaced automatically)',
+      labelNames: ['destination', 'kind'],
+      aggregator: 'max',
+      registers,
+    });
+    this.tlsNotAfter = new Gauge({
+      name: 'courier_destination_tls_not_after_seconds',
+      help: "When the destination's own HTTPS certificate expires (Unix seconds), as last seen in a handshake",
+      labelNames: ['destination'],
+      aggregator: 'max',
+      registers,
+    });
+    this.redisStateLost = new Counter({
+      name: 'courier_redis_state_lost_total',
+      help: "Times this process noticed that Redis lost Courier's state (duplicates of earlier deliveries possible)",
+      registers,
+    });
     // Prometheus' own names for its reloads; with workers, one failed worker makes the machine 0.
     this.reloadSuccessful = new Gauge({
       name: 'courier_config_last_reload_successful',
@@ -272,6 +295,7 @@ export class CourierMetrics {
     on('timeout-adapted', (t) => this.timeout.set({ destination: t.destination }, t.timeoutMs / 1000));
     on('invalid', (i) => this.invalid.inc({ reason: i.reason }));
     on('config-applied', (c) => this.configApplied(c.version, c.at));
+    on('redis-state-lost', () => this.redisStateLost.inc());
     on('config-rejected', () => this.reloadSuccessful.set(0));
     on('breaker-open', (b) => this.breaker.set({ destination: b.destination }, BREAKER_STATE.open));
     on('breaker-half-open', (b) =>
@@ -309,6 +333,22 @@ export class CourierMetrics {
         event_type: a.eventType ?? 'unknown',
         result: a.outcome === 'delivered' ? 'success' : 'failure',
       });
+    }
+  }
+
+  /** The expiry gauges from a status view (credentials, and each destination's HTTPS certificate). */
+  expiries(report: StatusReport): void {
+    for (const row of report.destinations) {
+      for (const c of row.credentials ?? [])
+        this.credentialExpiry.set(
+          { destination: row.destination, kind: c.kind },
+          Math.floor(c.expiresAt / 1000),
+        );
+      if (row.tlsCertificate)
+        this.tlsNotAfter.set(
+          { destination: row.destination },
+          Math.floor(row.tlsCertificate.notAfter / 1000),
+        );
     }
   }
 

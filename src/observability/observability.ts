@@ -250,7 +250,9 @@ export class Observability {
   /** One alert evaluation (normally on the interval). */
   async evaluateOnce(): Promise<void> {
     await this.stats.flush();
-    await this.alerts.evaluate(await this.status());
+    const report = await this.status();
+    this.metrics.expiries(report);
+    await this.alerts.evaluate(report);
   }
 
   async readiness(): Promise<Readiness> {

@@ -44,6 +44,15 @@ export function stateText(row: StatusRow): string {
   return row.reason ? `${row.state}: ${row.reason}` : row.state;
 }
 
+/** What expires next: each non-OAuth2 credential and the HTTPS certificate, with days left. Pure. */
+export function expiryText(r: StatusRow): string {
+  const parts = (r.credentials ?? [])
+    .filter((c) => c.kind !== 'oauth2-token')
+    .map((c) => `${c.kind} ${c.daysLeft} d`);
+  if (r.tlsCertificate) parts.push(`TLS certificate ${r.tlsCertificate.daysLeft} d`);
+  return parts.join(', ') || '—';
+}
+
 /** Why a destination's messages wait: its pause or circuit, else a backlog being worked through. */
 function heldBecause(r: StatusRow): string {
   if (r.state === 'paused' || r.state === 'circuit-open') return stateText(r);
@@ -105,6 +114,7 @@ export function renderStatusPage(
 <td class="n">${r.backlog}</td>
 <td class="n">${duration(r.oldestUndeliveredMs)}</td>
 <td class="n">${r.dlqDepth}</td>
+<td>${escapeHtml(expiryText(r))}</td>
 <td>${escapeHtml(lastErrorText(r))}</td></tr>`,
     )
     .join('\n');
@@ -116,11 +126,15 @@ export function renderStatusPage(
     `<h1>Courier status</h1>
 <p><small>as of <time id="at">${escapeHtml(report.at)}</time>; refreshes every ${options.refreshSeconds} s${
       report.backlogError ? ` · Kafka offsets unreadable: ${escapeHtml(report.backlogError)}` : ''
+    }${
+      report.redisStateLostAt
+        ? ` · <strong>Redis lost Courier's state at ${escapeHtml(report.redisStateLostAt)}</strong>: earlier deliveries may repeat`
+        : ''
     }</small></p>
 <table id="destinations"><thead><tr><th>destination</th><th>state</th><th>deliveries/min</th><th>success${
       options.successWindowMs ? ` (${duration(options.successWindowMs)})` : ''
     }</th>
-<th>p50 / p99 ms</th><th>backlog</th><th>oldest undelivered</th><th>DLQ depth</th><th>last error</th></tr></thead>
+<th>p50 / p99 ms</th><th>backlog</th><th>oldest undelivered</th><th>DLQ depth</th><th>expires</th><th>last error</th></tr></thead>
 <tbody>${rows}</tbody></table>
 <p><small>retry backlog: ${tiers || '—'}</small></p>
 ${heldSection(report)}

@@ -28,6 +28,8 @@ export function redisKeys(prefix: string) {
     breaker: (d: string) => `${obs(d)}:breaker`,
     /** The adapted request timeout of a destination with `timeoutMs: auto` (ms). */
     adaptedTimeout: (d: string) => `${obs(d)}:timeout`,
+    /** The destination's HTTPS certificate as last seen in a handshake (notAfter, issuer, subject). */
+    tlsCertificate: (d: string) => `${obs(d)}:tls`,
     /** One alert's state, shared by every instance. */
     alert: (d: string, code: string) => `${obs(d)}:alert:${code}`,
     /**
@@ -35,6 +37,12 @@ export function redisKeys(prefix: string) {
      * diff` compares a file with; and per instance, the version it runs.
      */
     activeConfig: `${prefix}:config:active`,
+    /**
+     * Written once and never expired: its absence while Courier runs means Redis lost its data
+     * (an empty replica after a failover, FLUSHALL, eviction); the moment that was noticed.
+     */
+    stateMarker: `${prefix}:state-marker`,
+    stateLostAt: `${prefix}:state-lost-at`,
     configVersions: `${prefix}:config:instances`,
     // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in
     // one slot, so one script updates a partition's list, sizes and newest bitmap together.

@@ -64,6 +64,8 @@ export interface PipelineEvents {
   'filter-failed': [{ destination: string; reason: string }];
   /** The adaptive timeout of a destination (`timeoutMs: auto`) moved. */
   'timeout-adapted': [{ destination: string; timeoutMs: number }];
+  /** This process noticed that Redis lost Courier's state (see redis/stateMarker.ts). */
+  'redis-state-lost': [{ at: number }];
   /** A configuration version was applied: at start, or by a reload. */
   'config-applied': [{ version: string; at: number }];
   /** A reload was refused (restart-only fields) or failed (an invalid file): the old configuration runs on. */

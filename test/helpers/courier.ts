@@ -22,6 +22,7 @@ export async function startCourier(
     credentialCheckMs?: number;
     events?: PipelineEmitter;
     routerCommitIntervalMs?: number;
+    stateCheckMs?: number;
   } = {},
 ): Promise<RunningCourier> {
   const app = new CourierApp({
@@ -33,6 +34,7 @@ export async function startCourier(
     pausePollMs: 100,
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.routerCommitIntervalMs ? { routerCommitIntervalMs: options.routerCommitIntervalMs } : {}),
+    ...(options.stateCheckMs ? { stateCheckMs: options.stateCheckMs } : {}),
   });
   const attempts: AttemptRecord[] = [];
   const invalid: Array<{ reason: string; message: string }> = [];

@@ -15,6 +15,8 @@ export interface Pki {
   ca: { cert: string; key: string };
   server: { cert: string; key: string };
   client(name: string, days: number, signer?: { cert: string; key: string }): { cert: string; key: string };
+  /** A server certificate for 127.0.0.1 valid for `days`. */
+  serverFor(name: string, days: number): { cert: string; key: string };
   otherCa: { cert: string; key: string };
 }
 
@@ -84,6 +86,8 @@ export function makePki(): Pki {
     server,
     otherCa,
     client: (name, days, signer = ca) => makeLeaf(dir, name, days, signer, 'extendedKeyUsage=clientAuth\n'),
+    serverFor: (name, days) =>
+      makeLeaf(dir, name, days, ca, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'),
   };
 }
 
@@ -97,13 +101,13 @@ export interface TlsReceiver {
 /** An HTTPS receiver that completes the handshake only with a client certificate from `pki.ca`. */
 export async function startTlsReceiver(
   pki: Pki,
-  options: { maxVersion?: 'TLSv1.2' | 'TLSv1.3' } = {},
+  options: { maxVersion?: 'TLSv1.2' | 'TLSv1.3'; server?: { cert: string; key: string } } = {},
 ): Promise<TlsReceiver> {
   const accepted: TlsReceiver['accepted'] = [];
   const server: Server = createServer(
     {
-      cert: readFileSync(pki.server.cert),
-      key: readFileSync(pki.server.key),
+      cert: readFileSync((options.server ?? pki.server).cert),
+      key: readFileSync((options.server ?? pki.server).key),
       ca: readFileSync(pki.ca.cert),
       requestCert: true,
       rejectUnauthorized: true,

@@ -64,8 +64,19 @@ const COLUMNS: Array<[string, (r: StatusRow) => string]> = [
   ['BACKLOG', (r) => String(r.backlog)],
   ['OLDEST', (r) => age(r.oldestUndeliveredMs)],
   ['DLQ', (r) => String(r.dlqDepth)],
+  ['CREDENTIALS', (r) => credentialsText(r)],
+  ['TLS CERT', (r) => (r.tlsCertificate ? `${r.tlsCertificate.daysLeft}d` : '-')],
   ['LAST ERROR', (r) => lastErrorText(r) || '-'],
 ];
+
+/** The credential that expires first (OAuth2 tokens are replaced automatically: not shown). Pure. */
+export function credentialsText(r: StatusRow): string {
+  const soonest = (r.credentials ?? [])
+    .filter((c) => c.kind !== 'oauth2-token')
+    .sort((a, b) => a.expiresAt - b.expiresAt)[0];
+  if (!soonest) return '-';
+  return `${soonest.kind === 'client-certificate' ? 'cert' : soonest.kind} ${soonest.daysLeft}d`;
+}
 
 /** Which configuration versions the running instances run, and whether this file is one of them. Pure. */
 export function configVersionsLine(instances: InstanceVersion[], fileVersion: string): string | undefined {
@@ -86,6 +97,10 @@ export function formatStatus(report: StatusReport): string[] {
   const tiers = Object.entries(report.retryBacklog);
   if (tiers.length > 0) lines.push('', `retry backlog: ${tiers.map(([t, n]) => `${t}=${n}`).join(' ')}`);
   if (report.backlogError) lines.push(`kafka offsets unreadable: ${report.backlogError}`);
+  if (report.redisStateLostAt)
+    lines.push(
+      `redis lost Courier's state at ${report.redisStateLostAt}: events delivered before may be delivered again within the idempotency window`,
+    );
   return lines;
 }
 

@@ -1,0 +1,77 @@
+// Watches each destination's own HTTPS certificate: every TLS handshake a delivery makes reports
+// the server's certificate (no extra connection), recorded for all instances; a destination no
+// handshake has been seen for lately (idle, or just started) gets a handshake-only probe. The
+// alert evaluator warns `tlsWarningDays` ahead (`tls-certificate-expiring`). Destinations reached
+// through an egress proxy are not probed (the tunnel's handshake is not observed either).
+import type { CourierConfig } from '../config/schema.ts';
+import type { ClientTls, ServerCertificate } from '../net/dispatcher.ts';
+import { egressRules, proxyFor } from '../net/egress.ts';
+import { probeServerCertificate } from '../net/tlsProbe.ts';
+import type { TlsCertificates } from '../redis/tlsCertificates.ts';
+import type { Logger } from '../telemetry/logger.ts';
+
+export interface TlsWatchOptions {
+  certificates: TlsCertificates;
+  /** The configuration now (a reload changes the destinations). */
+  config: () => CourierConfig;
+  /** A destination's client TLS (mTLS), for a server that asks for a certificate during the probe. */
+  clientTls: (destination: string) => ClientTls | undefined;
+  logger: Logger;
+  /** How often destinations are looked at (default 10 min); the first look is at start. */
+  checkEveryMs?: number;
+  /** A destination not seen in a handshake for this long is probed (default 6 h). */
+  staleMs?: number;
+}
+
+export class TlsWatch {
+  private readonly o: TlsWatchOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(options: TlsWatchOptions) {
+    this.o = options;
+  }
+
+  /** A delivery's handshake saw this certificate. */
+  seen(destination: string, cert: ServerCertificate): void {
+    this.o.certificates
+      .seen(destination, cert)
+      .catch((err) => this.o.logger.debug({ err, destination }, 'server certificate not recorded'));
+  }
+
+  start(): void {
+    this.check();
+    this.timer = setInterval(() => this.check(), this.o.checkEveryMs ?? 600_000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private check(): void {
+    if (this.running) return;
+    this.running = this.probeStale().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async probeStale(): Promise<void> {
+    const config = this.o.config();
+    const now = Date.now();
+    for (const d of config.destinations) {
+      if (!d.url.startsWith('https:')) continue;
+      const last = this.o.certificates.lastSeen(d.id);
+      if (last !== undefined && now - last < (this.o.staleMs ?? 6 * 3_600_000)) continue;
+      if (proxyFor(d.url, egressRules(config.network, d.proxy, process.env))) continue;
+      const tls = this.o.clientTls(d.id);
+      const cert = await probeServerCertificate({
+        url: d.url,
+        allowPrivateAddresses: config.network.allowPrivateAddresses,
+        timeoutMs: 10_000,
+        ...(tls ? { tls } : {}),
+      }).catch(() => undefined);
+      if (cert) this.seen(d.id, cert);
+    }
+  }
+}
