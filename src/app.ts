@@ -326,12 +326,28 @@ export class CourierApp {
    */
   private async watchRedisState(): Promise<void> {
     const { logger } = this.o;
-    if ((await this.stateMarker.ensure()) === 'written') {
+    // Redis unreachable at start is not fatal here (readiness says so); the first check writes it.
+    const marker = await this.stateMarker.ensure().catch((err: unknown) => {
+      logger.warn({ err }, 'state marker not written: Redis is not reachable');
+      return 'unknown' as const;
+    });
+    if (marker === 'written') {
       logger.info(
         'no Courier state in Redis yet (a first start, or its data was lost while no instance ran); the marker is written',
       );
     }
+    let known = marker !== 'unknown';
     this.stateTimer = setInterval(() => {
+      if (!known) {
+        // Never written by this instance: writing it is all a first look can do.
+        this.stateMarker
+          .ensure()
+          .then(() => {
+            known = true;
+          })
+          .catch(() => {});
+        return;
+      }
       this.stateMarker
         .check()
         .then((lost) => {
@@ -463,6 +479,7 @@ export class CourierApp {
       tiers: shared.tiers,
       sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       retentionMs: config.kafka.retentionMs,
+      rescueAtShare: config.kafka.rescueAtRetentionShare,
       window: destination.window,
       ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
     });

@@ -52,6 +52,9 @@ describe('dead letters and the delivery log, from the CLI', () => {
           id: 'orders',
           url: receiver.url,
           retry: { baseDelayMs: 50, maxDelayMs: 200, maxAttempts: 2, jitter: 0 },
+          // 40 failed attempts of 50 would open the circuit for 30 s; this suite is about what
+          // ends in the DLQ, not about the breaker (which has its own tests).
+          circuitBreaker: { volumeThreshold: 1000 },
         },
         {
           id: 'guarded',

@@ -237,7 +237,15 @@ const kafkaSchema = z
     retentionMs: duration()
       .default(14 * DAY)
       .describe(
-        'Retention of destination and retry topics: how long a held backlog can wait before Kafka deletes it.',
+        'Retention of destination and retry topics: how long a held backlog could wait before Kafka deletes it (Courier moves it to the DLQ first: `rescueAtRetentionShare`).',
+      ),
+    rescueAtRetentionShare: z
+      .number()
+      .min(0.1)
+      .max(0.95)
+      .default(0.75)
+      .describe(
+        "A message held (its destination paused, its circuit open) this share of `retentionMs` is moved to the destination's DLQ as `held-too-long` (a warning and the `retention-risk` alert come at half), so nothing reaches Kafka's deletion while Courier runs.",
       ),
     attemptsRetentionMs: duration()
       .default(30 * DAY)

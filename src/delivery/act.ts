@@ -161,6 +161,64 @@ export class Executor {
     }
   }
 
+  /**
+   * A message held at the gate (its destination paused, its circuit open) until it reached a share
+   * of its topic's retention: moved to the DLQ before Kafka would delete it, with why and since
+   * when; replayed later like any dead letter. True once written (its offset may be committed).
+   */
+  async heldTooLong(
+    message: DeliveryMessage,
+    held: { reason: string; retentionMs: number },
+  ): Promise<boolean> {
+    const { meta } = message;
+    const now = this.now();
+    const since = new Date(message.timestamp).toISOString();
+    const error = `HELD_TOO_LONG: held since ${since} (${held.reason}); moved to the DLQ before the topic's retention (${Math.round(held.retentionMs / 3_600_000)} h) would delete it`;
+    const stored = await this.fits(() =>
+      this.o.deadLetters.write(message, {
+        destination: this.o.destination,
+        eventId: meta.eventId,
+        errorClass: 'held-too-long',
+        attempts: meta.attemptsBefore,
+        firstAttemptAt: meta.firstAttemptAt ?? message.timestamp,
+        lastAttemptAt: now,
+        lastError: error,
+      }),
+    );
+    if (!stored) return false;
+    this.o.logger.error(
+      {
+        code: 'HELD_TOO_LONG',
+        eventId: meta.eventId,
+        partition: message.partition,
+        offset: message.offset,
+        since,
+        reason: held.reason,
+      },
+      'held message moved to the DLQ before the topic retention deletes it',
+    );
+    this.o.events.emit('dlq', {
+      destination: this.o.destination,
+      eventId: meta.eventId,
+      errorClass: 'held-too-long',
+    });
+    this.emit({
+      eventId: meta.eventId,
+      ...(meta.eventType ? { eventType: meta.eventType } : {}),
+      destination: this.o.destination,
+      attempt: meta.attemptsBefore,
+      at: new Date(now).toISOString(),
+      latencyMs: 0,
+      outcome: 'dlq',
+      errorClass: 'held-too-long',
+      errorCode: 'HELD_TOO_LONG',
+      error,
+      replay: meta.replay !== undefined,
+      record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
+    });
+    return true;
+  }
+
   /** False when the write was refused because the record exceeds its topic's limit. */
   private async fits(write: () => Promise<unknown>): Promise<boolean> {
     try {

@@ -143,12 +143,22 @@ export class DeliveryGate {
    * false when `signal` aborted first.
    */
   async pass(signal: AbortSignal): Promise<boolean> {
+    return (await this.passOr(signal, () => false)) === 'pass';
+  }
+
+  /**
+   * As `pass`, and `giveUp` is asked each time the gate is looked at while shut: 'give-up' when
+   * it says so (a message held too long leaves the queue instead of waiting). `poke()` makes
+   * every waiter look again.
+   */
+  async passOr(signal: AbortSignal, giveUp: () => boolean): Promise<'pass' | 'abandoned' | 'give-up'> {
     for (;;) {
-      if (signal.aborted || this.stopped) return false;
+      if (signal.aborted || this.stopped) return 'abandoned';
       if (this.reason() === undefined) {
         if (this.breakerState === 'half-open') this.probeTaken = true;
-        return true;
+        return 'pass';
       }
+      if (giveUp()) return 'give-up';
       await new Promise<void>((resolve) => {
         const done = () => {
           signal.removeEventListener('abort', done);
@@ -158,6 +168,11 @@ export class DeliveryGate {
         signal.addEventListener('abort', done, { once: true });
       });
     }
+  }
+
+  /** Every message waiting at the gate looks again (see `passOr`). */
+  poke(): void {
+    this.wake();
   }
 
   /**

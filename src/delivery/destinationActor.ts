@@ -43,6 +43,8 @@ export interface DestinationActorOptions {
   tiers: readonly Tier[];
   /** The destination topic's retention: a warning goes out when undelivered work is at risk. */
   retentionMs: number;
+  /** A held message this share of `retentionMs` old is moved to the DLQ (`held-too-long`). */
+  rescueAtShare?: number;
   window: WindowLimits;
   /** Watches the consumer for a crash kafkajs will not restart. */
   watch?: ConsumerWatch;
@@ -88,6 +90,9 @@ export class DestinationActor {
   private readonly retiringSenders = new Set<WebhookSender>();
   private retentionTimer: TimerHandle | undefined;
   private lastRetentionWarning = 0;
+  /** Whether the gate lets messages flow; and whether held messages are being moved to the DLQ. */
+  private gateFlowing = true;
+  private rescuing = false;
 
   constructor(options: DestinationActorOptions) {
     this.o = options;
@@ -118,7 +123,10 @@ export class DestinationActor {
       control: options.control,
       events: options.events,
       logger: this.log,
-      onFlowing: (flowing) => this.runner.setFlowing(flowing),
+      onFlowing: (flowing) => {
+        this.gateFlowing = flowing;
+        this.runner.setFlowing(flowing || this.rescuing);
+      },
       ...(options.pausePollMs ? { pollMs: options.pausePollMs } : {}),
       clock: this.clock,
     });
@@ -212,7 +220,19 @@ export class DestinationActor {
     const { meta } = message;
     const attempt = meta.attemptsBefore + 1;
     for (;;) {
-      if (!(await this.gate.pass(signal))) return false;
+      const gate = await this.gate.passOr(signal, () => this.heldTooLong(message));
+      if (gate === 'abandoned') return false;
+      if (gate === 'give-up') {
+        const state = this.gate.state();
+        if (
+          await this.executor.heldTooLong(message, {
+            reason: state.reason ?? 'held',
+            retentionMs: this.o.retentionMs,
+          })
+        )
+          return true;
+        continue; // the DLQ refused it (its record limit): it waits on, as before
+      }
       const delivery = await this.deliverer.deliver(message, signal);
       switch (delivery.kind) {
         case 'abandoned':
@@ -241,13 +261,36 @@ export class DestinationActor {
     }
   }
 
+  /** The age past which a held message leaves for the DLQ rather than wait for Kafka to delete it. */
+  private rescueAgeMs(): number {
+    return (this.o.rescueAtShare ?? 0.75) * this.o.retentionMs;
+  }
+
+  private heldTooLong(message: DeliveryMessage): boolean {
+    return this.clock.now() - message.timestamp >= this.rescueAgeMs();
+  }
+
   /**
    * Warns (at most once a minute) when the oldest undelivered message of the destination is at
    * risk of its topic's retention: a paused or failing destination must be dealt with, or its
-   * retention raised, before Kafka deletes what it has not delivered.
+   * retention raised, before Kafka deletes what it has not delivered. Past the rescue age the
+   * held messages are moved to the DLQ instead (see `rescueAtShare`).
    */
   private checkRetention(): void {
     const oldest = this.runner.oldestUnfinished();
+    // Held messages that old leave for the DLQ; while any is, the runner fetches on (the gate
+    // would have it stop) so that the ones behind them are looked at too.
+    const rescuing = oldest !== undefined && this.clock.now() - oldest.timestamp >= this.rescueAgeMs();
+    if (rescuing !== this.rescuing) {
+      this.rescuing = rescuing;
+      this.runner.setFlowing(this.gateFlowing || rescuing);
+      if (rescuing)
+        this.log.warn(
+          { rescueAfterMs: this.rescueAgeMs(), retentionMs: this.o.retentionMs },
+          'held messages reached their rescue age: moving them to the DLQ (held-too-long) before the topic retention deletes them',
+        );
+    }
+    if (rescuing) this.gate.poke();
     if (!oldest) return;
     const ageMs = this.clock.now() - oldest.timestamp;
     const { retentionMs } = this.o;

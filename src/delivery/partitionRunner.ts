@@ -285,7 +285,9 @@ export class PartitionRunner {
     const full = isPaused
       ? count > maxMessages / 2 || bytes > maxBytes / 2
       : count >= maxMessages || bytes >= maxBytes;
-    const want = !this.flowing || full;
+    // Not flowing (the gate is shut): fetch on until the partition's window holds a message, so
+    // that the age of what waits is known (held messages are rescued before the retention).
+    const want = (!this.flowing && count > 0) || full;
     if (want && !isPaused) {
       this.consumer.pause([{ topic: this.o.topic, partitions: [partition] }]);
       this.paused.add(partition);

@@ -46,6 +46,8 @@ export const DEAD_LETTER_CLASSES = {
   'invalid-request': 'the request could not be built (nothing left the machine)',
   exhausted: 'the retry budget (attempts or age) is spent',
   'transform-failed': "the destination's transform could not turn the event into a body",
+  'held-too-long':
+    'held (paused destination, open circuit) until a share of its topic retention: moved here before Kafka would delete it',
 } as const;
 
 export type DeadLetterClass = keyof typeof DEAD_LETTER_CLASSES;
