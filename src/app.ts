@@ -502,7 +502,12 @@ export class CourierApp {
       else byDestination.set(r.destination, [r.eventId]);
     }
     await Promise.all(
-      [...byDestination].map(([id, events]) => this.destinations.get(id)?.deliveredKeys.confirm(events)),
+      [...byDestination].map(async ([id, events]) => {
+        const live = this.destinations.get(id);
+        if (!live) return;
+        await live.deliveredKeys.confirm(events);
+        live.actor.recorded(events);
+      }),
     );
   }
 

@@ -58,6 +58,11 @@ function authCase(d: Attempted): Pick<AttemptRecord, 'authCase'> {
 export class Executor {
   private readonly o: ExecutorOptions;
   private readonly now: () => number;
+  /**
+   * Events this executor delivered whose attempt record the delivery log has not confirmed yet
+   * (event id → when): a second copy read meanwhile is a duplicate, not a crash's lost record.
+   */
+  private readonly awaitingRecord = new Map<string, number>();
 
   constructor(options: ExecutorOptions) {
     this.o = options;
@@ -85,6 +90,7 @@ export class Executor {
       case 'delivered':
         await deliveredKeys.markDelivered(meta.eventId, attempt.delivery.token, attempt.number);
         this.record(message, attempt, 'delivered');
+        this.awaitRecord(message.meta.eventId);
         return true;
 
       case 'pause': {
@@ -231,18 +237,42 @@ export class Executor {
   }
 
   /**
+   * The delivery log has the records of these deliveries (their marks are confirmed). Entries
+   * whose confirmation never came (Redis unreachable) are dropped after a minute.
+   */
+  recorded(eventIds: readonly string[]): void {
+    for (const id of eventIds) this.awaitingRecord.delete(id);
+  }
+
+  private awaitRecord(eventId: string): void {
+    const now = this.now();
+    this.awaitingRecord.delete(eventId);
+    this.awaitingRecord.set(eventId, now);
+    for (const [id, at] of this.awaitingRecord) {
+      if (at > now - 60_000) break;
+      this.awaitingRecord.delete(id);
+    }
+  }
+
+  /**
    * A message the delivered-key set says was delivered: recorded, nothing sent. When that
    * delivery's attempt record was never confirmed written (the mark is still unconfirmed) and it
    * was this very attempt, the process that made it died before the delivery log had it: the
    * `delivered` record is written again from what the delivered-key set knows, marked `rebuilt`
-   * (no status or latency: those died with the process).
+   * (no status or latency: those died with the process). A copy read while this executor's own
+   * record of that delivery is still on its way is a plain duplicate.
    */
   skipped(
     message: DeliveryMessage,
     mark: { deliveredBy: number; unconfirmed: boolean } = { deliveredBy: 0, unconfirmed: false },
   ): void {
     const attempt = message.meta.attemptsBefore + 1;
-    if (mark.unconfirmed && mark.deliveredBy === attempt && !message.meta.force) {
+    const lost =
+      mark.unconfirmed &&
+      mark.deliveredBy === attempt &&
+      !message.meta.force &&
+      !this.awaitingRecord.has(message.meta.eventId);
+    if (lost) {
       this.emit({
         eventId: message.meta.eventId,
         ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),

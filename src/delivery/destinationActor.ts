@@ -162,6 +162,11 @@ export class DestinationActor {
    * already in the window) goes under it; sends already under way finish under the old one, after
    * which the sender, rate limiter and breaker they used are closed. The consumer is not touched.
    */
+  /** The delivery log has these deliveries' records and their marks are confirmed. */
+  recorded(eventIds: readonly string[]): void {
+    this.executor.recorded(eventIds);
+  }
+
   update(next: ActorSettings): void {
     const old = { deliverer: this.deliverer, sender: this.sender, rateLimiter: this.rateLimiter };
     this.destination = next.destination;
