@@ -20,9 +20,10 @@ import { WebhookSender } from './delivery/sender.ts';
 import { DlqWriter } from './dlq/dlqWriter.ts';
 import { type ConsumerCrashedError, CourierError, TopicsMissingError } from './errors.ts';
 import { ensureTopics } from './kafka/admin.ts';
-import { createKafka, createProducer } from './kafka/client.ts';
+import { CONSUMER_RETRY, createKafka, createProducer } from './kafka/client.ts';
 import { EventCodec, registryOptions } from './kafka/codec.ts';
 import { type ConsumerHealth, ConsumerWatch } from './kafka/consumerWatch.ts';
+import { removeGroupMember } from './kafka/leaveGroup.ts';
 import { ProducerQueue } from './kafka/producerQueue.ts';
 import { TopicLimits } from './kafka/sizedSend.ts';
 import { consumerGroups, type TopicSpec, topicNames, topicPlan } from './kafka/topics.ts';
@@ -120,7 +121,7 @@ export class CourierApp {
   private readonly producers: Producer[] = [];
   private readonly redis: CourierRedis;
   private readonly started: Part[] = [];
-  private readonly watch = new ConsumerWatch();
+  private readonly watch: ConsumerWatch;
   private readonly limits: TopicLimits;
   private attemptLog: AttemptLog | undefined;
   private current: CourierConfig;
@@ -145,7 +146,12 @@ export class CourierApp {
     this.o = options;
     this.current = options.config;
     this.events = options.events ?? new PipelineEmitter();
-    this.kafka = createKafka(options.config, options.logger);
+    // Connections are retried (at most a second apart) for about a minute, so a broker restart
+    // does not crash the consumers (see CONSUMER_RETRY); `courier run` checked reachability first.
+    this.kafka = createKafka(options.config, options.logger, { retry: { ...CONSUMER_RETRY } });
+    this.watch = new ConsumerWatch({
+      onRestart: (groupId, memberId) => this.removeFormerMember(groupId, memberId),
+    });
     this.redis = createRedis(options.config.redis, { logger: options.logger });
     this.limits = new TopicLimits({ kafka: this.kafka, logger: options.logger });
     this.configStore = new ConfigStore(this.redis, redisKeys(options.config.kafka.topicPrefix));
@@ -361,6 +367,37 @@ export class CourierApp {
         .catch((err) => logger.debug({ err }, 'state marker not checked'));
     }, this.o.stateCheckMs ?? 10_000);
     this.stateTimer.unref();
+  }
+
+  /**
+   * A consumer kafkajs restarted after a crash rejoins as a new member; its former self leaves
+   * the group here, so the rebalance does not wait for that member's session to expire
+   * (kafka/leaveGroup.ts). Tried for about a minute (the coordinator may be loading after a
+   * broker restart); if it never works, the session timeout ends the wait as before.
+   */
+  private removeFormerMember(groupId: string, memberId: string): void {
+    const { logger } = this.o;
+    const until = Date.now() + 60_000;
+    const attempt = async (): Promise<void> => {
+      for (;;) {
+        if (this.stopping) return;
+        try {
+          const result = await removeGroupMember(this.kafka, groupId, memberId);
+          logger.info({ groupId, memberId, result }, "a restarted consumer's former member left its group");
+          return;
+        } catch (err) {
+          if (Date.now() > until) {
+            logger.warn(
+              { err, groupId },
+              'the former member of a restarted consumer could not be removed; its session will expire',
+            );
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 1_000).unref());
+        }
+      }
+    };
+    void attempt();
   }
 
   /** The configuration running now (the start's, or the last reload's). */

@@ -9,7 +9,7 @@
 // kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
 import type { Consumer, Kafka } from 'kafkajs';
 import { type Clock, settledBy, sleep, systemClock } from '../clock.ts';
-import { sessionSettings } from '../kafka/client.ts';
+import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -40,7 +40,7 @@ export function destinationConsumer(kafka: Kafka, groupId: string, sessionTimeou
     ...sessionSettings(sessionTimeoutMs),
     maxBytesPerPartition: 512 * 1024,
     maxWaitTimeInMs: 100,
-    retry: { retries: 10 },
+    retry: { ...CONSUMER_RETRY },
   });
 }
 

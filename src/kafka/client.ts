@@ -38,7 +38,9 @@ export function createKafka(
     ...(sasl ? { sasl: saslOptions(sasl) } : {}),
     connectionTimeout: 3000,
     requestTimeout: 30000,
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Backoff capped at 1 s (the Java client's reconnect.backoff.max.ms): a broker back after a
+    // restart is found within a second, not after kafkajs' default 30 s cap.
+    retry: { initialRetryTime: 200, maxRetryTime: 1000, retries: 8 },
     // kafkajs is chatty at info (every group join); keep its warnings and errors.
     logLevel: logLevel.WARN,
     logCreator:
@@ -65,7 +67,7 @@ export function createProducer(kafka: Kafka): Producer {
     maxInFlightRequests: 5,
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
-    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+    retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 1000 },
   });
 }
 
@@ -79,6 +81,14 @@ export function groupByTopic(entries: Iterable<{ topic: string; message: Message
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
+
+/**
+ * How a consumer retries a failing fetch or join: at most a second apart, for about a minute,
+ * so that a broker restart does not crash it. A crashed consumer is restarted by kafkajs as a
+ * new group member, and the group then waits for the old member's session to expire (up to
+ * `sessionTimeoutMs`) before anyone consumes again.
+ */
+export const CONSUMER_RETRY = { initialRetryTime: 200, maxRetryTime: 1000, retries: 60 } as const;
 
 /** Session timeout and a heartbeat well inside it, for every Courier consumer group. */
 export function sessionSettings(sessionTimeoutMs = 30_000): {

@@ -18,9 +18,23 @@ export interface ConsumerHealth {
   error?: string;
 }
 
+export interface ConsumerWatchOptions {
+  /**
+   * A consumer kafkajs is restarting: it rejoins as a new member, and `memberId` (its former
+   * self) should leave the group rather than hold the rebalance until its session expires.
+   */
+  onRestart?: (groupId: string, memberId: string) => void;
+}
+
 export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] }> {
   private readonly consumers = new Map<string, ConsumerHealth>();
   private firstFatal: ConsumerCrashedError | undefined;
+  private readonly o: ConsumerWatchOptions;
+
+  constructor(options: ConsumerWatchOptions = {}) {
+    super();
+    this.o = options;
+  }
 
   /** Starts watching a consumer (call it before `consumer.run`). */
   add(name: string, consumer: Pick<Consumer, 'on' | 'events'>, groupId: string): void {
@@ -30,7 +44,11 @@ export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] 
     const running = () => {
       if (health.state !== 'crashed') health.state = 'running';
     };
-    consumer.on(GROUP_JOIN, running);
+    let memberId: string | undefined;
+    consumer.on(GROUP_JOIN, (e) => {
+      memberId = e.payload.memberId;
+      running();
+    });
     consumer.on(FETCH_START, running);
     // kafkajs emits STOP (from its disconnect) before CRASH, so a crash overrides it.
     consumer.on(STOP, () => {
@@ -41,6 +59,8 @@ export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] 
       health.error = error?.message;
       if (restart) {
         health.state = 'restarting';
+        if (memberId) this.o.onRestart?.(groupId, memberId);
+        memberId = undefined;
         return;
       }
       health.state = 'crashed';

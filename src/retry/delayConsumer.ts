@@ -12,7 +12,7 @@
 // when it is attempted, and re-parking would let an absurd due time circle the tiers forever.
 
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { sessionSettings } from '../kafka/client.ts';
+import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { destinationRecord, readEventMeta, readRetryStamp, userHeaders } from '../kafka/records.ts';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
@@ -53,6 +53,7 @@ export class DelayConsumer {
       groupId: options.groupId,
       maxWaitTimeInMs: 250,
       ...sessionSettings(options.sessionTimeoutMs),
+      retry: { ...CONSUMER_RETRY },
     });
     options.watch?.add('retry', this.consumer, options.groupId);
   }

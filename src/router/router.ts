@@ -15,7 +15,7 @@ import { settledBy } from '../clock.ts';
 import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
-import { sessionSettings } from '../kafka/client.ts';
+import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
@@ -104,6 +104,7 @@ export class Router {
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
       ...sessionSettings(options.sessionTimeoutMs),
+      retry: { ...CONSUMER_RETRY },
     });
     options.watch?.add('router', this.consumer, options.groupId);
     this.commits = new PeriodicCommit({
