@@ -12,8 +12,11 @@ let latencies: number[] = [];
 let perPath = new Map<string, number>();
 let seen = new Map<string, Set<string>>();
 let duplicates = 0;
+/** Per path: the last arrival and the longest time between two arrivals since the reset. */
+let gaps = new Map<string, { last: number; longest: number }>();
 
 function reset(): void {
+  gaps = new Map();
   arrivals = [];
   latencies = [];
   perPath = new Map();
@@ -32,6 +35,10 @@ const server = createServer((req, res) => {
       if (url === '/_bench/count') body = { count: arrivals.length, duplicates };
       else if (url === '/_bench/report')
         body = { arrivals, latencies, duplicates, perPath: Object.fromEntries(perPath) };
+      else if (url === '/_bench/gaps')
+        body = Object.fromEntries(
+          [...gaps].map(([path, g]) => [path, { longestMs: g.longest, lastAt: g.last }]),
+        );
       else if (url === '/_bench/reset') reset();
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -44,6 +51,11 @@ const server = createServer((req, res) => {
     const at = now();
     arrivals.push(at);
     perPath.set(url, (perPath.get(url) ?? 0) + 1);
+    const gap = gaps.get(url);
+    if (gap) {
+      gap.longest = Math.max(gap.longest, at - gap.last);
+      gap.last = at;
+    } else gaps.set(url, { last: at, longest: 0 });
     const id = req.headers['webhook-id'];
     if (typeof id === 'string') {
       let ids = seen.get(url);
