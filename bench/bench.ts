@@ -825,6 +825,9 @@ interface ScaleoutResult {
 async function scaleoutPhase(): Promise<void> {
   const ids = Array.from({ length: SCALEOUT_DESTINATIONS }, (_, i) => ({ id: `s${i}` }));
   const setup = await courierSetup('s', ids);
+  // Two instances on one machine: each serves /metrics on a port of its own.
+  const config = JSON.parse(readFileSync(setup.configPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(setup.configPath, JSON.stringify({ ...config, observability: { port: 0 } }, null, 2));
   await receiver('reset');
   const first = startNode({
     name: 'courier run (first)',
