@@ -829,19 +829,21 @@ async function scaleoutPhase(): Promise<void> {
   const config = JSON.parse(readFileSync(setup.configPath, 'utf8')) as Record<string, unknown>;
   writeFileSync(setup.configPath, JSON.stringify({ ...config, observability: { port: 0 } }, null, 2));
   await receiver('reset');
-  const first = startNode({
-    name: 'courier run (first)',
-    args: [
-      '--disable-warning=TimeoutNegativeWarning',
-      join(ROOT, 'src/cli/main.ts'),
-      'run',
-      '--config',
-      setup.configPath,
-      '--workers',
-      '1',
-    ],
-    log: join(dir, `${setup.prefix}-run-1.log`),
-  });
+  const instance = (n: number) =>
+    startNode({
+      name: `courier run (instance ${n})`,
+      args: [
+        '--disable-warning=TimeoutNegativeWarning',
+        join(ROOT, 'src/cli/main.ts'),
+        'run',
+        '--config',
+        setup.configPath,
+        '--workers',
+        '1',
+      ],
+      log: join(dir, `${setup.prefix}-run-${n}.log`),
+    });
+  const first = instance(1);
   const started = (logFile: string) => {
     try {
       return readFileSync(logFile, 'utf8').includes('"courier started"');
@@ -867,19 +869,7 @@ async function scaleoutPhase(): Promise<void> {
     });
     await sleep(10_000);
     const spawnedAt = Date.now();
-    second = startNode({
-      name: 'courier run (second)',
-      args: [
-        '--disable-warning=TimeoutNegativeWarning',
-        join(ROOT, 'src/cli/main.ts'),
-        'run',
-        '--config',
-        setup.configPath,
-        '--workers',
-        '1',
-      ],
-      log: join(dir, `${setup.prefix}-run-2.log`),
-    });
+    second = instance(2);
     const secondLog = second.log;
     await waitUntil('the second instance started', async () => started(secondLog), {
       timeoutMs: 120_000,
