@@ -317,19 +317,23 @@ function courierCli(prefix: string, args: string[]): Promise<void> {
   });
 }
 
-/** `courier run`, no --workers flag unless BENCH_COURIER_ARGS says so: the version's default. */
-function startCourier(setup: CourierSetup): Child {
+/**
+ * `courier run`, no --workers flag unless BENCH_COURIER_ARGS (or `args`) says so: the version's
+ * default. `tag` names a second instance of the same setup (its own log).
+ */
+function startCourier(setup: CourierSetup, options: { args?: string[]; tag?: string } = {}): Child {
+  const tag = options.tag ? `-${options.tag}` : '';
   return startNode({
-    name: `courier run (${setup.prefix})`,
+    name: `courier run (${setup.prefix}${tag})`,
     args: [
       '--disable-warning=TimeoutNegativeWarning',
       join(ROOT, 'src/cli/main.ts'),
       'run',
       '--config',
       setup.configPath,
-      ...COURIER_ARGS,
+      ...(options.args ?? COURIER_ARGS),
     ],
-    log: join(dir, `${setup.prefix}-run.log`),
+    log: join(dir, `${setup.prefix}-run${tag}.log`),
   });
 }
 
@@ -829,20 +833,7 @@ async function scaleoutPhase(): Promise<void> {
   const config = JSON.parse(readFileSync(setup.configPath, 'utf8')) as Record<string, unknown>;
   writeFileSync(setup.configPath, JSON.stringify({ ...config, observability: { port: 0 } }, null, 2));
   await receiver('reset');
-  const instance = (n: number) =>
-    startNode({
-      name: `courier run (instance ${n})`,
-      args: [
-        '--disable-warning=TimeoutNegativeWarning',
-        join(ROOT, 'src/cli/main.ts'),
-        'run',
-        '--config',
-        setup.configPath,
-        '--workers',
-        '1',
-      ],
-      log: join(dir, `${setup.prefix}-run-${n}.log`),
-    });
+  const instance = (n: number) => startCourier(setup, { args: ['--workers', '1'], tag: String(n) });
   const first = instance(1);
   const started = (logFile: string) => {
     try {
