@@ -9,6 +9,8 @@ const now = () => performance.timeOrigin + performance.now();
 
 let arrivals: number[] = [];
 let latencies: number[] = [];
+/** Per timed event (a body with `pt`): its webhook-id, produce time and arrival, for the hop breakdown. */
+let timed: Array<[string, number, number]> = [];
 let perPath = new Map<string, number>();
 let seen = new Map<string, Set<string>>();
 let duplicates = 0;
@@ -19,6 +21,7 @@ function reset(): void {
   gaps = new Map();
   arrivals = [];
   latencies = [];
+  timed = [];
   perPath = new Map();
   seen = new Map();
   duplicates = 0;
@@ -35,6 +38,7 @@ const server = createServer((req, res) => {
       if (url === '/_bench/count') body = { count: arrivals.length, duplicates };
       else if (url === '/_bench/report')
         body = { arrivals, latencies, duplicates, perPath: Object.fromEntries(perPath) };
+      else if (url === '/_bench/timed') body = timed;
       else if (url === '/_bench/gaps')
         body = Object.fromEntries(
           [...gaps].map(([path, g]) => [path, { longestMs: g.longest, lastAt: g.last }]),
@@ -67,7 +71,10 @@ const server = createServer((req, res) => {
       else ids.add(id);
     }
     const m = PT.exec(Buffer.concat(chunks).toString('latin1'));
-    if (m) latencies.push(at - Number(m[1]));
+    if (m) {
+      latencies.push(at - Number(m[1]));
+      if (typeof id === 'string') timed.push([id, Number(m[1]), at]);
+    }
     res.writeHead(200);
     res.end();
   });

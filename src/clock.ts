@@ -24,6 +24,14 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Wall-clock epoch ms with fractions (hundredths), for the attempt record's hop timings only:
+ * never for timers or comparisons with an injected clock.
+ */
+export function preciseNow(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 100) / 100;
+}
+
 /** Resolves after `ms` on `clock`, or at once when `signal` aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {

@@ -332,6 +332,12 @@ export class Executor {
       producedAt: new Date(
         Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),
       ).toISOString(),
+      timings: {
+        routedAt: message.timestamp,
+        ...(message.fetchedAt === undefined ? {} : { fetchedAt: message.fetchedAt }),
+        admittedAt: attempt.delivery.admittedAt,
+        answeredAt: attempt.delivery.answeredAt,
+      },
       ...extra,
     });
   }

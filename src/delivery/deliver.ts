@@ -2,7 +2,7 @@
 // sent by someone else? — batched with the other messages admitted at the same time), the rate
 // limit (only for messages that will really be sent), the Standard Webhooks signature, and the
 // POST through the gate's circuit breaker. What to do with the outcome is decide()'s job.
-import { type Clock, sleep, systemClock } from '../clock.ts';
+import { type Clock, preciseNow, sleep, systemClock } from '../clock.ts';
 import { eventHeaders, fixedHeaders, requestTimeout, statusRulesOf } from '../config/destination.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { AuthorizeResult, DestinationCredentials } from '../credentials/credentials.ts';
@@ -35,6 +35,9 @@ export type Delivery =
       outcome: Outcome;
       /** When the request was sent (ms). */
       sentAt: number;
+      /** When it was admitted (claimed, and a rate-limit permit taken) and answered: epoch ms, fractional. */
+      admittedAt: number;
+      answeredAt: number;
       /** The signature-relevant headers of the request (never Authorization or configured ones). */
       request: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
       /** A 401 was answered by fetching a fresh token and sending again: this is the second send. */
@@ -180,6 +183,7 @@ export class Deliverer {
       'webhook-timestamp': request.webhookTimestamp,
       'webhook-signature': request.webhookSignature,
     };
+    const admittedAt = preciseNow();
     const sentAt = this.clock.now();
     const fire = (auth: Record<string, string>) =>
       this.o.gate.fire(async () => {
@@ -196,6 +200,8 @@ export class Deliverer {
       result: fired.result,
       outcome: fired.outcome,
       sentAt,
+      admittedAt,
+      answeredAt: preciseNow(),
       request,
       refreshed,
     });

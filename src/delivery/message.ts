@@ -13,9 +13,15 @@ export interface DeliveryMessage extends CarriedEvent {
   timestamp: number;
   /** Bytes held in memory for it (value, key, headers): what the window counts. */
   size: number;
+  /** When the deliverer fetched it (epoch ms, fractional): a hop of the attempt record's `timings`. */
+  fetchedAt?: number;
 }
 
-export function toDeliveryMessage(message: KafkaMessage, partition: number): DeliveryMessage {
+export function toDeliveryMessage(
+  message: KafkaMessage,
+  partition: number,
+  fetchedAt?: number,
+): DeliveryMessage {
   let headerBytes = 0;
   for (const [name, v] of Object.entries(message.headers ?? {})) {
     headerBytes += name.length + (Buffer.isBuffer(v) ? v.length : String(v ?? '').length);
@@ -32,5 +38,6 @@ export function toDeliveryMessage(message: KafkaMessage, partition: number): Del
     // messages of two partitions never dedupe against each other.
     meta: readEventMeta(message.headers, `offset-${partition}-${message.offset}`),
     userHeaders: userHeaders(message.headers),
+    ...(fetchedAt === undefined ? {} : { fetchedAt }),
   };
 }

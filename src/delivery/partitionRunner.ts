@@ -8,7 +8,7 @@
 // It never imports the actor: it is given a handler, and the consumer through a narrow port (the
 // kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
 import type { Consumer, Kafka } from 'kafkajs';
-import { type Clock, settledBy, sleep, systemClock } from '../clock.ts';
+import { type Clock, preciseNow, settledBy, sleep, systemClock } from '../clock.ts';
 import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
@@ -236,8 +236,9 @@ export class PartitionRunner {
   private accept(partition: number, messages: Parameters<typeof toDeliveryMessage>[0][]): void {
     if (this.stopping) return;
     const w = this.windowOf(partition);
+    const fetchedAt = preciseNow();
     for (const raw of messages) {
-      const message = toDeliveryMessage(raw, partition);
+      const message = toDeliveryMessage(raw, partition, fetchedAt);
       if (!w.tracker.track(message.offset, message.timestamp)) continue;
       w.bytes += message.size;
       this.schedule(w, message);

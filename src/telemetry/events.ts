@@ -29,6 +29,13 @@ export interface AttemptRecord {
    * feeds the produce→delivered latency.
    */
   producedAt?: string;
+  /**
+   * Where the time of this attempt went, epoch ms (fractional where Courier took it): the
+   * destination record written by the router (its Kafka timestamp), fetched by the deliverer,
+   * admitted (the delivered-key claim and a rate-limit permit), answered. The request was sent
+   * at `at`; the record itself was written at its own Kafka timestamp.
+   */
+  timings?: { routedAt: number; fetchedAt?: number; admittedAt: number; answeredAt: number };
   /** The signature-relevant request headers, so a signature mismatch can be checked afterwards. */
   request?: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
   /**
