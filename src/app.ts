@@ -271,7 +271,13 @@ export class CourierApp {
       this.started.push({ start: async () => {}, stop: async () => this.tlsWatch?.stop() });
       // Every destination's actor, stopped together (and in parallel) when the app stops.
       this.started.push({ start: async () => {}, stop: (deadline) => this.stopDestinations(deadline) });
-      for (const destination of config.destinations) await this.startDestination(destination);
+      // Concurrently: each actor's start waits for its consumer group join, and an instance
+      // joining beside a running one makes every group rebalance; one after the other, a second
+      // instance with 50 destinations took 101 s to serve (12 s concurrently, bench `scaleout`).
+      // Every start is settled before a failure is thrown.
+      const starts = await Promise.allSettled(config.destinations.map((d) => this.startDestination(d)));
+      const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       const monitor = new CredentialMonitor({
         destinations: this.watchedCredentials(),
         events: this.events,
