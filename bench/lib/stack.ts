@@ -189,7 +189,9 @@ export async function redisFootprint(prefix: string, eventId: RegExp): Promise<R
         k
           .slice(k.startsWith('{') ? prefix.length + 1 : prefix.length)
           .replace(eventId, '<id>')
-          .replace(/\d{4,}/g, '<n>') || '?';
+          .replace(/\d{4,}/g, '<n>')
+          // A day's delivered marks are sharded (`:e:<day>:<generation>:<shard>`): one kind.
+          .replace(/:e:<n>:\d+:\d+$/, ':e:<n>:<shard>') || '?';
       const slot = out.byKind[kind] ?? { keys: 0, bytes: 0 };
       out.byKind[kind] = slot;
       slot.keys++;

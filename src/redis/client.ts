@@ -1,7 +1,8 @@
 // The Redis ground every stage stands on: the connection (a standalone server, a Sentinel-managed
 // master or a Cluster) and Courier's Lua scripts; the key names are in keys.ts. Scripts live one
 // per file in ./lua, named `<command>-<numberOfKeys>.lua`, or `<command>.lua` when the number of
-// keys varies per call (batches); each is loaded once per client.
+// keys varies per call (batches); each is loaded once per client. A line `-- uses _<name>.lua`
+// puts that shared file's functions in its place (files named `_*` are not commands).
 import { readdirSync, readFileSync } from 'node:fs';
 import { Cluster, type ClusterNode, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.ts';
@@ -12,10 +13,12 @@ const LUA_DIR = new URL('./lua/', import.meta.url);
 
 export interface CourierRedisCommands {
   /** Per event: 0 claimed, < 0 delivered already (see admit.lua), n > 0 locked by another sender for n ms. */
-  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
-  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number[]>;
+  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number>;
   /** Confirms delivered marks whose attempt records are written ('d' → 'D'). */
-  confirm(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
+  confirm(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
+  /** One event's delivered mark in the given delivery days, or null. */
+  marked(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<string | null>;
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
@@ -115,9 +118,11 @@ function connect(config: RedisConfig, lazyConnect: boolean): Redis | Cluster {
 export function createRedis(config: RedisConfig, options: CreateRedisOptions = {}): CourierRedis {
   const redis = connect(config, options.lazyConnect ?? false);
   for (const file of readdirSync(LUA_DIR)) {
-    const match = /^(\w+)(?:-(\d+))?\.lua$/.exec(file);
+    const match = /^([a-zA-Z]\w*)(?:-(\d+))?\.lua$/.exec(file);
     if (!match) continue;
-    const lua = readFileSync(new URL(file, LUA_DIR), 'utf8');
+    const lua = readFileSync(new URL(file, LUA_DIR), 'utf8').replace(/^-- uses (_\w+\.lua)$/m, (_, shared) =>
+      readFileSync(new URL(shared, LUA_DIR), 'utf8'),
+    );
     // Without a fixed number of keys, ioredis takes it as the first argument of each call.
     redis.defineCommand(
       match[1] as string,

@@ -1,7 +1,8 @@
 // The delivered-key set with a fake clock and the semantics of admit.lua / complete.lua in memory
-// (keys with expiry on the same clock): claims fence concurrent senders by token, a delivered mark
-// is found in any day bucket of the window (also across midnight), locks expire, and the claims of
-// one turn share one round trip. The scripts themselves run against real Redis in test/.
+// (one hash per day keyed by mark field, with expiry on the same clock; the sharding of a day is
+// Redis layout, left out here): claims fence concurrent senders by token, a delivered mark is found
+// in any day of the window (also across midnight), locks expire, and the claims of one turn share
+// one round trip. The scripts themselves, shards included, run against real Redis in test/.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FakeClock } from '../../test/helpers/fakeClock.ts';
@@ -9,7 +10,11 @@ import { DAY_MS } from './buckets.ts';
 import { DeliveredKeySet, type DeliveryStore } from './deliveredKeySet.ts';
 import { redisKeys } from './keys.ts';
 
-/** Hashes and strings with expiry on the fake clock, and the two scripts over them. */
+/** A mark field (a digest, as bytes) as a map key; other arguments as strings. */
+const fieldOf = (v: string | number | Buffer | undefined): string =>
+  Buffer.isBuffer(v) ? `#${v.toString('hex')}` : String(v);
+
+/** Hashes and strings with expiry on the fake clock, and the scripts over them. */
 class MemoryStore implements DeliveryStore {
   calls = { admit: 0, complete: 0 };
   private strings = new Map<string, { value: string; expiresAt: number }>();
@@ -23,8 +28,12 @@ class MemoryStore implements DeliveryStore {
     if (v && v.expiresAt <= this.clock.now()) map.delete(key);
     return map.get(key);
   }
-  async hget(key: string, field: string): Promise<string | null> {
-    return this.live(this.hashes, key)?.fields.get(field) ?? null;
+  async marked(numberOfKeys: number, ...rest: Array<string | Buffer>): Promise<string | null> {
+    const [, v] = this.bucketHolding(
+      rest.slice(0, numberOfKeys).map(String),
+      fieldOf(rest[numberOfKeys + 1]),
+    );
+    return v ?? null;
   }
   private bucketHolding(buckets: string[], id: string): [string | undefined, string | undefined] {
     for (const b of buckets) {
@@ -33,15 +42,15 @@ class MemoryStore implements DeliveryStore {
     }
     return [undefined, undefined];
   }
-  async admit(numberOfKeys: number, ...rest: Array<string | number>): Promise<number[]> {
+  async admit(numberOfKeys: number, ...rest: Array<string | number | Buffer>): Promise<number[]> {
     this.calls.admit += 1;
     const keys = rest.slice(0, numberOfKeys).map(String);
-    const argv = rest.slice(numberOfKeys).map(String);
+    const argv = rest.slice(numberOfKeys).map(fieldOf);
     const n = Number(argv[2]);
     const lockMs = Number(argv[1]);
     const out: number[] = [];
     for (let i = 1; i <= keys.length - n; i++) {
-      const [id, force, token] = [argv[3 * i], argv[3 * i + 1], argv[3 * i + 2]] as [string, string, string];
+      const [id, force, token] = [argv[4 * i], argv[4 * i + 1], argv[4 * i + 2]] as [string, string, string];
       const [, v] = force === '1' ? [undefined, undefined] : this.bucketHolding(keys.slice(0, n), id);
       const lock = keys[n + i - 1] as string;
       const held = this.live(this.strings, lock);
@@ -54,14 +63,14 @@ class MemoryStore implements DeliveryStore {
     }
     return out;
   }
-  async complete(numberOfKeys: number, ...rest: Array<string | number>): Promise<number> {
+  async complete(numberOfKeys: number, ...rest: Array<string | number | Buffer>): Promise<number> {
     this.calls.complete += 1;
     const keys = rest.slice(0, numberOfKeys).map(String);
-    const argv = rest.slice(numberOfKeys).map(String);
+    const argv = rest.slice(numberOfKeys).map(fieldOf);
     const n = Number(argv[1]);
     const expiresAt = Number(argv[2]);
     for (let i = 1; i <= keys.length - n; i++) {
-      const [id, attempt, token] = [argv[3 * i], argv[3 * i + 1], argv[3 * i + 2]] as [
+      const [id, attempt, token] = [argv[4 * i], argv[4 * i + 1], argv[4 * i + 2]] as [
         string,
         string,
         string,
@@ -81,9 +90,11 @@ class MemoryStore implements DeliveryStore {
     }
     return 1;
   }
-  async confirm(numberOfKeys: number, ...rest: string[]): Promise<number> {
-    const buckets = rest.slice(0, numberOfKeys);
-    for (const id of rest.slice(numberOfKeys)) {
+  async confirm(numberOfKeys: number, ...rest: Array<string | Buffer>): Promise<number> {
+    const buckets = rest.slice(0, numberOfKeys).map(String);
+    const argv = rest.slice(numberOfKeys);
+    for (let i = 0; i < argv.length; i += 2) {
+      const id = fieldOf(argv[i + 1]);
       const [bucket, v] = this.bucketHolding(buckets, id);
       if (bucket && v?.startsWith('d')) this.live(this.hashes, bucket)?.fields.set(id, `D${v.slice(1)}`);
     }

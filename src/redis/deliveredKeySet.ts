@@ -1,19 +1,29 @@
 // The delivered-key set: which events each destination has already received (kept for the
-// idempotency window in the destination's day buckets, see buckets.ts), plus a short in-flight
-// lock so two senders never send one event at once. Admissions and completions of many events
-// share one Redis round trip each (see lua/admit.lua and lua/complete.lua).
-import { randomUUID } from 'node:crypto';
+// idempotency window in the destination's days, each sharded into small hashes keyed by a 12-byte
+// digest of the event id: see lua/_marks.lua and buckets.ts), plus a short in-flight lock so two
+// senders never send one event at once. Admissions and completions of many events share one
+// Redis round trip each (see lua/admit.lua and lua/complete.lua).
+import { hash, randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.ts';
 import { Batcher } from './batcher.ts';
 import { bucketDays, bucketExpiresAt, parseEntry } from './buckets.ts';
 import type { RedisKeys } from './keys.ts';
 
-/** The Redis commands the set runs (Courier's `admit.lua` and `complete.lua`, and HGET). */
+/** The Redis commands the set runs (Courier's `admit`, `complete`, `confirm` and `marked` scripts). */
 export interface DeliveryStore {
-  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number[]>;
-  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
-  confirm(numberOfKeys: number, ...keysThenArgs: string[]): Promise<number>;
-  hget(key: string, field: string): Promise<string | null>;
+  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number[]>;
+  complete(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number>;
+  confirm(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
+  marked(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<string | null>;
+}
+
+/**
+ * The hash field an event's mark is kept under: the first 12 bytes of the SHA-256 of its id (ids
+ * are often UUIDs, 36 bytes; 96 bits make a collision among a day's marks about as likely as
+ * never). Its first 4 bytes also pick the shard.
+ */
+export function markField(eventId: string): Buffer {
+  return hash('sha256', eventId, 'buffer').subarray(0, 12);
 }
 
 /** What admit.lua adds for a mark whose attempt record is not confirmed yet. */
@@ -89,7 +99,11 @@ export class DeliveredKeySet {
   async confirm(eventIds: readonly string[]): Promise<void> {
     if (eventIds.length === 0) return;
     const buckets = this.buckets().slice(0, 2);
-    await this.options.redis.confirm(buckets.length, ...buckets, ...eventIds);
+    await this.options.redis.confirm(
+      buckets.length,
+      ...buckets,
+      ...eventIds.flatMap((id) => [id, markField(id)]),
+    );
   }
 
   async release(eventId: string, token: string): Promise<void> {
@@ -97,13 +111,12 @@ export class DeliveredKeySet {
   }
 
   async isDelivered(eventId: string): Promise<boolean> {
-    const { redis } = this.options;
-    const values = await Promise.all(this.buckets().map((b) => redis.hget(b, eventId)));
-    const found = values.find((v) => v !== null);
+    const buckets = this.buckets();
+    const found = await this.options.redis.marked(buckets.length, ...buckets, eventId, markField(eventId));
     return found ? parseEntry(found)?.state === 'delivered' : false;
   }
 
-  /** The destination's delivery buckets, newest first. */
+  /** The destination's delivery days (base key names, see lua/_marks.lua), newest first. */
   private buckets(now = this.clock.now()): string[] {
     const { keys, destination, ttlMs } = this.options;
     return bucketDays(now, ttlMs).map((day) => keys.deliveries(destination, day));
@@ -125,7 +138,7 @@ export class DeliveredKeySet {
       '',
       this.options.lockMs,
       buckets.length,
-      ...items.flatMap((i) => [i.eventId, i.force ? '1' : '0', i.token]),
+      ...items.flatMap((i) => [i.eventId, markField(i.eventId), i.force ? '1' : '0', i.token]),
     );
     return states.map((s) => {
       const n = Number(s);
@@ -148,7 +161,13 @@ export class DeliveredKeySet {
       '',
       buckets.length,
       bucketExpiresAt(now, this.options.ttlMs),
-      ...items.flatMap((i) => [i.eventId, i.attempt === undefined ? '' : String(i.attempt), i.token]),
+      ...items.flatMap((i) => [
+        i.eventId,
+        // A release only drops the lock: no mark, no field.
+        i.attempt === undefined ? '' : markField(i.eventId),
+        i.attempt === undefined ? '' : String(i.attempt),
+        i.token,
+      ]),
     );
     return items.map(() => undefined);
   }

@@ -1,30 +1,29 @@
+-- uses _marks.lua
 -- Admits a batch of events for sending to one destination, in one round trip.
--- KEYS[1..n]: the destination's delivery buckets, newest first (one hash per day of the
--- idempotency window: event id → "<state><attempts>[|<partition>:<offsets>]", state D = delivered);
+-- KEYS[1..n]: the destination's delivery days, newest first (base names, see _marks.lua);
 -- KEYS[n+i]: event i's in-flight lock. All keys of one destination share a hash slot.
--- ARGV[1]: unused; ARGV[2]: lock ttl ms; ARGV[3]: n; then per event i: its id, '1' to ignore a
--- delivered mark (forced replay), and the claim's token (one per message being sent: a claim
--- renewed with its own token is extended; any other token finds the event locked).
+-- ARGV[1]: unused; ARGV[2]: lock ttl ms; ARGV[3]: n; then per event i: its id, its mark field,
+-- '1' to ignore a delivered mark (forced replay), and the claim's token (one per message being
+-- sent: a claim renewed with its own token is extended; any other token finds the event locked).
 -- Returns, per event, 0 = claimed (send it), -1 - a = delivered already by attempt a (skip it; a
 -- is 0 when the mark does not say), minus another 2^20 when that delivery's attempt record was not
 -- yet confirmed written (mark 'd', not 'D'), or m > 0 = another sender holds it for m more ms.
 local n = tonumber(ARGV[3])
+local bases = {}
+for b = 1, n do bases[b] = KEYS[b] end
 local out = {}
 for i = 1, #KEYS - n do
-  local id, force, token = ARGV[1 + 3 * i], ARGV[2 + 3 * i], ARGV[3 + 3 * i]
+  local id, field, force, token = ARGV[4 * i], ARGV[1 + 4 * i], ARGV[2 + 4 * i], ARGV[3 + 4 * i]
   local delivered = false
   local by = 0
   local unconfirmed = 0
   if force ~= '1' then
-    for b = 1, n do
-      local v = redis.call('HGET', KEYS[b], id)
-      if v then
-        local state = string.sub(v, 1, 1)
-        delivered = state == 'D' or state == 'd'
-        if state == 'd' then unconfirmed = 1048576 end
-        by = tonumber(string.match(v, '^%a(%d+)')) or 0
-        break
-      end
+    local _, _, v = findMark(bases, id, field)
+    if v then
+      local state = string.sub(v, 1, 1)
+      delivered = state == 'D' or state == 'd'
+      if state == 'd' then unconfirmed = 1048576 end
+      by = tonumber(string.match(v, '^%a(%d+)')) or 0
     end
   end
   local lock = KEYS[n + i]

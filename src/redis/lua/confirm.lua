@@ -1,14 +1,11 @@
+-- uses _marks.lua
 -- Confirms delivered marks once the delivery log has their attempt records: 'd<attempt>' becomes
 -- 'D<attempt>' (a mark still 'd' when its event is read again means the record may have been lost
 -- in a crash, and is written again).
--- KEYS: the destination's newest delivery buckets (a mark may be in yesterday's); ARGV: event ids.
-for _, id in ipairs(ARGV) do
-  for b = 1, #KEYS do
-    local v = redis.call('HGET', KEYS[b], id)
-    if v then
-      if string.sub(v, 1, 1) == 'd' then redis.call('HSET', KEYS[b], id, 'D' .. string.sub(v, 2)) end
-      break
-    end
-  end
+-- KEYS: the destination's newest delivery days (a mark may be in yesterday's, see _marks.lua);
+-- ARGV: per event its id and its mark field.
+for i = 1, #ARGV, 2 do
+  local key, name, v = findMark(KEYS, ARGV[i], ARGV[i + 1])
+  if key and string.sub(v, 1, 1) == 'd' then redis.call('HSET', key, name, 'D' .. string.sub(v, 2)) end
 end
 return 1

@@ -1,0 +1,142 @@
+// The delivered-key set's scripts against real Redis (lua/_marks.lua): marks spread over a day's
+// shards and generations are all found again; shards stay small (listpack-encoded) hashes; a day
+// is sized from the day before; a mark made before midnight is found after it; and a mark in a
+// bucket written by a version before sharding (keyed by the raw event id) is honoured and updated
+// where it is. Time is a fake clock near the real one, so that the keys' expiries are real.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, test } from 'node:test';
+import type { Redis } from 'ioredis';
+import { DAY_MS } from '../src/redis/buckets.ts';
+import { createRedis } from '../src/redis/client.ts';
+import { DeliveredKeySet } from '../src/redis/deliveredKeySet.ts';
+import { redisKeys } from '../src/redis/keys.ts';
+import { FakeClock } from './helpers/fakeClock.ts';
+import { REDIS_URL } from './helpers/stack.ts';
+
+const redis = createRedis({ url: REDIS_URL });
+after(() => redis.disconnect());
+
+function markSet(clock: FakeClock) {
+  const prefix = `marks${randomUUID().slice(0, 8)}`;
+  const set = new DeliveredKeySet({
+    redis,
+    keys: redisKeys(prefix),
+    destination: 'crm',
+    ttlMs: 7 * DAY_MS,
+    lockMs: 5000,
+    clock,
+  });
+  return { set, prefix, base: (day: number) => redisKeys(prefix).deliveries('crm', day) };
+}
+
+/** Claims and delivers each id (by attempt `attempt`), 100 at a time, and confirms their records. */
+async function deliver(set: DeliveredKeySet, ids: string[], attempt = 1): Promise<void> {
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    await Promise.all(
+      chunk.map(async (id) => {
+        const token = set.newToken();
+        const claim = await set.claim(id, { token });
+        assert.equal(claim.state, 'claimed', id);
+        await set.markDelivered(id, token, attempt);
+      }),
+    );
+    await set.confirm(chunk);
+  }
+}
+
+async function claims(set: DeliveredKeySet, ids: string[]) {
+  const out = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    out.push(
+      ...(await Promise.all(ids.slice(i, i + 100).map((id) => set.claim(id, { token: set.newToken() })))),
+    );
+  }
+  return out;
+}
+
+async function keysOf(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const batch of (redis as Redis).scanStream({
+    match: `{${prefix}:*`,
+    count: 1000,
+  }) as AsyncIterable<string[]>)
+    keys.push(...batch);
+  return keys;
+}
+
+describe('delivered marks in Redis', () => {
+  test('5,000 marks of one day, over several generations of shards, are all found again', async () => {
+    const clock = new FakeClock(Date.now());
+    const { set, prefix, base } = markSet(clock);
+    const ids = Array.from({ length: 5000 }, () => randomUUID());
+    await deliver(set, ids, 2);
+
+    const again = await claims(set, ids);
+    const wrong = again.filter((c) => !(c.state === 'delivered' && c.attempt === 2 && !c.unconfirmed));
+    assert.equal(wrong.length, 0, `${wrong.length} of 5000 not found as delivered and confirmed`);
+    assert.equal(await set.isDelivered(ids[4321] as string), true);
+    assert.equal(await set.isDelivered(randomUUID()), false);
+    const token = set.newToken();
+    const forced = await set.claim(ids[0] as string, { token, force: true });
+    assert.equal(forced.state, 'claimed', 'a forced replay claims a delivered event');
+    await set.release(ids[0] as string, token);
+
+    const today = Math.floor(clock.now() / DAY_MS);
+    const layout = await redis.hgetall(`${base(today)}:m`);
+    assert.ok(Number(layout.g) > 1, `a fresh day grows generations: ${JSON.stringify(layout)}`);
+    const counted = Object.entries(layout)
+      .filter(([k]) => k.startsWith('c'))
+      .reduce((sum, [, v]) => sum + Number(v), 0);
+    assert.equal(counted, 5000, 'the layout counts every mark once');
+    const shards = (await keysOf(prefix)).filter((k) => /:e:\d+:\d+:\d+$/.test(k));
+    for (const shard of shards) {
+      assert.equal(await redis.object('ENCODING', shard), 'listpack', shard);
+      assert.ok((await redis.pttl(shard)) > 7 * DAY_MS, `${shard} outlives the window`);
+    }
+    // Every id's lock was dropped when it was marked.
+    assert.equal((await keysOf(prefix)).filter((k) => k.includes(':i:')).length, 0);
+  });
+
+  test('a mark made before midnight is found after it, and the new day is sized from the old one', async () => {
+    const start = (Math.floor(Date.now() / DAY_MS) + 1) * DAY_MS - 2000;
+    const clock = new FakeClock(start);
+    const { set, base } = markSet(clock);
+    const before = Array.from({ length: 1000 }, () => randomUUID());
+    await deliver(set, before);
+    await clock.advance(4000);
+
+    const found = await claims(set, before);
+    assert.equal(found.filter((c) => c.state === 'delivered' && c.attempt === 1).length, 1000);
+    const after = Array.from({ length: 10 }, () => randomUUID());
+    await deliver(set, after);
+    const today = Math.floor(clock.now() / DAY_MS);
+    const layout = await redis.hgetall(`${base(today)}:m`);
+    // 1,000 marks yesterday at 128 a shard, with a quarter to spare: 16 shards from the start.
+    assert.deepEqual({ g: layout.g, s1: layout.s1, c1: layout.c1 }, { g: '1', s1: '16', c1: '10' });
+  });
+
+  test('a mark written before sharding (keyed by the event id) is honoured and updated where it is', async () => {
+    const clock = new FakeClock(Date.now());
+    const { set, base } = markSet(clock);
+    const yesterday = Math.floor(clock.now() / DAY_MS) - 1;
+    const legacy = base(yesterday);
+    await redis.hset(legacy, 'evt-old', 'D3|2:a,b', 'evt-unconfirmed', 'd1');
+    await redis.pexpire(legacy, DAY_MS);
+
+    const [old, unconfirmed] = await claims(set, ['evt-old', 'evt-unconfirmed']);
+    assert.deepEqual(old, { state: 'delivered', attempt: 3, unconfirmed: false });
+    assert.deepEqual(unconfirmed, { state: 'delivered', attempt: 1, unconfirmed: true });
+    assert.equal(await set.isDelivered('evt-old'), true);
+
+    // Delivered again (a forced replay): the mark is updated in the old bucket, not duplicated.
+    const token = set.newToken();
+    assert.equal((await set.claim('evt-old', { token, force: true })).state, 'claimed');
+    await set.markDelivered('evt-old', token, 4);
+    assert.equal(await redis.hget(legacy, 'evt-old'), 'd4|2:a,b');
+    await set.confirm(['evt-old', 'evt-unconfirmed']);
+    assert.deepEqual(await redis.hmget(legacy, 'evt-old', 'evt-unconfirmed'), ['D4|2:a,b', 'D1']);
+    assert.equal(await redis.exists(`${base(yesterday + 1)}:m`), 0, 'nothing new was added to today');
+  });
+});
