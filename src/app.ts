@@ -199,6 +199,7 @@ export class CourierApp {
   }
 
   async start(): Promise<void> {
+    const startedAt = Date.now();
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
     await this.checkTopics(roles);
@@ -236,6 +237,18 @@ export class CourierApp {
       onWritten: (records) => this.confirmDelivered(records),
     });
 
+    // Every consumer group is joined at once (the delay consumer's, each destination's, the
+    // router's): an instance joining beside a running one makes each of those groups rebalance,
+    // and one after the other those rebalances added up to 101 s for a second instance with 50
+    // destinations (bench `scaleout`). Every start is settled before a failure is thrown.
+    const joining: Promise<unknown>[] = [];
+    /** How long each group join took (ms), for the `courier started` line. */
+    const joins: Array<{ part: string; ms: number }> = [];
+    const timed = (part: string, start: Promise<unknown>) => {
+      const from = Date.now();
+      return start.then(() => joins.push({ part, ms: Date.now() - from }));
+    };
+    const checkedAt = Date.now();
     if (roles.has('retry')) {
       const delay = new DelayConsumer({
         kafka: this.kafka,
@@ -250,7 +263,7 @@ export class CourierApp {
         logger,
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       });
-      await this.startPart(delay);
+      joining.push(timed('retry', this.startPart(delay)));
     }
 
     if (roles.has('deliver')) {
@@ -271,23 +284,7 @@ export class CourierApp {
       this.started.push({ start: async () => {}, stop: async () => this.tlsWatch?.stop() });
       // Every destination's actor, stopped together (and in parallel) when the app stops.
       this.started.push({ start: async () => {}, stop: (deadline) => this.stopDestinations(deadline) });
-      // Concurrently: each actor's start waits for its consumer group join, and an instance
-      // joining beside a running one makes every group rebalance; one after the other, a second
-      // instance with 50 destinations took 101 s to serve (12 s concurrently, bench `scaleout`).
-      // Every start is settled before a failure is thrown.
-      const starts = await Promise.allSettled(config.destinations.map((d) => this.startDestination(d)));
-      const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-      const monitor = new CredentialMonitor({
-        destinations: this.watchedCredentials(),
-        events: this.events,
-        logger,
-        ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
-      });
-      await monitor.start();
-      this.started.push(monitor);
-      this.monitor = monitor;
-      this.tlsWatch.start();
+      joining.push(...config.destinations.map((d) => timed(`deliver:${d.id}`, this.startDestination(d))));
     }
 
     if (roles.has('router')) {
@@ -315,9 +312,25 @@ export class CourierApp {
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
         ...(this.o.routerCommitIntervalMs ? { commitIntervalMs: this.o.routerCommitIntervalMs } : {}),
       });
-      await this.startPart(this.router);
+      joining.push(timed('router', this.startPart(this.router)));
     }
-    await this.watchRedisState();
+    // The state marker is looked at meanwhile: nothing in it waits for the groups.
+    const starts = await Promise.allSettled([...joining, this.watchRedisState()]);
+    const joinedAt = Date.now();
+    const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (roles.has('deliver')) {
+      const monitor = new CredentialMonitor({
+        destinations: this.watchedCredentials(),
+        events: this.events,
+        logger,
+        ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
+      });
+      await monitor.start();
+      this.started.push(monitor);
+      this.monitor = monitor;
+      this.tlsWatch?.start();
+    }
     this.running = true;
     const version = configVersion(config);
     this.events.emit('config-applied', { version, at: Date.now() });
@@ -327,7 +340,17 @@ export class CourierApp {
     }, 60_000);
     this.heartbeat.unref();
     logger.info(
-      { roles: [...roles], destinations: config.destinations.map((d) => d.id), configVersion: version },
+      {
+        roles: [...roles],
+        destinations: config.destinations.map((d) => d.id),
+        configVersion: version,
+        // Where the start's time went: the checks before the groups, and the slowest joins.
+        startMs: Date.now() - startedAt,
+        checksMs: checkedAt - startedAt,
+        joinedMs: joinedAt - startedAt,
+        processUptimeMs: Math.round(process.uptime() * 1000),
+        slowestJoins: joins.sort((a, b) => b.ms - a.ms).slice(0, 3),
+      },
       'courier started',
     );
   }
