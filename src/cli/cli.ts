@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The `courier` command line: finds the verb, parses its flags, loads the configuration, checks
 // the dependencies the verb needs, runs it, and turns every error into one line on stderr and
 // an exit code: 0 ok · 1 failure · 2 usage · 3 a dependency cannot be reached.
