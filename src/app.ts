@@ -319,6 +319,9 @@ export class CourierApp {
     const joinedAt = Date.now();
     const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+    // The credential check and the record of the configuration, side by side: right after the
+    // joins the consumers' first fetches keep the event loop busy, and each await waits its turn.
+    let checked: Promise<void> = Promise.resolve();
     if (roles.has('deliver')) {
       const monitor = new CredentialMonitor({
         destinations: this.watchedCredentials(),
@@ -326,15 +329,15 @@ export class CourierApp {
         logger,
         ...(this.o.credentialCheckMs ? { intervalMs: this.o.credentialCheckMs } : {}),
       });
-      await monitor.start();
       this.started.push(monitor);
       this.monitor = monitor;
+      checked = monitor.start();
       this.tlsWatch?.start();
     }
     this.running = true;
     const version = configVersion(config);
     this.events.emit('config-applied', { version, at: Date.now() });
-    await this.publishConfig();
+    await Promise.all([checked, this.publishConfig()]);
     this.heartbeat = setInterval(() => {
       this.configStore.heartbeat(configVersion(this.current)).catch(() => {});
     }, 60_000);
