@@ -16,7 +16,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { rangesBetween, readRanges } from '../src/kafka/rangeReader.ts';
 import { eventBody, nowMs } from './lib/events.ts';
 import {
   type Child,
@@ -35,12 +34,11 @@ import {
   cleanupRun,
   closeClients,
   createTopic,
-  getAdmin,
-  kafka,
   produceBacklog,
   producePaced,
   REDIS_URL,
   raiseMaxMessageBytes,
+  readTopic,
   redisCalls,
   redisCounters,
   redisFootprint,
@@ -80,6 +78,8 @@ const TOPIC_MAX_BYTES = Number(env.BENCH_TOPIC_MAX_BYTES ?? 0);
 // Escape hatches for comparing versions: extra `courier run` arguments (e.g. `--workers 1`) and a
 // JSON object merged into every generated configuration's top level.
 const COURIER_ARGS = (env.BENCH_COURIER_ARGS ?? '').split(/\s+/).filter(Boolean);
+// Node flags for every `courier run`, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it.
+const COURIER_NODE_ARGS = (env.BENCH_COURIER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 const COURIER_CONFIG = JSON.parse(env.BENCH_COURIER_CONFIG_JSON ?? '{}') as Record<string, unknown>;
 const SKIP = new Set((env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()));
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -273,39 +273,29 @@ async function hopsOf(attemptsTopic: string, timed: Timed[]): Promise<Hop[]> {
     if (list) list.push(ms);
     else spans.set(hop, [ms]);
   };
-  const admin = await getAdmin();
   let found = 0;
   // The attempt log flushes every 100 ms: wait until every timed delivery's record is there.
   const deadline = Date.now() + 30_000;
   while (found < byId.size && Date.now() < deadline) {
     found = 0;
     spans.clear();
-    await readRanges({
-      kafka,
-      admin,
-      topic: attemptsTopic,
-      ranges: await rangesBetween(admin, attemptsTopic),
-      groupPrefix: `${run}-hops`,
-      onMessage: (message) => {
-        const a = JSON.parse(message.value?.toString() ?? '{}') as {
-          eventId: string;
-          outcome: string;
-          at: string;
-          timings?: { routedAt: number; fetchedAt?: number; admittedAt: number; answeredAt: number };
-        };
-        const r = byId.get(a.eventId);
-        if (!r || a.outcome !== 'delivered' || !a.timings) return false;
-        found += 1;
-        const t = a.timings;
-        add('produced → routed (destination record written)', t.routedAt - r.pt);
-        add('routed → fetched by the deliverer', (t.fetchedAt ?? Number.NaN) - t.routedAt);
-        add('fetched → admitted (Redis claim, rate limit)', t.admittedAt - (t.fetchedAt ?? Number.NaN));
-        add('admitted → at the receiver (sign, POST)', r.at - t.admittedAt);
-        add('at the receiver → answered', t.answeredAt - r.at);
-        add('answered → attempt recorded (off the path)', Number(message.timestamp) - t.answeredAt);
-        add('produced → at the receiver (total)', r.at - r.pt);
-        return false;
-      },
+    await readTopic(attemptsTopic, (message) => {
+      const a = JSON.parse(message.value?.toString() ?? '{}') as {
+        eventId: string;
+        outcome: string;
+        timings?: { routedAt: number; fetchedAt?: number; admittedAt: number; answeredAt: number };
+      };
+      const r = byId.get(a.eventId);
+      if (!r || a.outcome !== 'delivered' || !a.timings) return;
+      found += 1;
+      const t = a.timings;
+      add('produced → routed (destination record written)', t.routedAt - r.pt);
+      add('routed → fetched by the deliverer', (t.fetchedAt ?? Number.NaN) - t.routedAt);
+      add('fetched → admitted (Redis claim, rate limit)', t.admittedAt - (t.fetchedAt ?? Number.NaN));
+      add('admitted → at the receiver (sign, POST)', r.at - t.admittedAt);
+      add('at the receiver → answered', t.answeredAt - r.at);
+      add('answered → attempt recorded (off the path)', Number(message.timestamp) - t.answeredAt);
+      add('produced → at the receiver (total)', r.at - r.pt);
     });
     if (found < byId.size) await sleep(500);
   }
@@ -409,6 +399,7 @@ function startCourier(setup: CourierSetup, options: { args?: string[]; tag?: str
   return startNode({
     name: `courier run (${setup.prefix}${tag})`,
     args: [
+      ...COURIER_NODE_ARGS,
       '--disable-warning=TimeoutNegativeWarning',
       join(ROOT, 'src/cli/main.ts'),
       'run',

@@ -2,7 +2,15 @@
 // so the bench measures any version of Courier from outside): topics, producing backlogs and
 // paced streams, watermarks, Redis command counts and memory, and cleaning up a run.
 import { Redis } from 'ioredis';
-import { type Admin, type ConfigResourceTypes, Kafka, logLevel, type Producer } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import {
+  type Admin,
+  type ConfigResourceTypes,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
 
 // kafkajs' ConfigResourceTypes.TOPIC; the enum is not a named export of its CommonJS module.
 const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
@@ -118,6 +126,49 @@ export async function producePaced(options: {
   }
   await Promise.all(pending);
   return total;
+}
+
+/**
+ * Every message a topic holds now (up to each partition's high watermark), through a throwaway
+ * consumer group deleted afterwards; gives up after `timeoutMs`.
+ */
+export async function readTopic(
+  topic: string,
+  onMessage: (message: KafkaMessage) => void,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const a = await getAdmin();
+  const ends = new Map(
+    (await a.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)] as const),
+  );
+  const pending = new Set([...ends].filter(([, high]) => high > 0).map(([p]) => p));
+  if (pending.size === 0) return;
+  const groupId = `courier-bench-read-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`reading ${topic} timed out`)), timeoutMs);
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const high = ends.get(batch.partition) ?? 0;
+            for (const m of batch.messages) if (Number(m.offset) < high) onMessage(m);
+            if (Number(batch.lastOffset()) + 1 >= high) pending.delete(batch.partition);
+            if (pending.size === 0) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    await a.deleteGroups([groupId]).catch(() => {});
+  }
 }
 
 /** Messages on a topic: the sum of its partitions' high watermarks (topics start empty). */

@@ -64,12 +64,27 @@ export class DeliveredKeySet {
   private claims = 0;
   private readonly admissions: Batcher<{ eventId: string; force: boolean; token: string }, ClaimResult>;
   private readonly completions: Batcher<Completion, undefined>;
+  /**
+   * The mark fields of recent events: each delivery needs its field three times (admit, complete,
+   * confirm); a bounded cache saves two digests (emptied whole when it grows past its bound).
+   */
+  private readonly fields = new Map<string, Buffer>();
 
   constructor(options: DeliveredKeySetOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.admissions = new Batcher((items) => this.admitMany(items));
     this.completions = new Batcher((items) => this.completeMany(items));
+  }
+
+  private fieldOf(eventId: string): Buffer {
+    let field = this.fields.get(eventId);
+    if (!field) {
+      if (this.fields.size >= 20_000) this.fields.clear();
+      field = markField(eventId);
+      this.fields.set(eventId, field);
+    }
+    return field;
   }
 
   /** A new in-flight lock length (a reload changed the destination's timeout); later claims use it. */
@@ -102,7 +117,7 @@ export class DeliveredKeySet {
     await this.options.redis.confirm(
       buckets.length,
       ...buckets,
-      ...eventIds.flatMap((id) => [id, markField(id)]),
+      ...eventIds.flatMap((id) => [id, this.fieldOf(id)]),
     );
   }
 
@@ -112,7 +127,7 @@ export class DeliveredKeySet {
 
   async isDelivered(eventId: string): Promise<boolean> {
     const buckets = this.buckets();
-    const found = await this.options.redis.marked(buckets.length, ...buckets, eventId, markField(eventId));
+    const found = await this.options.redis.marked(buckets.length, ...buckets, eventId, this.fieldOf(eventId));
     return found ? parseEntry(found)?.state === 'delivered' : false;
   }
 
@@ -138,7 +153,7 @@ export class DeliveredKeySet {
       '',
       this.options.lockMs,
       buckets.length,
-      ...items.flatMap((i) => [i.eventId, markField(i.eventId), i.force ? '1' : '0', i.token]),
+      ...items.flatMap((i) => [i.eventId, this.fieldOf(i.eventId), i.force ? '1' : '0', i.token]),
     );
     return states.map((s) => {
       const n = Number(s);
@@ -164,7 +179,7 @@ export class DeliveredKeySet {
       ...items.flatMap((i) => [
         i.eventId,
         // A release only drops the lock: no mark, no field.
-        i.attempt === undefined ? '' : markField(i.eventId),
+        i.attempt === undefined ? '' : this.fieldOf(i.eventId),
         i.attempt === undefined ? '' : String(i.attempt),
         i.token,
       ]),
