@@ -40,7 +40,7 @@ import { StateMarker } from './redis/stateMarker.ts';
 import { TlsCertificates } from './redis/tlsCertificates.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
-import { Router } from './router/router.ts';
+import { ROUTER_PARTITIONS_AT_ONCE, Router } from './router/router.ts';
 import { type AttemptRecord, PipelineEmitter } from './telemetry/events.ts';
 import type { Logger } from './telemetry/logger.ts';
 import { VERSION } from './version.ts';
@@ -293,9 +293,13 @@ export class CourierApp {
         maxEventBytes: config.router.maxEventBytes,
         subject: `${config.kafka.eventsTopic}-value`,
       });
+      // As many producers as batches routed at once (see RouterOptions.producers).
+      const producers = await Promise.all(
+        Array.from({ length: ROUTER_PARTITIONS_AT_ONCE }, () => this.connectProducer()),
+      );
       this.router = new Router({
         kafka: this.kafka,
-        producer: await this.connectProducer(),
+        producers,
         groupId: groups.router,
         eventsTopic: names.events,
         invalidTopic: names.invalid,

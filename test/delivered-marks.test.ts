@@ -113,8 +113,8 @@ describe('delivered marks in Redis', () => {
     await deliver(set, after);
     const today = Math.floor(clock.now() / DAY_MS);
     const layout = await redis.hgetall(`${base(today)}:m`);
-    // 1,000 marks yesterday at 128 a shard, with a quarter to spare: 16 shards from the start.
-    assert.deepEqual({ g: layout.g, s1: layout.s1, c1: layout.c1 }, { g: '1', s1: '16', c1: '10' });
+    // 1,000 marks yesterday at 64 a shard, with a quarter to spare: 32 shards from the start (16 at least).
+    assert.deepEqual({ g: layout.g, s1: layout.s1, c1: layout.c1 }, { g: '1', s1: '32', c1: '10' });
   });
 
   test('a mark written before sharding (keyed by the event id) is honoured and updated where it is', async () => {

@@ -1,8 +1,9 @@
 // The benchmark's own Kafka and Redis access (kafkajs and ioredis directly, not Courier's code,
 // so the bench measures any version of Courier from outside): topics, producing backlogs and
 // paced streams, watermarks, Redis command counts and memory, and cleaning up a run.
-import { Redis } from 'ioredis';
+
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import {
   type Admin,
   type ConfigResourceTypes,
@@ -138,9 +139,7 @@ export async function readTopic(
   timeoutMs = 60_000,
 ): Promise<void> {
   const a = await getAdmin();
-  const ends = new Map(
-    (await a.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)] as const),
-  );
+  const ends = new Map((await a.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)] as const));
   const pending = new Set([...ends].filter(([, high]) => high > 0).map(([p]) => p));
   if (pending.size === 0) return;
   const groupId = `courier-bench-read-${randomUUID()}`;

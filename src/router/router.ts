@@ -33,9 +33,18 @@ import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { invalidRecord } from './invalidRecord.ts';
 
+/** Events partitions routed side by side; the app gives the router as many producers. */
+export const ROUTER_PARTITIONS_AT_ONCE = 4;
+
 export interface RouterOptions {
   kafka: Kafka;
-  producer: Producer;
+  /**
+   * The router's producers: each events partition's fan-out goes through one of them (partition
+   * modulo their number). kafkajs' idempotent producer keeps one produce request in flight per
+   * broker, so batches of partitions routed side by side wait for each other's round trip when
+   * they share a producer; a partition's batches follow one another, so its keys keep their order.
+   */
+  producers: Producer[];
   groupId: string;
   eventsTopic: string;
   invalidTopic: string;
@@ -135,7 +144,7 @@ export class Router {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
+      partitionsConsumedConcurrently: ROUTER_PARTITIONS_AT_ONCE,
       eachBatch: (payload) => this.track(this.onBatch(payload)),
     });
     this.commits.start();
@@ -220,7 +229,9 @@ export class Router {
 
     if (!isRunning() || isStale() || this.stopping) return;
     if (out.length > 0) {
-      const { tooLarge } = await sendSized(this.o.producer, this.o.limits, out);
+      const producers = this.o.producers;
+      const producer = producers[batch.partition % producers.length] as Producer;
+      const { tooLarge } = await sendSized(producer, this.o.limits, out);
       // Not expected: every record was checked against its topic's limit above.
       for (const t of tooLarge) {
         this.log.error(
