@@ -27,7 +27,14 @@ function markSet(clock: FakeClock) {
     lockMs: 5000,
     clock,
   });
-  return { set, prefix, base: (day: number) => redisKeys(prefix).deliveries('crm', day) };
+  const index = `{${prefix}:crm}:e:days`;
+  /** A day's generations from the index: [shards, marks] each. */
+  const generations = async (day: number) =>
+    ((await redis.hget(index, String(day))) ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((g) => g.split(':').map(Number) as [number, number]);
+  return { set, prefix, index, generations, base: (day: number) => redisKeys(prefix).deliveries('crm', day) };
 }
 
 /** Claims and delivers each id (by attempt `attempt`), 100 at a time, and confirms their records. */
@@ -69,7 +76,7 @@ async function keysOf(prefix: string): Promise<string[]> {
 describe('delivered marks in Redis', () => {
   test('5,000 marks of one day, over several generations of shards, are all found again', async () => {
     const clock = new FakeClock(Date.now());
-    const { set, prefix, base } = markSet(clock);
+    const { set, prefix, index, generations } = markSet(clock);
     const ids = Array.from({ length: 5000 }, () => randomUUID());
     await deliver(set, ids, 2);
 
@@ -84,12 +91,12 @@ describe('delivered marks in Redis', () => {
     await set.release(ids[0] as string, token);
 
     const today = Math.floor(clock.now() / DAY_MS);
-    const layout = await redis.hgetall(`${base(today)}:m`);
-    assert.ok(Number(layout.g) > 1, `a fresh day grows generations: ${JSON.stringify(layout)}`);
-    const counted = Object.entries(layout)
-      .filter(([k]) => k.startsWith('c'))
-      .reduce((sum, [, v]) => sum + Number(v), 0);
+    const layout = await generations(today);
+    assert.ok(layout.length > 1, `a fresh day grows generations: ${JSON.stringify(layout)}`);
+    assert.equal(layout[0]?.[0], 16, 'a day with no history starts with 16 shards');
+    const counted = layout.reduce((sum, [, marks]) => sum + marks, 0);
     assert.equal(counted, 5000, 'the layout counts every mark once');
+    assert.ok((await redis.pttl(index)) > 7 * DAY_MS, 'the index outlives the window');
     const shards = (await keysOf(prefix)).filter((k) => /:e:\d+:\d+:\d+$/.test(k));
     for (const shard of shards) {
       assert.equal(await redis.object('ENCODING', shard), 'listpack', shard);
@@ -102,7 +109,7 @@ describe('delivered marks in Redis', () => {
   test('a mark made before midnight is found after it, and the new day is sized from the old one', async () => {
     const start = (Math.floor(Date.now() / DAY_MS) + 1) * DAY_MS - 2000;
     const clock = new FakeClock(start);
-    const { set, base } = markSet(clock);
+    const { set, generations } = markSet(clock);
     const before = Array.from({ length: 1000 }, () => randomUUID());
     await deliver(set, before);
     await clock.advance(4000);
@@ -112,14 +119,13 @@ describe('delivered marks in Redis', () => {
     const after = Array.from({ length: 10 }, () => randomUUID());
     await deliver(set, after);
     const today = Math.floor(clock.now() / DAY_MS);
-    const layout = await redis.hgetall(`${base(today)}:m`);
     // 1,000 marks yesterday at 64 a shard, with a quarter to spare: 32 shards from the start (16 at least).
-    assert.deepEqual({ g: layout.g, s1: layout.s1, c1: layout.c1 }, { g: '1', s1: '32', c1: '10' });
+    assert.deepEqual(await generations(today), [[32, 10]]);
   });
 
   test('a mark written before sharding (keyed by the event id) is honoured and updated where it is', async () => {
     const clock = new FakeClock(Date.now());
-    const { set, base } = markSet(clock);
+    const { set, base, index } = markSet(clock);
     const yesterday = Math.floor(clock.now() / DAY_MS) - 1;
     const legacy = base(yesterday);
     await redis.hset(legacy, 'evt-old', 'D3|2:a,b', 'evt-unconfirmed', 'd1');
@@ -137,6 +143,6 @@ describe('delivered marks in Redis', () => {
     assert.equal(await redis.hget(legacy, 'evt-old'), 'd4|2:a,b');
     await set.confirm(['evt-old', 'evt-unconfirmed']);
     assert.deepEqual(await redis.hmget(legacy, 'evt-old', 'evt-unconfirmed'), ['D4|2:a,b', 'D1']);
-    assert.equal(await redis.exists(`${base(yesterday + 1)}:m`), 0, 'nothing new was added to today');
+    assert.equal(await redis.hget(index, String(yesterday + 1)), null, 'nothing new was added to today');
   });
 });

@@ -29,5 +29,5 @@ for i = 1, #KEYS - n do
     redis.call('DEL', lock)
   end
 end
-saveLayouts(ARGV[3])
+saveLayouts(bases, ARGV[3])
 return 1
