@@ -1,8 +1,9 @@
-// The delivery buckets: per destination, one Redis hash per UTC day holding, for each event it
-// delivered that day, "D<attempts>" — the delivered mark behind the idempotency check. A bucket
-// expires a whole idempotency window after its day ends, so no per-event key or TTL is kept.
-// Entries written by older versions ("<state><attempts>|<partition>:<offsets>", when the buckets
-// also located attempt records) are still read. Pure.
+// The delivery days: per destination and UTC day, the marks "D<attempts>" of the events it
+// delivered that day — the delivered marks behind the idempotency check, spread over small shard
+// hashes under the day's base key (the layout is lua/_marks.lua's). A day's keys expire a whole
+// idempotency window after it ends, so no per-event key or TTL is kept. Marks written by older
+// versions (one hash per day keyed by event id; "<state><attempts>|<partition>:<offsets>" when the
+// buckets also located attempt records) are still read. Pure.
 
 export const DAY_MS = 86_400_000;
 

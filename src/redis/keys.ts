@@ -9,7 +9,10 @@ export function redisKeys(prefix: string) {
   return {
     /** GCRA state of the destination's rate limit. */
     rate: (d: string) => `${dest(d)}:rate`,
-    /** One UTC day's delivery bucket of a destination (see buckets.ts). */
+    /**
+     * One UTC day's delivery base key of a destination: its shards and the index of days are
+     * named from it (lua/_marks.lua); versions before the sharding kept the day's marks in it.
+     */
     deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
     /** The in-flight lock of one event being sent to a destination. */
     inflight: (d: string, eventId: string) => `${dest(d)}:i:${eventId}`,
