@@ -20,7 +20,12 @@ import { BROKERS, produceRaw, provision, testConfig, uniqueName, waitFor } from 
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const STACK_DIR = process.env.COURIER_STACK_DIR ?? join(ROOT, '.stack');
-const RESUME_WITHIN_MS = 5_000;
+/**
+ * Well under the 30 s session and the 30 s backoff kafkajs used to grow to (the defect this test
+ * guards: 26.5 s): on a quiet machine the last event arrives in about 1 s, with both cores kept busy
+ * in about 11 s; a wait for a former member's session shows as 30 s or more.
+ */
+const RESUME_WITHIN_MS = 15_000;
 
 const processes = new CourierProcesses();
 after(() => processes.killAll());
@@ -34,7 +39,7 @@ function alive(pid: number): boolean {
   }
 }
 
-test('after a broker restart, deliveries resume within 5 s; nothing lost or doubled', async () => {
+test('after a broker restart, deliveries resume without waiting out a session; nothing lost or doubled', async () => {
   const receiver = await startReceiver();
   const config = testConfig([{ id: 'crm', url: receiver.url, concurrency: 8 }], {
     kafka: { sessionTimeoutMs: 30_000 },
