@@ -81,9 +81,14 @@ export class WebhookSender {
     // for every request, long after it was answered.
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.timeoutMs());
+    // undici does not end a request whose connection is still being made when it is aborted: the
+    // attempt ends at the timeout whatever the connection does (which its own budget ends later).
+    const cut = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
     let result: SendResult;
     try {
-      const res = await request(this.options.url, {
+      const sent = request(this.options.url, {
         method: 'POST',
         dispatcher: this.agent,
         headers: {
@@ -94,6 +99,8 @@ export class WebhookSender {
         body: req.body,
         signal: controller.signal,
       });
+      sent.catch(() => {});
+      const res = await Promise.race([sent, cut]);
       const snippet = await readSnippet(res.body as never, SNIPPET_TIMEOUT_MS);
       const retryAfter = res.headers['retry-after'];
       result = {

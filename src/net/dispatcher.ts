@@ -6,6 +6,7 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { Agent, buildConnector, type Dispatcher, ProxyAgent } from 'undici';
 import { guardedLookup } from './addressGuard.ts';
+import { boundedProxyClient } from './proxyTunnel.ts';
 
 /** What Courier keeps of a server's certificate. */
 export interface ServerCertificate {
@@ -54,8 +55,12 @@ export function createDispatcher(o: DispatcherOptions): Dispatcher {
   if (o.proxy) {
     // The proxy is the operator's own: reached whatever its address. The target's TLS (and mTLS)
     // runs inside the tunnel.
+    // The CONNECT gets the connect budget (and a little less than the request's timeout, so that
+    // the tunnel's refusal — a known outcome — is what the request sees, not its own timeout).
+    const connectMs = Math.min(10_000, Math.max(1, Math.floor(o.timeoutMs * 0.9)));
     return new ProxyAgent({
       uri: o.proxy,
+      clientFactory: boundedProxyClient(connectMs) as never,
       connections: o.connections,
       pipelining: 1,
       keepAliveTimeout: o.keepAliveTimeoutMs ?? 30_000,

@@ -3,6 +3,7 @@
 // message text.
 import type { SendErrorCode } from '../policy/failures.ts';
 import { FORBIDDEN_ADDRESS_CODE } from './addressGuard.ts';
+import { PROXY_STATUS_CODE, PROXY_TIMEOUT_CODE } from './proxyTunnel.ts';
 
 export function errorCode(err: unknown): { code: SendErrorCode; message: string } {
   const e = err as {
@@ -14,6 +15,11 @@ export function errorCode(err: unknown): { code: SendErrorCode; message: string 
   const code = e?.cause?.code ?? e?.code ?? '';
   const message = e?.cause?.message ?? e?.message ?? String(err);
   if (code === FORBIDDEN_ADDRESS_CODE) return { code: 'FORBIDDEN_ADDRESS', message };
+  if (code === PROXY_TIMEOUT_CODE) return { code: 'PROXY_TIMEOUT', message };
+  if (code === PROXY_STATUS_CODE) {
+    const status = (e.cause as { status?: number } | undefined)?.status ?? (e as { status?: number }).status;
+    return { code: `PROXY_${status ?? 0}`, message };
+  }
   if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_ARG_TYPE')
     return { code: 'INVALID_REQUEST', message };
   if (code === 'ECONNREFUSED') return { code: 'CONNECTION_REFUSED', message };

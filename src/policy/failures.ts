@@ -41,13 +41,17 @@ export function pauseNeedsOwner(reason: string): boolean {
 export const DEAD_LETTER_CLASSES = {
   permanent: 'the destination refused the event (a 4xx other than 401, 403, 408, 410, 425, 429)',
   redirect: 'a 3xx answer: redirects are not followed',
-  'too-large': '413, or a retry record over its topic limit',
+  'too-large':
+    "413, a transform output or header value over the destination's expressionLimits, or a record over its topic limit",
   forbidden: 'the destination resolves to a private or reserved address (SSRF guard)',
   'invalid-request': 'the request could not be built (nothing left the machine)',
   exhausted: 'the retry budget (attempts or age) is spent',
-  'transform-failed': "the destination's transform could not turn the event into a body",
+  'transform-failed':
+    "the destination's expressions could not handle the event: an error, or a limit (CPU time, memory) they broke",
   'held-too-long':
     'held (paused destination, open circuit) until a share of its topic retention: moved here before Kafka would delete it',
+  'crash-loop':
+    'the process handling it died three times while it was in hand: moved aside so the partition moves on',
 } as const;
 
 export type DeadLetterClass = keyof typeof DEAD_LETTER_CLASSES;
@@ -67,6 +71,8 @@ export const SEND_ERRORS = {
   DNS_FAILURE: { kind: 'transient', ambiguous: false },
   TLS_FAILURE: { kind: 'transient', ambiguous: false },
   NETWORK_ERROR: { kind: 'transient', ambiguous: true },
+  /** The egress proxy did not answer CONNECT within the timeout: nothing reached the destination. */
+  PROXY_TIMEOUT: { kind: 'transient', ambiguous: false },
   FORBIDDEN_ADDRESS: { kind: 'permanent', errorClass: 'forbidden' },
   /** The request could not be built (e.g. a header value undici refuses): nothing was sent. */
   INVALID_REQUEST: { kind: 'permanent', errorClass: 'invalid-request' },
@@ -81,7 +87,22 @@ export const SEND_ERRORS = {
   TOKEN_URL_FORBIDDEN: { kind: 'pause', reason: 'auth-revoked' },
 } as const satisfies Record<string, Outcome>;
 
-export type SendErrorCode = keyof typeof SEND_ERRORS;
+/**
+ * The egress proxy answered CONNECT with this status instead of opening the tunnel (`PROXY_502`):
+ * nothing reached the destination; retried like any transient failure.
+ */
+export type ProxyStatusCode = `PROXY_${number}`;
+
+export type SendErrorCode = keyof typeof SEND_ERRORS | ProxyStatusCode;
+
+function isProxyStatus(code: SendErrorCode): code is ProxyStatusCode {
+  return /^PROXY_\d{3}$/.test(code);
+}
+
+/** What a send error means. */
+function ofSendError(code: SendErrorCode): Outcome {
+  return isProxyStatus(code) ? { kind: 'transient', ambiguous: false } : SEND_ERRORS[code];
+}
 
 /** The codes a token endpoint failure carries. */
 export type TokenFailureCode = Extract<
@@ -146,7 +167,7 @@ function ofStatus(status: number): Outcome {
 /** What one attempt's result means; a destination's own status rules come first. */
 export function classify(result: SendResult, now: number, rules?: StatusRules): Outcome {
   const { status } = result;
-  if (status === undefined) return SEND_ERRORS[result.errorCode ?? 'NETWORK_ERROR'];
+  if (status === undefined) return ofSendError(result.errorCode ?? 'NETWORK_ERROR');
   const own = ruleFor(status, rules);
   const outcome: Outcome =
     own === 'dead-letter'
