@@ -136,6 +136,26 @@ kafka_up() {
   log "kafka: ready on 127.0.0.1:$KAFKA_PORT"
 }
 
+# ---------------------------------------------------------------- Chromium (tests only)
+
+# The status-page tests drive Debian's headless Chromium (playwright-core, no browser download).
+install_browser() {
+  local path="${CHROMIUM_PATH:-/usr/bin/chromium}"
+  if [[ -x "$path" ]]; then
+    log "chromium: $path"
+    return 0
+  fi
+  command -v apt-get >/dev/null || die "chromium is missing at $path and apt-get is not available: install Chromium or set CHROMIUM_PATH"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  mkdir -p "$STACK_DIR/logs"
+  log "chromium: not found at $path; installing Debian's chromium with apt-get (for the status-page tests)"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium; } \
+    >"$STACK_DIR/logs/apt-chromium.log" 2>&1 || fail_with_log chromium "$STACK_DIR/logs/apt-chromium.log" "apt-get install chromium failed"
+  [[ -x "$path" ]] || die "chromium was installed but is not at $path: set CHROMIUM_PATH"
+  log "chromium: installed at $path"
+}
+
 # ---------------------------------------------------------------- Redis
 
 redis_ready() { [[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" == PONG ]]; }
@@ -503,6 +523,7 @@ case "${1:-}" in
     esac
     ;;
   certs) make_certs && log "certificates in $SECURE_CERTS" ;;
+  browser) install_browser ;;
   redis-tls)
     case "${2:-}" in
       up) redis_tls_up ;;
@@ -539,7 +560,7 @@ case "${1:-}" in
     ;;
   status) status ;;
   *)
-    echo "usage: $0 up [--secure] [--redis-cluster]|down|reset|status|kafka-secure|redis-cluster|redis-tls|redis-sentinel up|down" >&2
+    echo "usage: $0 up [--secure] [--redis-cluster]|down|reset|status|browser|kafka-secure|redis-cluster|redis-tls|redis-sentinel up|down" >&2
     exit 2
     ;;
 esac
