@@ -5,11 +5,14 @@
 //   courier — `courier run` (all safeties on, default workers) draining the same backlog;
 // then fan-out to 10 destinations, produce→receiver latency at a fixed rate, RSS behind a paused
 // destination holding a large backlog and a rate-limited drain, Redis bytes per delivery, and a
-// scale-out: a second `courier run` joining one that serves 50 destinations mid-stream.
+// scale-out: a second `courier run` joining one that serves 50 destinations mid-stream; and the
+// router's cost of operators' expressions: `courier run --roles router` routing a backlog to 60
+// destinations, 50 with filters and 10 with transforms, beside the same 60 without.
 // Prints a table and one JSON line; asserts nothing (targets are printed, not enforced).
 // Sizes come from the environment: BENCH_EVENTS, BENCH_FANOUT_EVENTS, BENCH_BACKLOG,
 // BENCH_LATENCY_S, BENCH_HOLD_S, BENCH_DRAIN_S, BENCH_CONCURRENCY, BENCH_SCALEOUT_RATE,
-// BENCH_SKIP=a,b (phases: ceiling, plain, courier, memory, latency, fanout, backlog, scaleout).
+// BENCH_ROUTER_EVENTS, BENCH_SKIP=a,b (phases: ceiling, plain, courier, memory, latency, fanout,
+// backlog, scaleout, router).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +37,7 @@ import {
   cleanupRun,
   closeClients,
   createTopic,
+  getAdmin,
   produceBacklog,
   producePaced,
   REDIS_URL,
@@ -70,6 +74,9 @@ const CONNECTIONS = 64;
 const SCALEOUT_DESTINATIONS = 50;
 const SCALEOUT_RATE = Number(env.BENCH_SCALEOUT_RATE ?? 10); // events/s, each to every destination
 const SCALEOUT_S = 40;
+const ROUTER_EVENTS = Number(env.BENCH_ROUTER_EVENTS ?? 5_000);
+const ROUTER_FILTERS = 50;
+const ROUTER_TRANSFORMS = 10;
 const RATE = { perSecond: 500, burst: 50 };
 // Opt-in workaround: a router that forwards a whole fetched batch in one produce request can
 // exceed the broker's 1 MB batch limit when a backlog waits; raising the limit on the run's own
@@ -347,7 +354,12 @@ interface CourierSetup {
 /** Writes a courier.yaml (JSON is YAML) for a fresh prefix and creates its topics with the CLI. */
 async function courierSetup(
   name: string,
-  destinations: Array<{ id: string; rateLimit?: { perSecond: number; burst: number } }>,
+  destinations: Array<{
+    id: string;
+    rateLimit?: { perSecond: number; burst: number };
+    [field: string]: unknown;
+  }>,
+  overrides: Record<string, unknown> = {},
 ): Promise<CourierSetup> {
   const prefix = `${run}${name}`;
   const config = {
@@ -356,14 +368,14 @@ async function courierSetup(
     network: { allowPrivateAddresses: true },
     retryTiers: ['1s', '10s', '1m'],
     destinations: destinations.map((d) => ({
-      id: d.id,
       url: `${receiverUrl}/${prefix}/${d.id}`,
       secrets: [SECRET],
       concurrency: CONCURRENCY,
       timeoutMs: 10_000,
       retry: { baseDelayMs: 1000, maxDelayMs: 60_000 },
-      ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}),
+      ...d,
     })),
+    ...overrides,
     ...COURIER_CONFIG,
   };
   const configPath = join(dir, `${prefix}.yaml`);
@@ -841,6 +853,20 @@ function printReport(failure?: string): void {
       `  rate-limiter trips to Redis/delivery ${bl.limiterCallsPerDelivery}; script round trips/delivery ${bl.scriptCallsPerDelivery} (commands inside scripts count in the line above)`,
     );
   }
+  const rt = results.router as
+    | {
+        plain: { eventsPerSecond: number | null; cpuMsPerEvent: number | null };
+        expressions: { eventsPerSecond: number | null; cpuMsPerEvent: number | null };
+        ratio: number | null;
+      }
+    | undefined;
+  if (rt) {
+    lines.push(
+      `router alone (--roles router), ${ROUTER_EVENTS} events to 60 destinations: ` +
+        `no expressions ${fmt(rt.plain.eventsPerSecond ?? undefined)} events/s (${fmt(rt.plain.cpuMsPerEvent ?? undefined, ' ms')} CPU each); ` +
+        `${ROUTER_FILTERS} filters + ${ROUTER_TRANSFORMS} transforms ${fmt(rt.expressions.eventsPerSecond ?? undefined)} events/s (${fmt(rt.expressions.cpuMsPerEvent ?? undefined, ' ms')} CPU each, expression hosts included)`,
+    );
+  }
   if (redis) {
     lines.push(
       `Redis per delivered (event, destination): ${redis.bytesPerDelivery} B in all — the delivered-key set ${redis.shares.deliveredKeySet} B, ` +
@@ -875,6 +901,11 @@ function printReport(failure?: string): void {
     'Redis ≤ 48 B per delivered pair, delivered-key set',
     fmt(redis?.shares.deliveredKeySet, ' B'),
     redis ? redis.shares.deliveredKeySet <= 48 : undefined,
+  );
+  target(
+    'router: expressions ≥ 0.5 × none',
+    fmt(rt?.ratio ?? undefined),
+    rt?.ratio === null || rt?.ratio === undefined ? undefined : rt.ratio >= 0.5,
   );
   target(
     'scale-out: second instance serving ≤ 10 s',
@@ -1032,6 +1063,87 @@ async function scaleoutPhase(): Promise<void> {
   }
 }
 
+/**
+ * The router's cost of expressions: one backlog routed by `courier run --roles router` to 60
+ * destinations without expressions, then the same to 60 where 50 have a filter and 10 a transform
+ * (each holding for every event, so both write the same records). Rate = events routed per second
+ * between the router group's first commit and its last (read from outside, with kafkajs).
+ */
+async function routerPhase(): Promise<void> {
+  const runs: Array<{ name: string; destinations: Array<{ id: string; [f: string]: unknown }> }> = [
+    { name: 'plain', destinations: Array.from({ length: 60 }, (_, i) => ({ id: `d${i}` })) },
+    {
+      name: 'expressions',
+      destinations: Array.from({ length: 60 }, (_, i) =>
+        i < ROUTER_FILTERS
+          ? { id: `d${i}`, filter: `type.startsWith("bench") && data.n >= 0 && size(data.pad) > ${i}` }
+          : i < ROUTER_FILTERS + ROUTER_TRANSFORMS
+            ? {
+                id: `d${i}`,
+                transform: '{ "id": id, "n": data.n, "type": type, "pad": $substring(data.pad, 0, 20) }',
+              }
+            : { id: `d${i}` },
+      ),
+    },
+  ];
+  const out: Record<string, unknown> = {};
+  for (const r of runs) {
+    // One partition per destination and DLQ topic: 120 topics per run, not 720.
+    const setup = await courierSetup(`x${r.name[0]}`, r.destinations, {
+      kafka: {
+        brokers: BROKERS,
+        eventsTopic: `${run}x${r.name[0]}-events`,
+        topicPrefix: `${run}x${r.name[0]}`,
+        partitions: { events: 6, destination: 1, dlq: 1, retry: 1, attempts: 1, invalid: 1 },
+      },
+    });
+    log(`router (${r.name}): producing ${ROUTER_EVENTS} events for 60 destinations`);
+    await produceBacklog({ topic: setup.eventsTopic, run, count: ROUTER_EVENTS });
+    const child = startCourier(setup, { args: [...COURIER_ARGS, '--roles', 'router'] });
+    try {
+      const admin = await getAdmin();
+      const group = `${setup.prefix}-router`;
+      const committed = async () => {
+        const [topic] = await admin.fetchOffsets({ groupId: group, topics: [setup.eventsTopic] });
+        return (topic?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+      };
+      let first: { at: number; n: number; cpuMs: number } | undefined;
+      let last = { at: 0, n: 0, cpuMs: 0 };
+      await waitUntil(
+        `router (${r.name}) committed ${ROUTER_EVENTS}`,
+        async () => {
+          const n = await committed();
+          const sample = { at: nowMs(), n, cpuMs: treeCpuMs(child.pid) };
+          if (n > 0 && !first) first = sample;
+          last = sample;
+          if (n < ROUTER_EVENTS) await sleep(100);
+          return n >= ROUTER_EVENTS;
+        },
+        { timeoutMs: 600_000 },
+      );
+      const start = first ?? last;
+      const events = last.n - start.n;
+      const seconds = (last.at - start.at) / 1000;
+      const records = await Promise.all(
+        r.destinations.slice(0, 3).map((d) => topicMessages(setup.destTopic(d.id))),
+      );
+      out[r.name] = {
+        events,
+        seconds: round(seconds, 2),
+        eventsPerSecond: seconds > 0 ? round(events / seconds, 0) : null,
+        cpuMsPerEvent: events > 0 ? round((last.cpuMs - start.cpuMs) / events, 3) : null,
+        recordsOnFirstDestinations: records,
+      };
+      log(`router (${r.name}): ${JSON.stringify(out[r.name])}`);
+    } finally {
+      await stop(child, 20_000);
+    }
+  }
+  const plain = (out.plain as { eventsPerSecond: number | null }).eventsPerSecond;
+  const expr = (out.expressions as { eventsPerSecond: number | null }).eventsPerSecond;
+  results.router = { ...out, ratio: plain && expr ? round(expr / plain, 2) : null, target: 0.5 };
+}
+
 const failures: string[] = [];
 
 function reportFailure(phase: string, err: unknown): void {
@@ -1057,6 +1169,7 @@ try {
     ['fanout', fanoutPhase],
     ['backlog', backlogPhase],
     ['scaleout', scaleoutPhase],
+    ['router', routerPhase],
   ];
   // A failed phase does not hide the others' figures: each stops its own processes on the way out.
   for (const [name, phase] of phases) {

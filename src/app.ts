@@ -38,6 +38,7 @@ import { DestinationControl } from './redis/destinationControl.ts';
 import { redisKeys } from './redis/keys.ts';
 import { StateMarker } from './redis/stateMarker.ts';
 import { TlsCertificates } from './redis/tlsCertificates.ts';
+import { WorkMarks } from './redis/workMarks.ts';
 import { DelayConsumer } from './retry/delayConsumer.ts';
 import { RetryScheduler } from './retry/retryScheduler.ts';
 import { ROUTER_PARTITIONS_AT_ONCE, Router } from './router/router.ts';
@@ -310,6 +311,8 @@ export class CourierApp {
         ...(this.attemptLog ? { attempts: this.attemptLog } : {}),
         codec,
         limits: this.limits,
+        expressions: config.router.expressions,
+        workMarks: new WorkMarks({ redis: this.redis, keys, groupId: groups.router }),
         watch: this.watch,
         events: this.events,
         logger,

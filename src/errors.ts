@@ -41,7 +41,9 @@ export type InvalidEventReason =
   /** The decoded event could not be turned into the JSON body. */
   | 'EVENT_NOT_ENCODABLE'
   /** Any other unexpected error while handling this one event. */
-  | 'EVENT_UNPROCESSABLE';
+  | 'EVENT_UNPROCESSABLE'
+  /** The router's process died three times with this event in hand: moved aside (class crash-loop). */
+  | 'CRASH_LOOP';
 
 export class InvalidEventError extends CourierError {
   constructor(reason: InvalidEventReason, message: string, cause?: unknown) {

@@ -279,6 +279,70 @@ describe('egress proxy', () => {
   });
 });
 
+/** A proxy that takes connections and either never answers CONNECT or refuses it with 502. */
+async function refusingProxy(answer: 'never' | 502): Promise<{ url: string; connects: () => number }> {
+  let connects = 0;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer();
+  server.on('connect', (_req, client: Socket) => {
+    connects += 1;
+    sockets.add(client);
+    client.on('error', () => {});
+    client.on('close', () => sockets.delete(client));
+    if (answer === 502) client.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  closers.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, connects: () => connects };
+}
+
+describe('a proxy that does not open the tunnel', () => {
+  test('a CONNECT never answered is cut within timeoutMs; a 502 to CONNECT is PROXY_502; both known outcomes, retried', async () => {
+    const silent = await refusingProxy('never');
+    const refusing = await refusingProxy(502);
+    const target = await receiver();
+    const retry = { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100, jitter: 0 };
+    const config = testConfig([
+      { id: 'silent', url: target.url, proxy: silent.url, timeoutMs: 1000, retry },
+      { id: 'refused', url: target.url, proxy: refusing.url, timeoutMs: 1000, retry },
+    ]);
+    const courier = await run(config);
+    await produceRaw(config, [{ key: 'k', value: eventJson('px-3', 'order.created') }]);
+    await waitFor(() => ['silent', 'refused'].every((d) => finalFor(courier, d).length >= 1), {
+      timeoutMs: 30_000,
+      message: 'both dead-lettered after their two attempts',
+    });
+    const attempts = (d: string) => courier.attempts.filter((a) => a.destination === d);
+    for (const [d, code] of [
+      ['silent', 'PROXY_TIMEOUT'],
+      ['refused', 'PROXY_502'],
+    ] as const) {
+      const all = attempts(d);
+      assert.deepEqual(
+        all.map((a) => [a.outcome, a.errorCode]),
+        [
+          ['retry', code],
+          ['dlq', code],
+        ],
+        `${d}: ${JSON.stringify(all)}`,
+      );
+      assert.ok(
+        all.every((a) => a.unknownOutcome === undefined),
+        `${d}: nothing reached the destination, so the outcome is known`,
+      );
+    }
+    // Cut by the destination's 1 s timeout (the first phase that had none used to hold it 20 s).
+    for (const a of attempts('silent')) assert.ok(a.latencyMs < 3000, `cut at ${a.latencyMs} ms`);
+    assert.equal(target.requests.length, 0, 'nothing reached the destination');
+    assert.ok(silent.connects() >= 1 && refusing.connects() >= 1);
+  });
+});
+
 describe('status rules and adaptive timeouts', () => {
   test('retryOn: [409] retries a 409; deadLetterOn: [503] dead-letters a 503 at once', async () => {
     const conflict = await receiver((req) => ({ status: req.nth === 1 ? 409 : 200 }));

@@ -1,10 +1,11 @@
 // Which events a destination gets and what it receives: its event-type globs and CEL filter decide
 // whether an event goes there; its JSONata transform makes the body (else the CloudEvent as JSON)
-// and its headers taken from the event are computed and checked like fixed ones. Compiled once
-// per destination from the validated configuration; used by the router for every event and by
-// replay for an event that was dead-lettered before it could be shaped.
+// and its headers taken from the event are computed and checked like fixed ones, within the
+// destination's expression limits. The globs are matched where events are routed; the
+// expressions are compiled from a plain description (`ShapeSource`, which crosses to the
+// expression threads) and evaluated there, one event and destination at a time (`shapeEvent`).
 
-import { eventHeaders } from '../config/destination.ts';
+import { eventHeaders, expressionLimitsOf } from '../config/destination.ts';
 import { headerValueProblem } from '../config/fields.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { CloudEvent } from './cloudEvent.ts';
@@ -37,93 +38,178 @@ export function matchesEventType(patterns: readonly string[], eventType: string)
   return patterns.some((p) => globMatches(p, eventType));
 }
 
+export interface ExpressionLimits {
+  /** CPU time of one event's filter, headers and transform together (ms). */
+  cpuMs: number;
+  /** Largest transform output (bytes of JSON). */
+  outputBytes: number;
+  /** Largest header value taken from the event (bytes). */
+  headerBytes: number;
+}
+
+/** A destination's expressions as plain data: what the expression threads compile. */
+export interface ShapeSource {
+  id: string;
+  filter?: string;
+  transform?: string;
+  headers: Array<{ name: string; from: string; optional: boolean }>;
+  limits: ExpressionLimits;
+}
+
+export function shapeSource(d: DestinationConfig): ShapeSource {
+  return {
+    id: d.id,
+    ...(d.filter ? { filter: d.filter } : {}),
+    ...(d.transform ? { transform: d.transform } : {}),
+    headers: eventHeaders(d).map(({ name, from, optional }) => ({ name, from, optional })),
+    limits: expressionLimitsOf(d),
+  };
+}
+
+/** Whether a destination has any expression to evaluate per event (else its events pass as they are). */
+export function hasExpressions(d: DestinationConfig): boolean {
+  return Boolean(d.filter || d.transform || eventHeaders(d).length > 0);
+}
+
 export interface DestinationShape {
   id: string;
-  eventTypes: readonly string[];
   filter?: Filter;
   transform?: Transform;
   headers: Array<{ name: string; value: HeaderValue; optional: boolean }>;
+  limits: ExpressionLimits;
 }
 
 /** The expressions of one destination, compiled (the configuration was validated, so they compile). */
-export function compileShape(d: DestinationConfig): DestinationShape {
+export function compileShape(s: ShapeSource): DestinationShape {
   const must = <T>(compiled: { ok: true; value: T } | { ok: false; problem: string }, what: string): T => {
-    if (!compiled.ok) throw new Error(`destinations.${d.id}.${what}: ${compiled.problem}`);
+    if (!compiled.ok) throw new Error(`destinations.${s.id}.${what}: ${compiled.problem}`);
     return compiled.value;
   };
   return {
-    id: d.id,
-    eventTypes: d.eventTypes,
-    ...(d.filter ? { filter: must(compileFilter(d.filter), 'filter') } : {}),
-    ...(d.transform
-      ? { transform: must(compileTransform(d.transform, { timeoutMs: d.transformTimeoutMs }), 'transform') }
-      : {}),
-    headers: eventHeaders(d).map((h) => ({
+    id: s.id,
+    ...(s.filter ? { filter: must(compileFilter(s.filter), 'filter') } : {}),
+    ...(s.transform ? { transform: must(compileTransform(s.transform), 'transform') } : {}),
+    headers: s.headers.map((h) => ({
       name: h.name,
       value: must(compileHeaderValue(h.from), `headers.${h.name}.from`),
       optional: h.optional,
     })),
+    limits: s.limits,
   };
 }
 
-export type RouteDecision =
-  | { to: boolean; error?: undefined }
-  /** The filter could not be evaluated for this event: not routed, and counted with the reason. */
-  | { to: false; error: ExpressionError };
+/**
+ * Why an event is a destination's dead letter before delivery, as a stable code. The limits:
+ * CPU_LIMIT, MEMORY_LIMIT (the expression thread ran out of heap), OUTPUT_LIMIT, HEADER_LIMIT,
+ * RECORD_TOO_LARGE (over the destination topic's max.message.bytes), SUSPENDED (not evaluated:
+ * the destination's expressions broke their limits on several events in a row), THREAD_DIED.
+ */
+export type ShapeFailureCode =
+  | 'TRANSFORM_FAILED'
+  | 'INVALID_REQUEST'
+  | 'CPU_LIMIT'
+  | 'MEMORY_LIMIT'
+  | 'THREAD_DIED'
+  | 'SUSPENDED'
+  | 'OUTPUT_LIMIT'
+  | 'HEADER_LIMIT'
+  | 'RECORD_TOO_LARGE';
 
-/** Whether the event goes to the destination. Never throws. */
-export function routeTo(shape: DestinationShape, event: CloudEvent): RouteDecision {
-  if (!matchesEventType(shape.eventTypes, event.type)) return { to: false };
-  if (!shape.filter) return { to: true };
-  try {
-    return { to: shape.filter(event) };
-  } catch (err) {
-    return {
-      to: false,
-      error: err instanceof ExpressionError ? err : new ExpressionError('evaluation_error', String(err)),
-    };
-  }
+/** The DLQ class of each failure. */
+export const FAILURE_CLASS = {
+  TRANSFORM_FAILED: 'transform-failed',
+  INVALID_REQUEST: 'invalid-request',
+  CPU_LIMIT: 'transform-failed',
+  MEMORY_LIMIT: 'transform-failed',
+  THREAD_DIED: 'transform-failed',
+  SUSPENDED: 'transform-failed',
+  OUTPUT_LIMIT: 'too-large',
+  HEADER_LIMIT: 'too-large',
+  RECORD_TOO_LARGE: 'too-large',
+} as const satisfies Record<ShapeFailureCode, 'transform-failed' | 'invalid-request' | 'too-large'>;
+
+/** Which of a destination's expressions was running (named in limit failures). */
+export type ShapeStage = 'filter' | 'headers' | 'transform';
+export const STAGES: readonly ShapeStage[] = ['filter', 'headers', 'transform'];
+
+/** What one destination's expressions make of one event. */
+export type ShapeResult =
+  /** Its filter turned the event away. */
+  | { kind: 'skip' }
+  /** It goes there: with the transform's body (else the CloudEvent) and the headers taken from it. */
+  | { kind: 'route'; body?: string; headers?: Record<string, string> }
+  /** The filter could not be evaluated for this event: not routed there, counted with the reason. */
+  | { kind: 'filter-error'; code: string; message: string }
+  /** The destination's dead letter. */
+  | { kind: 'fail'; code: ShapeFailureCode; error: string };
+
+/** Thrown by a step check: the destination's CPU budget for the event is spent. */
+export function cpuLimitMessage(limits: ExpressionLimits, stage: ShapeStage): string {
+  return `cpu limit: the ${stage} used more than the destination's ${limits.cpuMs} ms of CPU time for this event (expressionLimits.cpuMs)`;
 }
 
-export type Shaped =
-  | { ok: true; body: string; headers: Record<string, string>; transformed: boolean }
-  | { ok: false; errorClass: 'transform-failed' | 'invalid-request'; error: string };
-
-/** The body and event-taken headers the destination gets for this event. Never throws. */
-export async function shapeFor(
+/**
+ * One destination's expressions over one event. Never throws but what `step` throws (it is the
+ * caller's check of the CPU budget, called before every transform step); `stage` is told which
+ * expression runs.
+ */
+export async function shapeEvent(
   shape: DestinationShape,
   event: CloudEvent,
-  eventJson: string,
-): Promise<Shaped> {
+  hooks: { step?: () => void; stage?: (stage: number) => void } = {},
+): Promise<ShapeResult> {
+  if (shape.filter) {
+    hooks.stage?.(0);
+    try {
+      if (!shape.filter(event)) return { kind: 'skip' };
+    } catch (err) {
+      const e = err instanceof ExpressionError ? err : new ExpressionError('evaluation_error', String(err));
+      return { kind: 'filter-error', code: e.code, message: e.message };
+    }
+  }
   const headers: Record<string, string> = {};
+  if (shape.headers.length > 0) hooks.stage?.(1);
   for (const h of shape.headers) {
     let value: string | undefined;
+    let problem: string | undefined;
     try {
       value = h.value(event);
+      if (value === undefined) problem = 'the event has no value for it';
     } catch (err) {
-      if (h.optional) continue;
+      problem = (err as Error).message;
+    }
+    if (value !== undefined && Buffer.byteLength(value) > shape.limits.headerBytes) {
       return {
-        ok: false,
-        errorClass: 'invalid-request',
-        error: `header ${h.name}: ${(err as Error).message}`,
+        kind: 'fail',
+        code: 'HEADER_LIMIT',
+        error: `header ${h.name}: a value of ${Buffer.byteLength(value)} bytes, over the destination's limit of ${shape.limits.headerBytes} (expressionLimits.headerBytes)`,
       };
     }
-    if (value === undefined) {
+    if (value !== undefined) problem = headerValueProblem(value);
+    // Optional: when the event has no valid value for it, no header.
+    if (problem) {
       if (h.optional) continue;
-      return {
-        ok: false,
-        errorClass: 'invalid-request',
-        error: `header ${h.name}: the event has no value for it`,
-      };
+      return { kind: 'fail', code: 'INVALID_REQUEST', error: `header ${h.name}: ${problem}` };
     }
-    const problem = headerValueProblem(value);
-    if (problem) return { ok: false, errorClass: 'invalid-request', error: `header ${h.name}: ${problem}` };
-    headers[h.name] = value;
+    headers[h.name] = value as string;
   }
-  if (!shape.transform) return { ok: true, body: eventJson, headers, transformed: false };
+  const withHeaders = Object.keys(headers).length > 0 ? { headers } : {};
+  if (!shape.transform) return { kind: 'route', ...withHeaders };
+  hooks.stage?.(2);
+  let body: string;
   try {
-    return { ok: true, body: await shape.transform(event), headers, transformed: true };
+    body = await shape.transform(event, hooks.step);
   } catch (err) {
-    return { ok: false, errorClass: 'transform-failed', error: (err as Error).message };
+    if (err instanceof ExpressionError) return { kind: 'fail', code: 'TRANSFORM_FAILED', error: err.message };
+    throw err;
   }
+  const bytes = Buffer.byteLength(body);
+  if (bytes > shape.limits.outputBytes) {
+    return {
+      kind: 'fail',
+      code: 'OUTPUT_LIMIT',
+      error: `the transform produced ${bytes} bytes, over the destination's limit of ${shape.limits.outputBytes} (expressionLimits.outputBytes)`,
+    };
+  }
+  return { kind: 'route', body, ...withHeaders };
 }

@@ -2,7 +2,7 @@
 // parsed configuration stays what was written, with defaults filled in, so it can be written back
 // and read again). Pure.
 import type { StatusRules } from '../policy/statusRules.ts';
-import { statusRules } from './destinationSchema.ts';
+import { DEFAULT_EXPRESSION_LIMITS, statusRules } from './destinationSchema.ts';
 import type { DestinationConfig } from './schema.ts';
 
 /** `timeoutMs: auto` without `autoTimeout`. */
@@ -39,4 +39,17 @@ export function eventHeaders(
 
 export function statusRulesOf(d: DestinationConfig): StatusRules {
   return statusRules(d);
+}
+
+/** What one event's expressions may use at this destination (`transformTimeoutMs` is cpuMs's former name). */
+export function expressionLimitsOf(d: DestinationConfig): {
+  cpuMs: number;
+  outputBytes: number;
+  headerBytes: number;
+} {
+  return {
+    cpuMs: d.expressionLimits.cpuMs ?? d.transformTimeoutMs ?? DEFAULT_EXPRESSION_LIMITS.cpuMs,
+    outputBytes: d.expressionLimits.outputBytes,
+    headerBytes: d.expressionLimits.headerBytes,
+  };
 }

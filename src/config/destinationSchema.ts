@@ -23,8 +23,8 @@ const statusRule = z.union([z.number().int(), z.string()]).check((ctx) => {
   if (typeof parsed === 'string') ctx.issues.push({ code: 'custom', input: ctx.value, message: parsed });
 });
 
-/** Transforms longer than this per event are stopped (and dead-lettered as transform-failed). */
-export const DEFAULT_TRANSFORM_TIMEOUT_MS = 100;
+/** What one event's expressions may use, per destination, unless `expressionLimits` says otherwise. */
+export const DEFAULT_EXPRESSION_LIMITS = { cpuMs: 100, outputBytes: 1_000_000, headerBytes: 8192 } as const;
 
 const positiveInt = z.number().int().positive();
 
@@ -194,16 +194,40 @@ export const destinationSchema = z
       .describe(
         'A CEL condition over the event (`type`, `source`, `subject`, `id`, `time`, `data`, `extensions`), e.g. `type == "order.created" && data.total > 1000`; only events it holds for go to this destination. An event it cannot evaluate (a missing field, a wrong type) is not routed here and is counted.',
       ),
-    transform: expression((source) => compileTransform(source, { timeoutMs: DEFAULT_TRANSFORM_TIMEOUT_MS }))
+    transform: expression((source) => compileTransform(source))
       .optional()
       .describe(
         'A JSONata expression over the event producing the body sent (and signed) instead of the CloudEvent, e.g. `{ "id": id, "email": data.contact.email }`. An event it cannot handle is dead-lettered as `transform-failed`.',
       ),
-    transformTimeoutMs: duration({ max: 10_000 })
-      .default(DEFAULT_TRANSFORM_TIMEOUT_MS)
+    expressionLimits: z
+      .strictObject({
+        cpuMs: duration({ max: 10_000 })
+          .optional()
+          .describe(
+            `CPU time one event's filter, header values and transform may use together, measured on the thread that evaluates them (not wall clock shared with other events). Past it the evaluation is stopped and the event is this destination's \`transform-failed\` dead letter. Default ${DEFAULT_EXPRESSION_LIMITS.cpuMs} ms (or \`transformTimeoutMs\`).`,
+          ),
+        outputBytes: positiveInt
+          .default(DEFAULT_EXPRESSION_LIMITS.outputBytes)
+          .describe(
+            "The largest body the transform may produce (bytes of JSON); a larger one is this destination's `too-large` dead letter.",
+          ),
+        headerBytes: positiveInt
+          .max(65_536)
+          .default(DEFAULT_EXPRESSION_LIMITS.headerBytes)
+          .describe(
+            "The largest value a header taken from the event may have; a larger one is this destination's `too-large` dead letter.",
+          ),
+      })
+      .default({
+        outputBytes: DEFAULT_EXPRESSION_LIMITS.outputBytes,
+        headerBytes: DEFAULT_EXPRESSION_LIMITS.headerBytes,
+      })
       .describe(
-        'The time budget of the transform per event; a longer one is stopped and the event dead-lettered.',
+        "What this destination's expressions (filter, headers from the event, transform) may use per event. Memory is bounded per expression host (`router.expressions.memoryMb`).",
       ),
+    transformTimeoutMs: duration({ max: 10_000 })
+      .optional()
+      .describe('Former name of `expressionLimits.cpuMs` (still read; set only one of them).'),
     retryOn: z
       .array(statusRule)
       .default([])
@@ -341,6 +365,13 @@ export const destinationSchema = z
     }
     for (const p of statusRuleProblems(statusRules(d))) {
       ctx.addIssue({ code: 'custom', path: [p.list, p.index], message: p.problem });
+    }
+    if (d.transformTimeoutMs !== undefined && d.expressionLimits.cpuMs !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['transformTimeoutMs'],
+        message: 'is the former name of expressionLimits.cpuMs: set only expressionLimits.cpuMs',
+      });
     }
     if (d.autoTimeout && d.timeoutMs !== 'auto') {
       ctx.addIssue({ code: 'custom', path: ['autoTimeout'], message: 'only with timeoutMs: auto' });

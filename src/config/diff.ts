@@ -33,6 +33,7 @@ export const IN_PLACE_FIELDS = new Set([
   'filter',
   'transform',
   'transformTimeoutMs',
+  'expressionLimits',
   'alerts',
   'healthCheck',
   'secretsExpireAt',

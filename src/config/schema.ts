@@ -313,8 +313,31 @@ export const configSchema = z
         maxEventBytes: positiveInt
           .default(512 * 1024)
           .describe('Larger input events go to `<prefix>.events.invalid` as EVENT_TOO_LARGE.'),
+        expressions: z
+          .strictObject({
+            hosts: z
+              .number()
+              .int()
+              .min(2)
+              .max(32)
+              .default(2)
+              .describe(
+                "Child processes that evaluate destinations' filters, headers from the event and transforms (started only when some destination has one): the first evaluates the destinations that stay within their limits, the others each destination whose expressions broke a limit or ran slow, in a lane of its own.",
+              ),
+            memoryMb: z
+              .number()
+              .int()
+              .min(16)
+              .max(4096)
+              .default(128)
+              .describe(
+                "Heap of each host's evaluating thread (MiB). An evaluation that needs more ends that thread or host, never Courier's process: the event is that destination's `transform-failed` dead letter and a new one takes over.",
+              ),
+          })
+          .default({ hosts: 2, memoryMb: 128 })
+          .describe('Where operator-written expressions run: apart from Courier, bounded.'),
       })
-      .default({ maxEventBytes: 512 * 1024 })
+      .default({ maxEventBytes: 512 * 1024, expressions: { hosts: 2, memoryMb: 128 } })
       .describe('The router (events topic → destination topics).'),
     idempotency: z
       .strictObject({

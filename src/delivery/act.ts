@@ -172,41 +172,72 @@ export class Executor {
    * of its topic's retention: moved to the DLQ before Kafka would delete it, with why and since
    * when; replayed later like any dead letter. True once written (its offset may be committed).
    */
-  async heldTooLong(
+  heldTooLong(message: DeliveryMessage, held: { reason: string; retentionMs: number }): Promise<boolean> {
+    const since = new Date(message.timestamp).toISOString();
+    return this.moveAside(message, {
+      errorClass: 'held-too-long',
+      code: 'HELD_TOO_LONG',
+      error: `HELD_TOO_LONG: held since ${since} (${held.reason}); moved to the DLQ before the topic's retention (${Math.round(held.retentionMs / 3_600_000)} h) would delete it`,
+      log: { since, reason: held.reason },
+      logMessage: 'held message moved to the DLQ before the topic retention deletes it',
+    });
+  }
+
+  /**
+   * A message processes died holding (claimed, never completed) `crashes` times: moved to the DLQ
+   * (`crash-loop`) instead of being sent again, so the partition moves on; its claim is completed.
+   */
+  async crashLoop(message: DeliveryMessage, claim: { token: string; crashes: number }): Promise<boolean> {
+    const moved = await this.moveAside(message, {
+      errorClass: 'crash-loop',
+      code: 'CRASH_LOOP',
+      error: `CRASH_LOOP: processes delivering it died ${claim.crashes} times while it was in hand; moved aside unsent so the partition moves on`,
+      log: { crashes: claim.crashes },
+      logMessage: 'message moved to the DLQ: processes died holding it',
+    });
+    if (moved) await this.o.deliveredKeys.release(message.meta.eventId, claim.token);
+    return moved;
+  }
+
+  /** Writes a message that was not sent (this time) to the DLQ, with its attempt record. */
+  private async moveAside(
     message: DeliveryMessage,
-    held: { reason: string; retentionMs: number },
+    letter: {
+      errorClass: 'held-too-long' | 'crash-loop';
+      code: string;
+      error: string;
+      log: Record<string, unknown>;
+      logMessage: string;
+    },
   ): Promise<boolean> {
     const { meta } = message;
     const now = this.now();
-    const since = new Date(message.timestamp).toISOString();
-    const error = `HELD_TOO_LONG: held since ${since} (${held.reason}); moved to the DLQ before the topic's retention (${Math.round(held.retentionMs / 3_600_000)} h) would delete it`;
     const stored = await this.fits(() =>
       this.o.deadLetters.write(message, {
         destination: this.o.destination,
         eventId: meta.eventId,
-        errorClass: 'held-too-long',
+        errorClass: letter.errorClass,
         attempts: meta.attemptsBefore,
         firstAttemptAt: meta.firstAttemptAt ?? message.timestamp,
         lastAttemptAt: now,
-        lastError: error,
+        lastError: letter.error,
       }),
     );
     if (!stored) return false;
     this.o.logger.error(
       {
-        code: 'HELD_TOO_LONG',
+        code: letter.code,
         eventId: meta.eventId,
         partition: message.partition,
         offset: message.offset,
-        since,
-        reason: held.reason,
+        ...letter.log,
       },
-      'held message moved to the DLQ before the topic retention deletes it',
+      letter.logMessage,
     );
     this.o.events.emit('dlq', {
       destination: this.o.destination,
       eventId: meta.eventId,
-      errorClass: 'held-too-long',
+      errorClass: letter.errorClass,
     });
     this.emit({
       eventId: meta.eventId,
@@ -216,9 +247,9 @@ export class Executor {
       at: new Date(now).toISOString(),
       latencyMs: 0,
       outcome: 'dlq',
-      errorClass: 'held-too-long',
-      errorCode: 'HELD_TOO_LONG',
-      error,
+      errorClass: letter.errorClass,
+      errorCode: letter.code,
+      error: letter.error,
       replay: meta.replay !== undefined,
       record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
     });

@@ -25,6 +25,11 @@ export type Delivery =
   | { kind: 'skipped'; deliveredBy: number; unconfirmed: boolean }
   /** The wait was abandoned (stop or rebalance) before anything was sent. */
   | { kind: 'abandoned' }
+  /**
+   * Processes died `crashes` times holding this message (claimed, never completed): it is not
+   * sent again but moved aside; the executor completes the claim.
+   */
+  | { kind: 'crash-loop'; token: string; crashes: number }
   /** The breaker refused to send, or the gate shut meanwhile: nothing was sent; wait at the gate. */
   | { kind: 'rejected' }
   | {
@@ -139,6 +144,7 @@ export class Deliverer {
         if (c.state === 'claimed') return undefined;
         if (c.state === 'delivered')
           return { kind: 'skipped', deliveredBy: c.attempt, unconfirmed: c.unconfirmed };
+        if (c.state === 'crash-loop') return { kind: 'crash-loop', token, crashes: c.crashes };
         // Another sender has it right now: wait for them rather than send twice.
         await sleep(this.clock, Math.min(c.retryInMs, 250), signal);
         if (signal.aborted) return { kind: 'abandoned' };

@@ -247,6 +247,11 @@ export class DestinationActor {
         case 'skipped':
           this.executor.skipped(message, delivery);
           return true;
+        case 'crash-loop':
+          if (await this.executor.crashLoop(message, delivery)) return true;
+          // The DLQ refused it (its record limit): it is sent after all.
+          await this.o.deliveredKeys.release(message.meta.eventId, delivery.token);
+          continue;
         case 'attempted': {
           const firstAttemptAt = meta.firstAttemptAt ?? delivery.sentAt;
           const action = decide({

@@ -9,9 +9,8 @@
 // Each re-sent record carries the producer's own headers and the Courier headers replay writes
 // from typed metadata; no courier-* header of the source record is copied onward.
 import { randomUUID } from 'node:crypto';
-import type { Admin, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { type CloudEvent, toCloudEvent } from '../cloudevents/cloudEvent.ts';
-import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import { requestTimeout } from '../config/destination.ts';
 import { configVersion } from '../config/diff.ts';
 import type { CourierConfig, DestinationConfig } from '../config/schema.ts';
@@ -20,13 +19,15 @@ import { CourierError } from '../errors.ts';
 import { createKafka, createProducer } from '../kafka/client.ts';
 import { EventCodec, registryOptions } from '../kafka/codec.ts';
 import { H, headerString } from '../kafka/headers.ts';
-import { destinationRecord, readEventMeta, userHeaders } from '../kafka/records.ts';
+import { destinationRecord, type EventMeta, readEventMeta, userHeaders } from '../kafka/records.ts';
+import { TopicLimits } from '../kafka/sizedSend.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
 import { egressRules, proxyFor } from '../net/egress.ts';
 import { createRedis } from '../redis/client.ts';
 import { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import { DestinationControl } from '../redis/destinationControl.ts';
 import { redisKeys } from '../redis/keys.ts';
+import { FanOut, type RoutedPart } from '../shaping/fanOut.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
 import { findLatestByEventId } from './deadLetters.ts';
@@ -78,15 +79,14 @@ export function replayHeaders(
     partition: number;
     offset: string;
   },
-  shaped?: { headers: Record<string, string>; transformed: boolean },
 ): IHeaders {
   const eventId = headerString(source, H.eventId);
   const eventType = headerString(source, H.eventType);
   // What the router computed for the destination travels on (headers taken from the event, the
-  // transform mark), or what replay computed now for an event the router could not shape.
+  // transform mark).
   const carried = readEventMeta(source, '');
-  const requestHeaders = shaped ? shaped.headers : carried.headers;
-  const transformed = shaped ? shaped.transformed : carried.transformed;
+  const requestHeaders = carried.headers;
+  const transformed = carried.transformed;
   const record = destinationRecord(replay.destination, {
     key: null,
     value: null,
@@ -172,8 +172,8 @@ class Resender {
     delivered: DeliveredKeySet;
     topic: string;
     summary: ReplaySummary;
-    /** The destination's shaping, for dead letters the router could not shape. */
-    shape: DestinationShape;
+    /** The router's fan-out, for this destination alone: backfilled events, dead letters the router could not shape. */
+    fanOut: FanOut;
     /** Decodes events-topic records (a backfill). */
     codec?: EventCodec;
   };
@@ -183,25 +183,45 @@ class Resender {
     this.spacingMs = 1000 / options.options.rate;
   }
 
-  private async reshape(
-    value: Buffer,
-  ): Promise<
-    | { ok: true; body: string; headers: Record<string, string>; transformed: boolean }
-    | { ok: false; error: string }
-  > {
-    const text = value.toString('utf8');
-    try {
-      const event = toCloudEvent(JSON.parse(text));
-      const shaped = await shapeFor(this.o.shape, event, text);
-      return shaped.ok ? shaped : { ok: false, error: `${shaped.errorClass}: ${shaped.error}` };
-    } catch (err) {
-      return { ok: false, error: `not a CloudEvent: ${(err as Error).message}` };
-    }
+  /**
+   * An event routed for this destination alone, as the router would: its types and filter decide,
+   * its transform and headers shape it, its limits hold. The record, or why there is none.
+   */
+  private async route(
+    event: CloudEvent,
+    carried: { key: Buffer | null; headers: IHeaders | undefined; meta: EventMeta },
+  ): Promise<{ record: Message } | { failed: string } | { notForIt: string }> {
+    const json = JSON.stringify(event);
+    const parts: RoutedPart[] = [];
+    const [summary] = await this.o.fanOut.route(
+      [
+        {
+          event,
+          json,
+          carried: {
+            key: carried.key ?? Buffer.from(event.id),
+            value: Buffer.from(json),
+            userHeaders: userHeaders(carried.headers),
+            meta: carried.meta,
+          },
+        },
+      ],
+      (part) => parts.push(part),
+    );
+    const record = parts.flatMap((p) => p.records)[0];
+    if (record) return { record: record.message };
+    const dead = parts.flatMap((p) => p.deadLetters)[0];
+    if (dead) return { failed: `${dead.errorClass}: ${dead.error}` };
+    const filterError = parts.flatMap((p) => p.filterFailures)[0];
+    if (filterError) return { notForIt: `its filter failed: ${filterError.message}` };
+    return {
+      notForIt: summary?.filtered.length ? 'its filter turns it away' : 'its event types do not take it',
+    };
   }
 
   /**
-   * An event of the events topic, as the router would route it to this destination alone: its
-   * types and filter decide, its transform and headers shape it. Undefined when it is not for it.
+   * An event of the events topic, as the router would route it to this destination alone.
+   * Undefined when it is not for it (or cannot be shaped: printed and counted).
    */
   private async routeEvent(
     message: KafkaMessage,
@@ -220,38 +240,32 @@ class Resender {
       );
       return undefined;
     }
-    const route = routeTo(this.o.shape, event);
-    if (!route.to) {
-      summary.notForIt = (summary.notForIt ?? 0) + 1;
-      if (route.error) options.print(`filter failed ${event.id} (${where}): ${route.error.message}`);
-      return undefined;
-    }
-    const body = JSON.stringify(event);
-    const shaped = await shapeFor(this.o.shape, event, body);
-    if (!shaped.ok) {
-      summary.failed += 1;
-      options.print(`cannot shape ${event.id} (${where}): ${shaped.errorClass}: ${shaped.error}`);
-      return undefined;
-    }
-    const record = destinationRecord(options.destination, {
-      key: message.key ?? Buffer.from(event.id),
-      value: Buffer.from(shaped.transformed ? shaped.body : body),
-      userHeaders: userHeaders(message.headers),
+    const routed = await this.route(event, {
+      key: message.key,
+      headers: message.headers,
       meta: {
         eventId: event.id,
         eventType: event.type,
         attemptsBefore: 0,
         force: false,
         replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: 'events' },
-        ...(Object.keys(shaped.headers).length > 0 ? { headers: shaped.headers } : {}),
-        ...(shaped.transformed ? { transformed: true } : {}),
-        configVersion: configVersion(options.config),
       },
     });
+    if ('notForIt' in routed) {
+      summary.notForIt = (summary.notForIt ?? 0) + 1;
+      if (routed.notForIt.startsWith('its filter failed'))
+        options.print(`filter failed ${event.id} (${where}): ${routed.notForIt}`);
+      return undefined;
+    }
+    if ('failed' in routed) {
+      summary.failed += 1;
+      options.print(`cannot shape ${event.id} (${where}): ${routed.failed}`);
+      return undefined;
+    }
     return {
-      key: record.key as Buffer,
-      value: record.value as Buffer,
-      headers: record.headers as IHeaders,
+      key: routed.record.key as Buffer,
+      value: routed.record.value as Buffer,
+      headers: routed.record.headers as IHeaders,
       eventId: event.id,
     };
   }
@@ -297,41 +311,50 @@ class Resender {
       options.print(`would re-send ${eventId} (${where}${cls ? `, ${cls}` : ''})`);
       return;
     }
-    // A dead letter the router could not shape holds the CloudEvent: shape it with today's config.
-    let value = message.value;
-    let shaped: { headers: Record<string, string>; transformed: boolean } | undefined;
-    if (readEventMeta(message.headers, '').unshaped && value) {
-      const result = await this.reshape(value);
-      if (!result.ok) {
+    // A dead letter the router could not shape holds the CloudEvent: routed again with today's
+    // configuration (its types, filter, transform, headers and limits).
+    let record: Message = {
+      key: message.key,
+      value: message.value,
+      headers: replayHeaders(message.headers, {
+        destination: options.destination,
+        replayedAt: this.replayedAt,
+        source: options.source,
+        partition,
+        offset: message.offset,
+      }),
+    };
+    if (readEventMeta(message.headers, '').unshaped && message.value) {
+      let event: CloudEvent;
+      try {
+        event = toCloudEvent(JSON.parse(message.value.toString('utf8')));
+      } catch (err) {
         summary.failed += 1;
-        options.print(`still fails ${eventId} (${where}): ${result.error}`);
+        options.print(`still fails ${eventId} (${where}): not a CloudEvent: ${(err as Error).message}`);
         return;
       }
-      value = Buffer.from(result.body);
-      shaped = result;
+      const routed = await this.route(event, {
+        key: message.key,
+        headers: message.headers,
+        meta: {
+          eventId: event.id,
+          eventType: event.type,
+          attemptsBefore: 0,
+          force: false,
+          replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: options.source },
+        },
+      });
+      if (!('record' in routed)) {
+        summary.failed += 1;
+        options.print(
+          `still fails ${eventId} (${where}): ${'failed' in routed ? routed.failed : routed.notForIt}`,
+        );
+        return;
+      }
+      record = routed.record;
     }
     await this.pace();
-    await this.o.producer.send({
-      topic: this.o.topic,
-      acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value,
-          headers: replayHeaders(
-            message.headers,
-            {
-              destination: options.destination,
-              replayedAt: this.replayedAt,
-              source: options.source,
-              partition,
-              offset: message.offset,
-            },
-            shaped,
-          ),
-        },
-      ],
-    });
+    await this.o.producer.send({ topic: this.o.topic, acks: -1, messages: [record] });
     summary.resent += 1;
     options.print(`re-sent  ${eventId} (${where})`);
   }
@@ -369,9 +392,17 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   const log = o.logger.child({ component: 'replay', destination: destination.id });
   const summary: ReplaySummary = { found: 0, resent: 0, skipped: 0, failed: 0 };
   const producer = createProducer(kafka);
+  const fanOut = new FanOut({
+    destinationTopic: names.dest,
+    dlqTopic: names.dlq,
+    limits: new TopicLimits({ kafka, logger: o.logger }),
+    expressions: config.router.expressions,
+    logger: o.logger,
+  });
   try {
     if (!o.dryRun) await checkDestination(o, destination, new DestinationControl({ redis, keys }), log);
     await admin.connect();
+    await fanOut.setRouting([destination], configVersion(config));
     const resender = new Resender({
       options: o,
       producer,
@@ -384,7 +415,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
       }),
       topic: names.dest(destination.id),
       summary,
-      shape: compileShape(destination),
+      fanOut,
       ...(o.source === 'events'
         ? {
             codec: new EventCodec({
@@ -402,6 +433,7 @@ export async function runReplay(o: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     await producer.disconnect().catch(() => {});
     await admin.disconnect().catch(() => {});
+    await fanOut.close();
     redis.disconnect();
   }
 }

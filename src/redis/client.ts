@@ -12,8 +12,11 @@ import type { Logger } from '../telemetry/logger.ts';
 const LUA_DIR = new URL('./lua/', import.meta.url);
 
 export interface CourierRedisCommands {
-  /** Per event: 0 claimed, < 0 delivered already (see admit.lua), n > 0 locked by another sender for n ms. */
-  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number[]>;
+  /** Per event: 0 claimed, < 0 delivered already (see admit.lua), n > 0 locked for n ms, 'c<k>' a crash loop. */
+  admit(
+    numberOfKeys: number,
+    ...keysThenArgs: Array<string | number | Buffer>
+  ): Promise<Array<number | string>>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number>;
   /** Confirms delivered marks whose attempt records are written ('d' → 'D'). */
   confirm(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
@@ -22,6 +25,10 @@ export interface CourierRedisCommands {
   takePermits(key: string, intervalMs: number, burst: number, wanted: number): Promise<[number, number]>;
   pauseUntil(key: string, untilMs: number): Promise<number>;
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
+  /** Writes a holder's work mark on a partition (see redis/workMarks.ts). */
+  markWork(key: string, partition: number, mark: string, ttlMs: number): Promise<number>;
+  /** Takes a holder's work marks away from these partitions (only its own). */
+  releaseWork(key: string, owner: string, ...partitions: number[]): Promise<number>;
   /** Room for `count` ids in the attempt log's newest filter of a partition: [its start, its bits]. */
   claimFilter(
     filters: string,

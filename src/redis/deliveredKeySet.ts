@@ -5,13 +5,17 @@
 // Redis round trip each (see lua/admit.lua and lua/complete.lua).
 import { hash, randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../clock.ts';
+import { CRASHES_TO_MOVE_ASIDE } from '../policy/crashLoop.ts';
 import { Batcher } from './batcher.ts';
 import { bucketDays, bucketExpiresAt, parseEntry } from './buckets.ts';
 import type { RedisKeys } from './keys.ts';
 
 /** The Redis commands the set runs (Courier's `admit`, `complete`, `confirm` and `marked` scripts). */
 export interface DeliveryStore {
-  admit(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number[]>;
+  admit(
+    numberOfKeys: number,
+    ...keysThenArgs: Array<string | number | Buffer>
+  ): Promise<Array<number | string>>;
   complete(numberOfKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<number>;
   confirm(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<number>;
   marked(numberOfKeys: number, ...keysThenArgs: Array<string | Buffer>): Promise<string | null>;
@@ -36,7 +40,12 @@ export type ClaimResult =
    * the delivery log has not confirmed that attempt's record (a crash may have lost it).
    */
   | { state: 'delivered'; attempt: number; unconfirmed: boolean }
-  | { state: 'locked'; retryInMs: number };
+  | { state: 'locked'; retryInMs: number }
+  /**
+   * Claimed, but `crashes` earlier claims of it never completed: processes died holding it. Move
+   * it aside (and complete the claim) rather than send it again.
+   */
+  | { state: 'crash-loop'; crashes: number };
 
 export interface DeliveredKeySetOptions {
   redis: DeliveryStore;
@@ -137,9 +146,13 @@ export class DeliveredKeySet {
     return bucketDays(now, ttlMs).map((day) => keys.deliveries(destination, day));
   }
 
+  /** Each event's in-flight lock, then each event's count of claims not completed. */
   private locks(eventIds: string[]): string[] {
     const { keys, destination } = this.options;
-    return eventIds.map((id) => keys.inflight(destination, id));
+    return [
+      ...eventIds.map((id) => keys.inflight(destination, id)),
+      ...eventIds.map((id) => keys.held(destination, id)),
+    ];
   }
 
   private async admitMany(
@@ -150,12 +163,14 @@ export class DeliveredKeySet {
     const states = await this.options.redis.admit(
       keys.length,
       ...keys,
-      '',
+      CRASHES_TO_MOVE_ASIDE,
       this.options.lockMs,
       buckets.length,
       ...items.flatMap((i) => [i.eventId, this.fieldOf(i.eventId), i.force ? '1' : '0', i.token]),
     );
     return states.map((s) => {
+      if (typeof s === 'string' && s.startsWith('c'))
+        return { state: 'crash-loop', crashes: Number(s.slice(1)) };
       const n = Number(s);
       if (n === 0) return { state: 'claimed' };
       if (n < 0) {

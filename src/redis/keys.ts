@@ -16,6 +16,8 @@ export function redisKeys(prefix: string) {
     deliveries: (d: string, day: number) => `${dest(d)}:e:${day}`,
     /** The in-flight lock of one event being sent to a destination. */
     inflight: (d: string, eventId: string) => `${dest(d)}:i:${eventId}`,
+    /** How many claims of one event never completed (their process died holding it); an hour. */
+    held: (d: string, eventId: string) => `${dest(d)}:h:${eventId}`,
     /** A pause until resumed (operator, credentials, 410). */
     paused: (d: string) => `${dest(d)}:paused`,
     /** A Retry-After wait: until when (epoch ms). */
@@ -47,6 +49,8 @@ export function redisKeys(prefix: string) {
     stateMarker: `${prefix}:state-marker`,
     stateLostAt: `${prefix}:state-lost-at`,
     configVersions: `${prefix}:config:instances`,
+    /** The marks holders of a consumer group's partitions leave before working (policy/crashLoop.ts). */
+    workMarks: (groupId: string) => `${prefix}:work:${groupId}`,
     // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in
     // one slot, so one script updates a partition's list, sizes and newest bitmap together.
     attemptFilters: (partition: number) => `{${prefix}:af}:${partition}`,

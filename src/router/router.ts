@@ -1,34 +1,41 @@
 // The router: reads the events topic in consumer group `<prefix>-router`, decodes and validates
-// each event, and fans it out to every subscribed destination's topic, keyed by the event's key
-// (or id), carrying the producer's headers except `courier-*` ones (only Courier writes those).
-// Any error while handling one event makes it an invalid event on `<prefix>.events.invalid` with
-// the reason (stored truncated when too large); only a retriable error retries the batch. Every
-// write is sized to its topic's max.message.bytes. A batch's offsets become committable only after
-// its whole fan-out is acknowledged; they are committed every `commitIntervalMs` (250 ms) and at a
-// graceful stop, not after every batch: a commit per batch was a round trip on every event's path
-// (measured with one worker: p50 30 → 12 ms produce→receiver at 1,000 events/s). After a
-// crash or a rebalance, about that interval of events is routed again; the delivered-key set
-// keeps the copies from being delivered twice.
+// each event, and fans it out (shaping/fanOut.ts) to every subscribed destination's topic, keyed
+// by the event's key (or id), carrying the producer's headers except `courier-*` ones (only
+// Courier writes those). An event that cannot be decoded or validated goes to
+// `<prefix>.events.invalid` with the reason; only a retriable error (the registry unreachable)
+// reads the batch again. One destination's failure (its expressions, a record too large for its
+// topic) is that destination's dead letter, never another's loss.
+//
+// A batch is decoded in the fetch loop's turn and the records of destinations without expressions
+// are written at once; those whose expressions are evaluated on the expression threads follow as
+// they are ready, so no destination's expressions hold another destination's events. A batch's
+// offsets become committable once all of its records are acknowledged, partition by partition in
+// order; they are committed every `commitIntervalMs` (250 ms) and at a graceful stop. After a crash
+// or a rebalance, what was not committed is routed again; the delivered-key set keeps the copies
+// from being delivered twice.
+//
+// Poison events (policy/crashLoop.ts): before working on a partition's records the router marks
+// them in Redis; a new holder that finds a dead holder's mark routes those records one at a time,
+// and one that killed its process three times goes to the invalid topic as `CRASH_LOOP`.
 
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { settledBy } from '../clock.ts';
-import { compileShape, type DestinationShape, routeTo, shapeFor } from '../cloudevents/shape.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
 import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
-import { type CarriedEvent, deadLetterRecord, destinationRecord, userHeaders } from '../kafka/records.ts';
+import { userHeaders } from '../kafka/records.ts';
+import { type SizedEntry, sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
 import {
-  estimateRecordBytes,
-  fitsAlone,
-  type SizedEntry,
-  sendSized,
-  type TopicLimits,
-} from '../kafka/sizedSend.ts';
-import { SNIPPET_BYTES } from '../net/responseSnippet.ts';
-import type { DeadLetterClass } from '../policy/failures.ts';
+  CRASHES_TO_MOVE_ASIDE,
+  type Suspect,
+  suspectOf,
+  suspectStep,
+  type WorkMark,
+} from '../policy/crashLoop.ts';
+import { FanOut, type RoutedDeadLetter, type RoutedPart, type RouteItem } from '../shaping/fanOut.ts';
 import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { invalidRecord } from './invalidRecord.ts';
@@ -36,20 +43,35 @@ import { invalidRecord } from './invalidRecord.ts';
 /** Events partitions routed side by side; the app gives the router as many producers. */
 export const ROUTER_PARTITIONS_AT_ONCE = 4;
 
+/** Routed events not yet all written, across partitions, before the fetch loop waits for them. */
+const MAX_PENDING_EVENTS = 20_000;
+
+/** Longest wait for a work mark before routing goes on without it. */
+const MARK_WAIT_MS = 500;
+
+/** Where the router marks what it holds (redis/workMarks.ts); the port it needs. */
+export interface RouterWorkMarks {
+  readonly owner: string;
+  read(partition: number): Promise<WorkMark | undefined>;
+  write(partition: number, mark: Omit<WorkMark, 'owner'>): Promise<void>;
+  release(partitions: readonly number[]): Promise<void>;
+}
+
 export interface RouterOptions {
   kafka: Kafka;
   /**
    * The router's producers: each events partition's fan-out goes through one of them (partition
    * modulo their number). kafkajs' idempotent producer keeps one produce request in flight per
    * broker, so batches of partitions routed side by side wait for each other's round trip when
-   * they share a producer; a partition's batches follow one another, so its keys keep their order.
+   * they share a producer; a partition's records go through one producer in order, so its keys
+   * keep their order.
    */
   producers: Producer[];
   groupId: string;
   eventsTopic: string;
   invalidTopic: string;
   destinationTopic: (id: string) => string;
-  /** Where an event a destination's transform or headers cannot handle is dead-lettered. */
+  /** Where an event a destination's expressions cannot handle is dead-lettered. */
   dlqTopic: (id: string) => string;
   destinations: DestinationConfig[];
   /** The configuration version the destinations are (written on every destination record). */
@@ -59,6 +81,10 @@ export interface RouterOptions {
   codec: EventCodec;
   /** Each topic's max.message.bytes: every produce is sized to it. */
   limits: TopicLimits;
+  /** Where destinations' expressions run (`router.expressions`). */
+  expressions: { hosts: number; memoryMb: number };
+  /** Marks of the records in hand, for poison events; none: no crash-loop protection. */
+  workMarks?: RouterWorkMarks;
   /** Reports a consumer crash kafkajs will not restart. */
   watch?: ConsumerWatch;
   events: PipelineEmitter;
@@ -68,46 +94,55 @@ export interface RouterOptions {
   commitIntervalMs?: number;
 }
 
-/** One configuration version's destinations, compiled. */
-interface Routing {
-  shapes: DestinationShape[];
-  version: string | undefined;
+/** A batch whose records are being written. */
+interface Pending {
+  /** The next offset to read once it is all written. */
+  next: number;
+  first: number;
+  events: number;
+  done: boolean;
+  failed: boolean;
 }
 
-interface FanOut {
-  records: SizedEntry[];
-  routed: { eventId: string; eventType: string; destinations: string[]; filtered: string[] };
-  deadLetters: Array<{
-    destination: string;
-    eventId: string;
-    eventType: string;
-    errorClass: DeadLetterClass;
-    error: string;
-    at: number;
-    configVersion: string | undefined;
-  }>;
+/** Per partition, in one group generation. */
+interface PartitionState {
+  /** Batches in order of their offsets. */
+  pending: Pending[];
+  /** What a dead predecessor held (looked up at this generation's first batch). */
+  suspect?: Suspect;
+  checked: boolean;
+  /** Writes of this partition's records, one after the other (a key's records keep their order). */
+  writes: Promise<unknown>;
+}
+
+interface Generation {
+  /** Per partition: the next offset to read once everything below it is written, and the last committed. */
+  acknowledged: Map<number, number>;
+  committed: Map<number, number>;
+  partitions: Map<number, PartitionState>;
+  assigned: number[];
 }
 
 export class Router {
   private readonly o: RouterOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
-  /**
-   * Per partition of this group generation: the next offset to read once its fan-out is
-   * acknowledged, and the last one committed.
-   */
-  private generation = { acknowledged: new Map<number, number>(), committed: new Map<number, number>() };
+  private generation: Generation = newGeneration([]);
   private readonly commits: PeriodicCommit;
+  private readonly fanOut: FanOut;
+  /** Batches being routed (their fetch-loop turn, and their writes). */
   private readonly batches = new Set<Promise<void>>();
+  private pendingEvents = 0;
+  private readonly drained = new Set<() => void>();
   private stopping = false;
-  /** What events are routed by: swapped whole by a reload, read once per batch. */
-  private routing: Routing;
+  private markWarnedAt = 0;
+  /** Records Kafka refused to take: thrown in the fetch loop's next turn (see `failed`). */
+  private writeFailure: unknown;
   /** Filter failures since the last warning, per destination (warned about at most once a minute). */
   private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
 
   constructor(options: RouterOptions) {
     this.o = options;
-    this.routing = { shapes: options.destinations.map(compileShape), version: options.configVersion };
     this.log = options.logger.child({ component: 'router' });
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -116,6 +151,13 @@ export class Router {
       retry: { ...CONSUMER_RETRY },
     });
     options.watch?.add('router', this.consumer, options.groupId);
+    this.fanOut = new FanOut({
+      destinationTopic: options.destinationTopic,
+      dlqTopic: options.dlqTopic,
+      limits: options.limits,
+      expressions: options.expressions,
+      logger: this.log,
+    });
     this.commits = new PeriodicCommit({
       consumer: this.consumer,
       topic: options.eventsTopic,
@@ -128,16 +170,17 @@ export class Router {
     });
   }
 
-  private topicsOf(destinations: DestinationConfig[]): string[] {
-    return destinations.flatMap((d) => [this.o.destinationTopic(d.id), this.o.dlqTopic(d.id)]);
-  }
-
   async start(): Promise<void> {
-    await this.o.limits.load([this.o.invalidTopic, ...this.topicsOf(this.o.destinations)]);
+    await this.o.limits.load([this.o.invalidTopic]);
+    await this.fanOut.setRouting(this.o.destinations, this.o.configVersion);
     // A new generation starts from the committed offsets: what this one acknowledged but did not
-    // commit is routed again by whoever owns the partition now.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.generation = { acknowledged: new Map(), committed: new Map() };
+    // commit is routed again by whoever owns the partition now. Marks of partitions handed on are
+    // taken away (a graceful hand-over is not a death).
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const assigned = payload.memberAssignment[this.o.eventsTopic] ?? [];
+      const handedOn = this.generation.assigned.filter((p) => !assigned.includes(p));
+      this.generation = newGeneration(assigned);
+      this.releaseMarks(handedOn);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
@@ -152,7 +195,7 @@ export class Router {
 
   /**
    * Takes no new batch, lets the running ones finish (until `deadline`), commits what was
-   * acknowledged, and only then leaves the group.
+   * acknowledged, takes its marks away, and only then leaves the group.
    */
   async stop(deadline = Number.POSITIVE_INFINITY): Promise<void> {
     this.stopping = true;
@@ -165,7 +208,9 @@ export class Router {
     if (!(await settledBy(Promise.allSettled([...this.batches]), deadline)))
       this.log.warn('stop deadline reached: batches still being routed are routed again by the next owner');
     await this.commits.flush();
+    await this.releaseMarks(this.generation.assigned);
     await this.consumer.disconnect();
+    await this.fanOut.close();
   }
 
   /**
@@ -174,9 +219,7 @@ export class Router {
    * new destinations' topics must exist (their size limits are read first).
    */
   async setDestinations(destinations: DestinationConfig[], configVersion: string): Promise<void> {
-    const shapes = destinations.map(compileShape);
-    await this.o.limits.load(this.topicsOf(destinations));
-    this.routing = { shapes, version: configVersion };
+    await this.fanOut.setRouting(destinations, configVersion);
     this.log.info(
       { configVersion, destinations: destinations.map((d) => d.id) },
       'routing under a new configuration version',
@@ -186,6 +229,17 @@ export class Router {
   private track(batch: Promise<void>): Promise<void> {
     this.batches.add(batch);
     return batch.finally(() => this.batches.delete(batch));
+  }
+
+  private releaseMarks(partitions: number[]): Promise<void> {
+    return (
+      this.o.workMarks?.release(partitions).catch((err) => {
+        this.log.warn(
+          { err, partitions },
+          'work marks not taken away: the next holder routes them one by one',
+        );
+      }) ?? Promise.resolve()
+    );
   }
 
   /** The acknowledged offsets above the last commit, recorded as committed in their own generation. */
@@ -202,64 +256,273 @@ export class Router {
     };
   }
 
-  private async onBatch({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
-    const out: SizedEntry[] = [];
-    const routed: FanOut['routed'][] = [];
-    const deadLetters: FanOut['deadLetters'] = [];
-    const routing = this.routing;
-
-    for (const message of batch.messages) {
-      try {
-        const fanOut = await this.fanOut(message, routing);
-        out.push(...fanOut.records);
-        routed.push(fanOut.routed);
-        deadLetters.push(...fanOut.deadLetters);
-      } catch (err) {
-        // A registry that cannot be reached is not the event's fault: retry the batch.
-        if (err instanceof CourierError && err.retriable) throw err;
-        out.push(this.invalid(message, batch.partition, err));
-      }
+  private partitionOf(g: Generation, partition: number): PartitionState {
+    let p = g.partitions.get(partition);
+    if (!p) {
+      p = { pending: [], checked: false, writes: Promise.resolve() };
+      g.partitions.set(partition, p);
     }
+    return p;
+  }
 
-    if (!isRunning() || isStale() || this.stopping) return;
-    if (out.length > 0) {
-      const producers = this.o.producers;
-      const producer = producers[batch.partition % producers.length] as Producer;
-      const { tooLarge } = await sendSized(producer, this.o.limits, out);
-      // Not expected: every record was checked against its topic's limit above.
-      for (const t of tooLarge) {
-        this.log.error(
-          { code: 'RECORD_TOO_LARGE', topic: t.topic, bytes: t.bytes, limitBytes: t.limitBytes },
-          'record over its topic limit not written',
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale } = payload;
+    const failure = this.writeFailure;
+    if (failure) {
+      this.writeFailure = undefined;
+      throw failure;
+    }
+    const g = this.generation;
+    const p = this.partitionOf(g, batch.partition);
+    const marks = this.o.workMarks;
+    if (marks && !p.checked) {
+      p.checked = true;
+      const suspect = suspectOf(await marks.read(batch.partition), marks.owner);
+      if (suspect) {
+        p.suspect = suspect;
+        this.log.warn(
+          { partition: batch.partition, from: suspect.from, to: suspect.to, crashes: suspect.crashes },
+          'the previous holder of this partition died holding these events: routing them one at a time',
         );
       }
     }
-    for (const r of routed) this.o.events.emit('routed', r);
-    for (const d of deadLetters) this.deadLettered(d);
-    const last = batch.messages[batch.messages.length - 1];
-    if (last && !isStale()) {
-      resolveOffset(last.offset);
-      this.generation.acknowledged.set(batch.partition, Number(last.offset) + 1);
+    // Runs of messages worked the same way: normally in one go, a dead holder's one by one.
+    let run: KafkaMessage[] = [];
+    const flush = async () => {
+      if (run.length > 0) await this.routeMessages(payload, g, p, run, false);
+      run = [];
+    };
+    for (const message of batch.messages) {
+      const step = suspectStep(p.suspect, Number(message.offset));
+      if (step.kind === 'normal') {
+        run.push(message);
+        continue;
+      }
+      await flush();
+      if (!isRunning() || isStale() || this.stopping) return;
+      if (step.kind === 'aside') {
+        await this.moveAside(payload, g, p, message, step.crashes);
+      } else {
+        await this.mark(batch.partition, {
+          from: Number(message.offset),
+          to: Number(message.offset),
+          crashes: step.crashes,
+        });
+        await this.routeMessages(payload, g, p, [message], true);
+      }
+      if (p.suspect && Number(message.offset) >= p.suspect.to) p.suspect = undefined;
     }
+    await flush();
+    if (!isRunning() || isStale() || this.stopping) return;
     await heartbeat();
+    // Backpressure: too much routed and not yet written waits here, not in memory.
+    while (this.pendingEvents > MAX_PENDING_EVENTS && !this.stopping && !isStale()) {
+      await new Promise<void>((resolve) => this.drained.add(resolve));
+    }
   }
 
   /**
-   * The records one valid event becomes: per destination whose types and filter take it, its
-   * destination record (the body its transform makes, the headers taken from the event), or a
-   * dead letter when the transform or those headers cannot handle the event; each fits its topic.
+   * Routes some messages of a batch: decoded now (an invalid one is recorded as such), their
+   * records written as they are ready. `wait`: returns once all is written (one record at a time
+   * under its own mark); otherwise once the writes are under way.
    */
-  private async fanOut(message: KafkaMessage, routing: Routing): Promise<FanOut> {
-    const event = await this.o.codec.decode(message.value);
-    let body: string;
+  private async routeMessages(
+    payload: EachBatchPayload,
+    g: Generation,
+    p: PartitionState,
+    messages: KafkaMessage[],
+    wait: boolean,
+  ): Promise<void> {
+    const { batch, resolveOffset, isRunning, isStale } = payload;
+    const first = Number(messages[0]?.offset);
+    const last = Number(messages[messages.length - 1]?.offset);
+    const marks = this.o.workMarks;
+    // Marked before anything is done with them (decoding included), from the oldest offset not yet
+    // written, so a death anywhere in the range is seen by the next holder. Awaited: a command
+    // still in the client's pipeline when the process dies never reaches Redis.
+    if (marks && !wait) {
+      await this.mark(batch.partition, { from: p.pending[0]?.first ?? first, to: last, crashes: 0 });
+    }
+    const items: RouteItem[] = [];
+    const invalid: SizedEntry[] = [];
+    for (const message of messages) {
+      try {
+        items.push(await this.decode(message));
+      } catch (err) {
+        // A registry that cannot be reached is not the event's fault: read the batch again.
+        if (err instanceof CourierError && err.retriable) throw err;
+        invalid.push(this.invalid(message, batch.partition, err));
+      }
+    }
+    if (!isRunning() || isStale() || this.stopping) return;
+    const pending: Pending = { next: last + 1, first, events: items.length, done: false, failed: false };
+    p.pending.push(pending);
+    this.pendingEvents += pending.events;
+    resolveOffset(String(last));
+    const written = this.write(g, p, batch.partition, items, invalid).then(
+      () => {
+        pending.done = true;
+      },
+      (err) => {
+        pending.failed = true;
+        this.failed(g, p, batch.partition, pending, err);
+      },
+    );
+    const settled = written.finally(() => {
+      this.pendingEvents -= pending.events;
+      this.acknowledge(g, p, batch.partition);
+      for (const wake of this.drained) wake();
+      this.drained.clear();
+    });
+    if (wait) await settled;
+    else void this.track(settled);
+  }
+
+  /** Writes a batch's records as the fan-out hands them over; resolves once all are acknowledged. */
+  private async write(
+    g: Generation,
+    p: PartitionState,
+    partition: number,
+    items: RouteItem[],
+    invalid: SizedEntry[],
+  ): Promise<void> {
+    const producers = this.o.producers;
+    const producer = producers[partition % producers.length] as Producer;
+    const writes: Array<Promise<unknown>> = [];
+    const send = (entries: SizedEntry[], after?: () => void) => {
+      const write = p.writes.then(async () => {
+        if (g !== this.generation) return; // handed on: the next holder routes it again
+        if (entries.length > 0) {
+          const { tooLarge } = await sendSized(producer, this.o.limits, entries);
+          // Not expected: every record was checked against its topic's limit.
+          for (const t of tooLarge) {
+            this.log.error(
+              { code: 'RECORD_TOO_LARGE', topic: t.topic, bytes: t.bytes, limitBytes: t.limitBytes },
+              'record over its topic limit not written',
+            );
+          }
+        }
+        after?.();
+      });
+      p.writes = write.catch(() => {});
+      writes.push(write);
+    };
+    if (invalid.length > 0) send(invalid);
+    const summaries = await this.fanOut.route(items, (part: RoutedPart) => {
+      for (const f of part.filterFailures) this.filterFailed(f.destination, f.code, f.message);
+      send([...part.records, ...part.deadLetters.map((d) => d.entry)], () => {
+        for (const d of part.deadLetters) this.deadLettered(d);
+      });
+    });
+    await Promise.all(writes);
+    for (const s of summaries) this.o.events.emit('routed', s);
+  }
+
+  /**
+   * Writes a work mark, waiting at most MARK_WAIT_MS: routing does not wait on a slow or absent
+   * Redis (then a death is not seen, and a poison event is not caught until Redis is back).
+   */
+  private async mark(partition: number, mark: Omit<WorkMark, 'owner'>): Promise<void> {
+    const marks = this.o.workMarks;
+    if (!marks) return;
+    let timer: NodeJS.Timeout | undefined;
+    const written = await Promise.race([
+      marks.write(partition, mark).then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), MARK_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!written && Date.now() - this.markWarnedAt >= 60_000) {
+      this.markWarnedAt = Date.now();
+      this.log.warn(
+        { partition },
+        `work mark not written within ${MARK_WAIT_MS} ms (Redis slow or unreachable): routing goes on, but a poison event is not caught meanwhile`,
+      );
+    }
+  }
+
+  /** Advances the partition's acknowledged offset over the batches written, in order. */
+  private acknowledge(g: Generation, p: PartitionState, partition: number): void {
+    while (p.pending[0]?.done) {
+      const head = p.pending.shift() as Pending;
+      if (g === this.generation) g.acknowledged.set(partition, head.next);
+    }
+  }
+
+  /**
+   * A batch whose records could not be written (Kafka kept refusing them): none of it, nor what
+   * follows it, is acknowledged. The partition is read again from its first offset, and that
+   * batch's turn in the fetch loop throws the error, as if it had been written there: kafkajs
+   * restarts the consumer after a retriable error and gives it up after another (then the
+   * process stops, see ConsumerWatch).
+   */
+  private failed(g: Generation, p: PartitionState, partition: number, pending: Pending, err: unknown): void {
+    const at = p.pending.indexOf(pending);
+    if (at < 0) return;
+    const dropped = p.pending.splice(at);
+    for (const d of dropped) d.failed = true;
+    if (g !== this.generation || this.stopping) return;
+    this.log.error(
+      { err, partition, offset: pending.first },
+      'routed records not written: reading the partition again',
+    );
+    this.writeFailure ??= err;
+    this.consumer.seek({ topic: this.o.eventsTopic, partition, offset: String(pending.first) });
+  }
+
+  /** A record whose holders died three times with it in hand: the invalid topic, and the partition moves on. */
+  private async moveAside(
+    payload: EachBatchPayload,
+    g: Generation,
+    p: PartitionState,
+    message: KafkaMessage,
+    crashes: number,
+  ): Promise<void> {
+    const { batch } = payload;
+    this.log.error(
+      { code: 'CRASH_LOOP', partition: batch.partition, offset: message.offset, crashes },
+      `event moved aside: its router died ${crashes} times holding it`,
+    );
+    const entry = this.invalid(
+      message,
+      batch.partition,
+      new InvalidEventError(
+        'CRASH_LOOP',
+        `the router's process died ${crashes} times while this event was in hand (class crash-loop; at least ${CRASHES_TO_MOVE_ASIDE} deaths move an event aside); it was not routed to any destination`,
+      ),
+    );
+    const pending: Pending = {
+      next: Number(message.offset) + 1,
+      first: Number(message.offset),
+      events: 0,
+      done: false,
+      failed: false,
+    };
+    p.pending.push(pending);
+    payload.resolveOffset(message.offset);
+    const producers = this.o.producers;
+    const producer = producers[batch.partition % producers.length] as Producer;
+    const write = p.writes.then(() => sendSized(producer, this.o.limits, [entry]));
+    p.writes = write.catch(() => {});
     try {
-      body = JSON.stringify(event);
+      await write;
+      pending.done = true;
+    } catch (err) {
+      this.failed(g, p, batch.partition, pending, err);
+    }
+    this.acknowledge(g, p, batch.partition);
+  }
+
+  /** One message as an event to route (throws for an invalid one). */
+  private async decode(message: KafkaMessage): Promise<RouteItem> {
+    const event = await this.o.codec.decode(message.value);
+    let json: string;
+    try {
+      json = JSON.stringify(event);
     } catch (err) {
       throw new InvalidEventError(
         'EVENT_NOT_ENCODABLE',
@@ -268,87 +531,15 @@ export class Router {
       );
     }
     // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
-    const base: CarriedEvent = {
-      key: message.key ?? Buffer.from(event.id),
-      value: Buffer.from(body),
-      userHeaders: userHeaders(message.headers),
-      meta: {
-        eventId: event.id,
-        eventType: event.type,
-        attemptsBefore: 0,
-        force: false,
-        ...(routing.version ? { configVersion: routing.version } : {}),
-      },
-    };
-    const records: SizedEntry[] = [];
-    const destinations: string[] = [];
-    const filtered: string[] = [];
-    const deadLetters: FanOut['deadLetters'] = [];
-    for (const shape of routing.shapes) {
-      const route = routeTo(shape, event);
-      if (route.error) {
-        this.filterFailed(shape.id, route.error.code, route.error.message);
-        continue;
-      }
-      if (!route.to) {
-        if (shape.filter) filtered.push(shape.id);
-        continue;
-      }
-      const shaped = await shapeFor(shape, event, body);
-      if (!shaped.ok) {
-        const at = Date.now();
-        const unshaped = { ...base, meta: { ...base.meta, unshaped: true } };
-        const topic = this.o.dlqTopic(shape.id);
-        records.push({
-          topic,
-          message: deadLetterRecord(
-            unshaped,
-            {
-              destination: shape.id,
-              eventId: event.id,
-              errorClass: shaped.errorClass,
-              attempts: 0,
-              firstAttemptAt: at,
-              lastAttemptAt: at,
-              lastError: shaped.error,
-            },
-            SNIPPET_BYTES,
-          ),
-        });
-        deadLetters.push({
-          destination: shape.id,
-          eventId: event.id,
-          eventType: event.type,
-          ...shaped,
-          at,
-          configVersion: routing.version,
-        });
-        continue;
-      }
-      const topic = this.o.destinationTopic(shape.id);
-      const record = destinationRecord(shape.id, {
-        ...base,
-        value: shaped.transformed ? Buffer.from(shaped.body) : base.value,
-        meta: {
-          ...base.meta,
-          ...(Object.keys(shaped.headers).length > 0 ? { headers: shaped.headers } : {}),
-          ...(shaped.transformed ? { transformed: true } : {}),
-        },
-      });
-      const limit = this.o.limits.limitOf(topic);
-      if (!fitsAlone(record, limit)) {
-        throw new InvalidEventError(
-          'EVENT_TOO_LARGE',
-          `routed record of about ${estimateRecordBytes(record)} bytes does not fit ${topic} (max.message.bytes ${limit})`,
-        );
-      }
-      records.push({ topic, message: record });
-      destinations.push(shape.id);
-    }
     return {
-      records,
-      routed: { eventId: event.id, eventType: event.type, destinations, filtered },
-      deadLetters,
+      event,
+      json,
+      carried: {
+        key: message.key ?? Buffer.from(event.id),
+        value: Buffer.from(json),
+        userHeaders: userHeaders(message.headers),
+        meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
+      },
     };
   }
 
@@ -371,10 +562,16 @@ export class Router {
   }
 
   /** A dead letter the router wrote (now acknowledged): the pipeline event and its attempt record. */
-  private deadLettered(d: FanOut['deadLetters'][number]): void {
+  private deadLettered(d: RoutedDeadLetter): void {
     this.o.events.emit('dlq', { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass });
     this.log.warn(
-      { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass, error: d.error },
+      {
+        destination: d.destination,
+        eventId: d.eventId,
+        errorClass: d.errorClass,
+        code: d.errorCode,
+        error: d.error,
+      },
       'event dead-lettered before delivery',
     );
     const record: AttemptRecord = {
@@ -386,7 +583,7 @@ export class Router {
       latencyMs: 0,
       outcome: 'dlq',
       errorClass: d.errorClass,
-      errorCode: d.errorClass === 'transform-failed' ? 'TRANSFORM_FAILED' : 'INVALID_REQUEST',
+      errorCode: d.errorCode,
       error: d.error,
       replay: false,
       ...(d.configVersion ? { configVersion: d.configVersion } : {}),
@@ -419,4 +616,8 @@ export class Router {
       ),
     };
   }
+}
+
+function newGeneration(assigned: number[]): Generation {
+  return { acknowledged: new Map(), committed: new Map(), partitions: new Map(), assigned };
 }

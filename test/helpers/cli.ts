@@ -57,7 +57,7 @@ export class CourierProcesses {
   start(
     configPath: string,
     args: string[] = [],
-    options: { logLevel?: string; logs?: LogLine[] } = {},
+    options: { logLevel?: string; logs?: LogLine[]; env?: NodeJS.ProcessEnv } = {},
   ): ChildProcess {
     const workers = args.includes('--workers') ? [] : ['--workers', '1'];
     const logs = options.logs;
@@ -66,7 +66,7 @@ export class CourierProcesses {
       ['--disable-warning=TimeoutNegativeWarning', CLI, 'run', '--config', configPath, ...workers, ...args],
       {
         stdio: ['ignore', 'ignore', logs ? 'pipe' : 'inherit'],
-        env: { ...process.env, LOG_LEVEL: options.logLevel ?? 'error' },
+        env: { ...process.env, LOG_LEVEL: options.logLevel ?? 'error', ...options.env },
       },
     );
     if (logs && child.stderr) {

@@ -2,7 +2,8 @@
 -- Completes a batch of attempts of one destination in one round trip: marks the delivered ones
 -- and drops every in-flight lock we still own. The mark is written 'd' (delivered, its attempt
 -- record not yet confirmed written); confirm.lua makes it 'D' once the delivery log has the record.
--- KEYS[1..n]: the delivery days, newest first (see _marks.lua); KEYS[n+i]: event i's lock.
+-- KEYS[1..n]: the delivery days, newest first (see _marks.lua); KEYS[n+i]: event i's lock;
+-- KEYS[n+m+i] (m events): its count of claims not completed, which a completion clears.
 -- ARGV[1]: unused; ARGV[2]: n; ARGV[3]: when today's marks expire (epoch ms); then per event i:
 -- its id, its mark field, the attempt that delivered it ('' when it was not delivered: the lock is
 -- only released), and the claim's token (the lock is dropped only if it is still that claim's).
@@ -11,7 +12,8 @@ local yesterday = nil
 if n >= 2 then yesterday = KEYS[2] end
 local bases = {}
 for b = 1, n do bases[b] = KEYS[b] end
-for i = 1, #KEYS - n do
+local m = (#KEYS - n) / 2
+for i = 1, m do
   local id, field, attempt, token = ARGV[4 * i], ARGV[1 + 4 * i], ARGV[2 + 4 * i], ARGV[3 + 4 * i]
   if attempt ~= '' then
     -- Update the mark where it is (an event whose attempts span midnight), else add it to today.
@@ -28,6 +30,7 @@ for i = 1, #KEYS - n do
   if redis.call('GET', lock) == token then
     redis.call('DEL', lock)
   end
+  redis.call('DEL', KEYS[n + m + i])
 end
 saveLayouts(bases, ARGV[3])
 return 1
