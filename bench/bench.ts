@@ -74,9 +74,10 @@ const CONNECTIONS = 64;
 const SCALEOUT_DESTINATIONS = 50;
 const SCALEOUT_RATE = Number(env.BENCH_SCALEOUT_RATE ?? 10); // events/s, each to every destination
 const SCALEOUT_S = 40;
-const ROUTER_EVENTS = Number(env.BENCH_ROUTER_EVENTS ?? 5_000);
+const ROUTER_EVENTS = Number(env.BENCH_ROUTER_EVENTS ?? 20_000);
 const ROUTER_FILTERS = 50;
 const ROUTER_TRANSFORMS = 10;
+const ROUTER_ROUNDS = Number(env.BENCH_ROUTER_ROUNDS ?? 2);
 const RATE = { perSecond: 500, burst: 50 };
 // Opt-in workaround: a router that forwards a whole fetched batch in one produce request can
 // exceed the broker's 1 MB batch limit when a backlog waits; raising the limit on the run's own
@@ -1086,62 +1087,101 @@ async function routerPhase(): Promise<void> {
       ),
     },
   ];
-  const out: Record<string, unknown> = {};
-  for (const r of runs) {
-    // One partition per destination and DLQ topic: 120 topics per run, not 720.
-    const setup = await courierSetup(`x${r.name[0]}`, r.destinations, {
-      kafka: {
-        brokers: BROKERS,
-        eventsTopic: `${run}x${r.name[0]}-events`,
-        topicPrefix: `${run}x${r.name[0]}`,
-        partitions: { events: 6, destination: 1, dlq: 1, retry: 1, attempts: 1, invalid: 1 },
-      },
-    });
-    log(`router (${r.name}): producing ${ROUTER_EVENTS} events for 60 destinations`);
-    await produceBacklog({ topic: setup.eventsTopic, run, count: ROUTER_EVENTS });
-    const child = startCourier(setup, { args: [...COURIER_ARGS, '--roles', 'router'] });
-    try {
-      const admin = await getAdmin();
-      const group = `${setup.prefix}-router`;
-      const committed = async () => {
-        const [topic] = await admin.fetchOffsets({ groupId: group, topics: [setup.eventsTopic] });
-        return (topic?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
-      };
-      let first: { at: number; n: number; cpuMs: number } | undefined;
-      let last = { at: 0, n: 0, cpuMs: 0 };
-      await waitUntil(
-        `router (${r.name}) committed ${ROUTER_EVENTS}`,
-        async () => {
-          const n = await committed();
-          const sample = { at: nowMs(), n, cpuMs: treeCpuMs(child.pid) };
-          if (n > 0 && !first) first = sample;
-          last = sample;
-          if (n < ROUTER_EVENTS) await sleep(100);
-          return n >= ROUTER_EVENTS;
+  const rounds: Record<string, RouterRound[]> = { plain: [], expressions: [] };
+  // Alternating rounds, medians: one run of either is at the mercy of the machine's neighbours.
+  for (let round = 0; round < ROUTER_ROUNDS; round++) {
+    for (const r of runs) {
+      const tag = `x${r.name[0]}${round}`;
+      // One partition per destination and DLQ topic: 120 topics per run, not 720.
+      const setup = await courierSetup(tag, r.destinations, {
+        kafka: {
+          brokers: BROKERS,
+          eventsTopic: `${run}${tag}-events`,
+          topicPrefix: `${run}${tag}`,
+          partitions: { events: 6, destination: 1, dlq: 1, retry: 1, attempts: 1, invalid: 1 },
         },
-        { timeoutMs: 600_000 },
-      );
-      const start = first ?? last;
-      const events = last.n - start.n;
-      const seconds = (last.at - start.at) / 1000;
-      const records = await Promise.all(
-        r.destinations.slice(0, 3).map((d) => topicMessages(setup.destTopic(d.id))),
-      );
-      out[r.name] = {
-        events,
-        seconds: round(seconds, 2),
-        eventsPerSecond: seconds > 0 ? round(events / seconds, 0) : null,
-        cpuMsPerEvent: events > 0 ? round((last.cpuMs - start.cpuMs) / events, 3) : null,
-        recordsOnFirstDestinations: records,
-      };
-      log(`router (${r.name}): ${JSON.stringify(out[r.name])}`);
-    } finally {
-      await stop(child, 20_000);
+      });
+      log(`router (${r.name}, round ${round + 1}): producing ${ROUTER_EVENTS} events for 60 destinations`);
+      await produceBacklog({ topic: setup.eventsTopic, run, count: ROUTER_EVENTS });
+      // One process unless told otherwise: a second router would only rebalance.
+      const workers = COURIER_ARGS.includes('--workers') ? [] : ['--workers', '1'];
+      const child = startCourier(setup, { args: [...COURIER_ARGS, ...workers, '--roles', 'router'] });
+      try {
+        const one = await measureRouting(setup, child, r.destinations[0]?.id ?? 'd0');
+        rounds[r.name]?.push(one);
+        log(`router (${r.name}, round ${round + 1}): ${JSON.stringify(one)}`);
+      } finally {
+        await stop(child, 20_000);
+      }
     }
   }
-  const plain = (out.plain as { eventsPerSecond: number | null }).eventsPerSecond;
-  const expr = (out.expressions as { eventsPerSecond: number | null }).eventsPerSecond;
-  results.router = { ...out, ratio: plain && expr ? round(expr / plain, 2) : null, target: 0.5 };
+  const median = (xs: Array<number | null>) => {
+    const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+    return v.length ? (v[Math.floor((v.length - 1) / 2)] as number) : null;
+  };
+  const summary = (name: string) => ({
+    eventsPerSecond: median((rounds[name] ?? []).map((x) => x.eventsPerSecond)),
+    cpuMsPerEvent: median((rounds[name] ?? []).map((x) => x.cpuMsPerEvent)),
+    rounds: rounds[name],
+  });
+  const plain = summary('plain');
+  const expressions = summary('expressions');
+  results.router = {
+    plain,
+    expressions,
+    ratio:
+      plain.eventsPerSecond && expressions.eventsPerSecond
+        ? round(expressions.eventsPerSecond / plain.eventsPerSecond, 2)
+        : null,
+    target: 0.5,
+  };
+}
+
+interface RouterRound {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number | null;
+  cpuMsPerEvent: number | null;
+  /** Records on the first destination topic (more than the events: some were routed twice). */
+  records: number;
+}
+
+/** Events routed per second between the router group's first commit and its last, read from outside. */
+async function measureRouting(
+  setup: CourierSetup,
+  child: Child,
+  firstDestination: string,
+): Promise<RouterRound> {
+  const admin = await getAdmin();
+  const group = `${setup.prefix}-router`;
+  const committed = async () => {
+    const [topic] = await admin.fetchOffsets({ groupId: group, topics: [setup.eventsTopic] });
+    return (topic?.partitions ?? []).reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+  };
+  let first: { at: number; n: number; cpuMs: number } | undefined;
+  let last = { at: 0, n: 0, cpuMs: 0 };
+  await waitUntil(
+    `router committed ${ROUTER_EVENTS}`,
+    async () => {
+      const n = await committed();
+      const sample = { at: nowMs(), n, cpuMs: treeCpuMs(child.pid) };
+      if (n > 0 && !first) first = sample;
+      last = sample;
+      if (n < ROUTER_EVENTS) await sleep(100);
+      return n >= ROUTER_EVENTS;
+    },
+    { timeoutMs: 600_000 },
+  );
+  const start = first ?? last;
+  const events = last.n - start.n;
+  const seconds = (last.at - start.at) / 1000;
+  return {
+    events,
+    seconds: round(seconds, 2),
+    eventsPerSecond: seconds > 0 ? round(events / seconds, 0) : null,
+    cpuMsPerEvent: events > 0 ? round((last.cpuMs - start.cpuMs) / events, 3) : null,
+    records: await topicMessages(setup.destTopic(firstDestination)),
+  };
 }
 
 const failures: string[] = [];

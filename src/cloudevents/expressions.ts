@@ -100,8 +100,13 @@ export function bindNames(expression: string): string {
   return out;
 }
 
+/** Each event's variables, built once however many destinations' expressions look at it. */
+const contexts = new WeakMap<CloudEvent, Record<string, unknown>>();
+
 /** The variables an expression sees for one event. */
 function celContext(event: CloudEvent): Record<string, unknown> {
+  const cached = contexts.get(event);
+  if (cached) return cached;
   const ctx: Record<string, unknown> = {
     [TYPE_ALIAS]: event.type,
     data: event.data ?? null,
@@ -111,6 +116,7 @@ function celContext(event: CloudEvent): Record<string, unknown> {
     const v = event[name];
     ctx[name] = typeof v === 'string' ? v : '';
   }
+  contexts.set(event, ctx);
   return ctx;
 }
 

@@ -3,11 +3,10 @@
 // and its headers taken from the event are computed and checked like fixed ones, within the
 // destination's expression limits. The globs are matched where events are routed; the
 // expressions are compiled from a plain description (`ShapeSource`, which crosses to the
-// expression threads) and evaluated there, one event and destination at a time (`shapeEvent`).
+// expression hosts) and evaluated there, one event and destination at a time (`shapeEvent`). Free
+// of the configuration schema, so the hosts load little.
 
-import { eventHeaders, expressionLimitsOf } from '../config/destination.ts';
-import { headerValueProblem } from '../config/fields.ts';
-import type { DestinationConfig } from '../config/schema.ts';
+import { headerValueProblem } from '../config/headerValue.ts';
 import type { CloudEvent } from './cloudEvent.ts';
 import {
   compileFilter,
@@ -18,6 +17,7 @@ import {
   type HeaderValue,
   type Transform,
 } from './expressions.ts';
+import type { ShapeStage } from './stages.ts';
 
 const globCache = new Map<string, RegExp>();
 
@@ -54,21 +54,6 @@ export interface ShapeSource {
   transform?: string;
   headers: Array<{ name: string; from: string; optional: boolean }>;
   limits: ExpressionLimits;
-}
-
-export function shapeSource(d: DestinationConfig): ShapeSource {
-  return {
-    id: d.id,
-    ...(d.filter ? { filter: d.filter } : {}),
-    ...(d.transform ? { transform: d.transform } : {}),
-    headers: eventHeaders(d).map(({ name, from, optional }) => ({ name, from, optional })),
-    limits: expressionLimitsOf(d),
-  };
-}
-
-/** Whether a destination has any expression to evaluate per event (else its events pass as they are). */
-export function hasExpressions(d: DestinationConfig): boolean {
-  return Boolean(d.filter || d.transform || eventHeaders(d).length > 0);
 }
 
 export interface DestinationShape {
@@ -128,10 +113,6 @@ export const FAILURE_CLASS = {
   RECORD_TOO_LARGE: 'too-large',
 } as const satisfies Record<ShapeFailureCode, 'transform-failed' | 'invalid-request' | 'too-large'>;
 
-/** Which of a destination's expressions was running (named in limit failures). */
-export type ShapeStage = 'filter' | 'headers' | 'transform';
-export const STAGES: readonly ShapeStage[] = ['filter', 'headers', 'transform'];
-
 /** What one destination's expressions make of one event. */
 export type ShapeResult =
   /** Its filter turned the event away. */
@@ -149,15 +130,15 @@ export function cpuLimitMessage(limits: ExpressionLimits, stage: ShapeStage): st
 }
 
 /**
- * One destination's expressions over one event. Never throws but what `step` throws (it is the
- * caller's check of the CPU budget, called before every transform step); `stage` is told which
- * expression runs.
+ * One destination's expressions over one event: at once when it has no transform, else a promise.
+ * Never throws (nor rejects) but what `step` throws (it is the caller's check of the CPU budget,
+ * called before every transform step); `stage` is told which expression runs.
  */
-export async function shapeEvent(
+export function shapeEvent(
   shape: DestinationShape,
   event: CloudEvent,
   hooks: { step?: () => void; stage?: (stage: number) => void } = {},
-): Promise<ShapeResult> {
+): ShapeResult | Promise<ShapeResult> {
   if (shape.filter) {
     hooks.stage?.(0);
     try {
@@ -196,9 +177,19 @@ export async function shapeEvent(
   const withHeaders = Object.keys(headers).length > 0 ? { headers } : {};
   if (!shape.transform) return { kind: 'route', ...withHeaders };
   hooks.stage?.(2);
+  return transformed(shape, shape.transform, event, withHeaders, hooks.step);
+}
+
+async function transformed(
+  shape: DestinationShape,
+  transform: Transform,
+  event: CloudEvent,
+  withHeaders: { headers?: Record<string, string> },
+  step: (() => void) | undefined,
+): Promise<ShapeResult> {
   let body: string;
   try {
-    body = await shape.transform(event, hooks.step);
+    body = await transform(event, step);
   } catch (err) {
     if (err instanceof ExpressionError) return { kind: 'fail', code: 'TRANSFORM_FAILED', error: err.message };
     throw err;

@@ -43,8 +43,12 @@ import { invalidRecord } from './invalidRecord.ts';
 /** Events partitions routed side by side; the app gives the router as many producers. */
 export const ROUTER_PARTITIONS_AT_ONCE = 4;
 
-/** Routed events not yet all written, across partitions, before the fetch loop waits for them. */
+/**
+ * Routed events not yet all written (their expressions still being evaluated), across partitions,
+ * and their bytes, before the fetch loop waits for them.
+ */
 const MAX_PENDING_EVENTS = 20_000;
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 
 /** Longest wait for a work mark before routing goes on without it. */
 const MARK_WAIT_MS = 500;
@@ -133,6 +137,7 @@ export class Router {
   /** Batches being routed (their fetch-loop turn, and their writes). */
   private readonly batches = new Set<Promise<void>>();
   private pendingEvents = 0;
+  private pendingBytes = 0;
   private readonly drained = new Set<() => void>();
   private stopping = false;
   private markWarnedAt = 0;
@@ -147,6 +152,9 @@ export class Router {
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
+      // Each event becomes a record per destination: smaller fetches keep a batch's fan-out (and
+      // the wait for it) short, and heartbeats and commits frequent.
+      maxBytesPerPartition: 256 * 1024,
       ...sessionSettings(options.sessionTimeoutMs),
       retry: { ...CONSUMER_RETRY },
     });
@@ -315,9 +323,20 @@ export class Router {
     await flush();
     if (!isRunning() || isStale() || this.stopping) return;
     await heartbeat();
-    // Backpressure: too much routed and not yet written waits here, not in memory.
-    while (this.pendingEvents > MAX_PENDING_EVENTS && !this.stopping && !isStale()) {
-      await new Promise<void>((resolve) => this.drained.add(resolve));
+    // Backpressure: too much routed and not yet written waits here, not in memory (heartbeating,
+    // so that waiting is not taken for a dead member).
+    while (
+      (this.pendingEvents > MAX_PENDING_EVENTS || this.pendingBytes > MAX_PENDING_BYTES) &&
+      !this.stopping &&
+      !isStale()
+    ) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained.add(resolve);
+        timer = setTimeout(resolve, 1000);
+      });
+      clearTimeout(timer);
+      await heartbeat();
     }
   }
 
@@ -355,11 +374,14 @@ export class Router {
       }
     }
     if (!isRunning() || isStale() || this.stopping) return;
+    const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0), 0);
     const pending: Pending = { next: last + 1, first, events: items.length, done: false, failed: false };
     p.pending.push(pending);
     this.pendingEvents += pending.events;
+    this.pendingBytes += bytes;
     resolveOffset(String(last));
-    const written = this.write(g, p, batch.partition, items, invalid).then(
+    const { direct, all } = this.write(g, p, batch.partition, items, invalid);
+    const written = all.then(
       () => {
         pending.done = true;
       },
@@ -370,22 +392,34 @@ export class Router {
     );
     const settled = written.finally(() => {
       this.pendingEvents -= pending.events;
+      this.pendingBytes -= bytes;
       this.acknowledge(g, p, batch.partition);
       for (const wake of this.drained) wake();
       this.drained.clear();
     });
-    if (wait) await settled;
-    else void this.track(settled);
+    if (wait) await beating(settled, payload.heartbeat);
+    else {
+      void this.track(settled);
+      // Kafka's pace: the records of destinations without expressions are written before the
+      // next batch is read (a failure is handled with the batch's).
+      await beating(
+        direct.catch(() => {}),
+        payload.heartbeat,
+      );
+    }
   }
 
-  /** Writes a batch's records as the fan-out hands them over; resolves once all are acknowledged. */
-  private async write(
+  /**
+   * Writes a batch's records as the fan-out hands them over: `direct` once the invalid ones and
+   * those of destinations without expressions are acknowledged, `all` once every one is.
+   */
+  private write(
     g: Generation,
     p: PartitionState,
     partition: number,
     items: RouteItem[],
     invalid: SizedEntry[],
-  ): Promise<void> {
+  ): { direct: Promise<unknown>; all: Promise<void> } {
     const producers = this.o.producers;
     const producer = producers[partition % producers.length] as Producer;
     const writes: Array<Promise<unknown>> = [];
@@ -408,14 +442,19 @@ export class Router {
       writes.push(write);
     };
     if (invalid.length > 0) send(invalid);
-    const summaries = await this.fanOut.route(items, (part: RoutedPart) => {
+    // The fan-out hands over the direct part before it returns its promise.
+    const routing = this.fanOut.route(items, (part: RoutedPart) => {
       for (const f of part.filterFailures) this.filterFailed(f.destination, f.code, f.message);
       send([...part.records, ...part.deadLetters.map((d) => d.entry)], () => {
         for (const d of part.deadLetters) this.deadLettered(d);
       });
     });
-    await Promise.all(writes);
-    for (const s of summaries) this.o.events.emit('routed', s);
+    const direct = Promise.all([...writes]);
+    const all = routing.then(async (summaries) => {
+      await Promise.all(writes);
+      for (const s of summaries) this.o.events.emit('routed', s);
+    });
+    return { direct, all };
   }
 
   /**
@@ -440,7 +479,7 @@ export class Router {
       this.markWarnedAt = Date.now();
       this.log.warn(
         { partition },
-        `work mark not written within ${MARK_WAIT_MS} ms (Redis slow or unreachable): routing goes on, but a poison event is not caught meanwhile`,
+        `work mark not acknowledged within ${MARK_WAIT_MS} ms (Redis slow or unreachable, or this process busy): routing goes on, but a poison event is not caught meanwhile`,
       );
     }
   }
@@ -616,6 +655,25 @@ export class Router {
       ),
     };
   }
+}
+
+/**
+ * Waits for `work`, heartbeating every second meanwhile: a batch that takes long to write (a
+ * large fan-out into a busy broker) is not a dead member, and the group must not think so.
+ */
+async function beating(work: Promise<unknown>, heartbeat: () => Promise<void>): Promise<void> {
+  let done = false;
+  const finish = () => {
+    done = true;
+  };
+  work.then(finish, finish);
+  while (!done) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, 1000)))]).catch(() => {});
+    clearTimeout(timer);
+    if (!done) await heartbeat().catch(() => {});
+  }
+  await work;
 }
 
 function newGeneration(assigned: number[]): Generation {

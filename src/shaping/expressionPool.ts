@@ -159,7 +159,7 @@ class ExpressionHost {
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       env: { ...process.env, COURIER_EXPRESSION_MEMORY_MB: String(this.pool.memoryMb) },
-      execArgv: ['--disable-warning=ExperimentalWarning'],
+      execArgv: ['--disable-warning=ExperimentalWarning', '--max-semi-space-size=2'],
     });
     this.child = child;
     this.configured = new Set();

@@ -14,7 +14,7 @@
 // come back deferred, and the rest of the job is evaluated again on a fresh thread.
 import { Worker } from 'node:worker_threads';
 import type { ShapeFailureCode, ShapeSource } from '../cloudevents/shape.ts';
-import { STAGES } from '../cloudevents/shape.ts';
+import { STAGES } from '../cloudevents/stages.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import {
   CURSOR,
@@ -197,7 +197,7 @@ export class ExpressionThread {
   private ensureStarted(): Promise<void> {
     if (this.worker && this.ready) return this.ready;
     Atomics.store(this.cursor, CURSOR.running, 0);
-    const young = Math.max(4, Math.min(32, Math.floor(this.o.memoryMb / 8)));
+    const young = Math.max(4, Math.min(16, Math.floor(this.o.memoryMb / 16)));
     const worker = new Worker(WORKER_URL, {
       workerData: { cursor: this.cursorBuffer, wall: this.wallBuffer },
       resourceLimits: {

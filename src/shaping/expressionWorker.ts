@@ -14,10 +14,10 @@ import {
   cpuLimitMessage,
   type DestinationShape,
   type ShapeSource,
-  STAGES,
   shapeEvent,
 } from '../cloudevents/shape.ts';
-import { CURSOR, type PairOutcome, type ToThread } from './protocol.ts';
+import { STAGES } from '../cloudevents/stages.ts';
+import { CURSOR, type PairOutcome, type ToThread, wireOf } from './protocol.ts';
 
 if (!parentPort) throw new Error('the expression thread runs as a worker thread');
 const port = parentPort;
@@ -75,13 +75,14 @@ async function runJob(job: Extract<ToThread, { kind: 'job' }>): Promise<void> {
         throw new EvaluationStopped(cpuLimitMessage(shape.limits, 'transform'));
     };
     try {
-      results[k] = await shapeEvent(shape, event, {
+      const shaped = shapeEvent(shape, event, {
         step,
         stage: (s) => {
           stage = s;
           Atomics.store(cursor, CURSOR.stage, s);
         },
       });
+      results[k] = wireOf(shaped instanceof Promise ? await shaped : shaped);
     } catch (err) {
       if (!(err instanceof EvaluationStopped)) throw err;
       results[k] = {

@@ -13,13 +13,12 @@ import { createHash } from 'node:crypto';
 import type { CloudEvent } from '../cloudevents/cloudEvent.ts';
 import {
   FAILURE_CLASS,
-  hasExpressions,
   matchesEventType,
   type ShapeFailureCode,
   type ShapeResult,
   type ShapeSource,
-  shapeSource,
 } from '../cloudevents/shape.ts';
+import { eventHeaders, expressionLimitsOf } from '../config/destination.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { type CarriedEvent, deadLetterRecord, destinationRecord } from '../kafka/records.ts';
 import { estimateRecordBytes, fitsAlone, type SizedEntry, type TopicLimits } from '../kafka/sizedSend.ts';
@@ -298,6 +297,22 @@ export class FanOut {
   async close(): Promise<void> {
     await this.pool?.close();
   }
+}
+
+/** A destination's expressions as the expression hosts compile them. */
+export function shapeSource(d: DestinationConfig): ShapeSource {
+  return {
+    id: d.id,
+    ...(d.filter ? { filter: d.filter } : {}),
+    ...(d.transform ? { transform: d.transform } : {}),
+    headers: eventHeaders(d).map(({ name, from, optional }) => ({ name, from, optional })),
+    limits: expressionLimitsOf(d),
+  };
+}
+
+/** Whether a destination has any expression to evaluate per event (else its events pass as they are). */
+export function hasExpressions(d: DestinationConfig): boolean {
+  return Boolean(d.filter || d.transform || eventHeaders(d).length > 0);
 }
 
 function emptyPart(): RoutedPart {

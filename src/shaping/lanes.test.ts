@@ -19,7 +19,7 @@ const breach: ShapeResult = { kind: 'fail', code: 'CPU_LIMIT', error: 'cpu limit
  * outcome; jobs wait in `pending` until `release()` is called (in order).
  */
 function scriptedPool(
-  answer: (destination: number, event: number) => PairOutcome,
+  answer: (destination: number, event: number) => ShapeResult,
   spentMs: Record<number, number> = {},
 ) {
   const pending: Array<{ lane: string; job: PoolJob; resolve: (r: PoolResult) => void }> = [];
@@ -75,7 +75,7 @@ const batch = (events: number) => ({
 test('a destination moves to its own lane; deferred work queued ahead of a running job is not lost, and order holds', async () => {
   // `bad` is slow (it takes most of each shared job) but within its limits.
   const { pool, release } = scriptedPool(() => ok, { 1: 100 });
-  const lanes = new ExpressionLanes({ pool, logger, slowJobMs: 25 });
+  const lanes = new ExpressionLanes({ pool, logger, slowPairMs: 1 });
   const a = collector();
   const b = collector();
   const c = collector();

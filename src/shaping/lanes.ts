@@ -1,7 +1,8 @@
 // Which lane a destination's expressions are evaluated in, and in what order their results are
 // handed on. Every destination starts in the shared lane (one job per batch for all of them, on
 // the shared thread). A destination whose expressions break a limit (CPU time, memory, a dead
-// thread) or take more than `slowJobMs` of one shared job moves to a lane of its own, for as long
+// thread) or take more than `slowPairMs` an event on average in a shared job moves to a lane of
+// its own, for as long
 // as its expressions stay the same: from then on it only ever waits for itself. In its own lane,
 // `breachesToSuspend` breaches in a row suspend its evaluation for a cool-down (30 s, doubling up to
 // 10 min while it goes on breaking them): meanwhile its events are its dead letters at once, not
@@ -13,7 +14,7 @@
 import type { ShapeFailureCode, ShapeResult, ShapeSource } from '../cloudevents/shape.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { ExpressionPool } from './expressionPool.ts';
-import type { PairOutcome, PoolResult } from './protocol.ts';
+import { outcomeOf, type PairOutcome, type PoolResult } from './protocol.ts';
 
 /** Failures that say the expressions themselves are dangerous (not just this event). */
 const BREACHES: ReadonlySet<ShapeFailureCode> = new Set(['CPU_LIMIT', 'MEMORY_LIMIT', 'THREAD_DIED']);
@@ -21,8 +22,8 @@ const BREACHES: ReadonlySet<ShapeFailureCode> = new Set(['CPU_LIMIT', 'MEMORY_LI
 export interface LanesOptions {
   pool: Pick<ExpressionPool, 'run'> & Partial<Pick<ExpressionPool, 'defer'>>;
   logger: Logger;
-  /** A destination taking more than this of one shared job moves to its own lane (default 25 ms). */
-  slowJobMs?: number;
+  /** A destination taking more than this per event in a shared job moves to its own lane (default 1 ms). */
+  slowPairMs?: number;
   /** Breaches in a row that suspend a destination's evaluation (default 3). */
   breachesToSuspend?: number;
   /** First suspension (ms; default 30 s), doubled while breaches go on, up to `maxSuspendMs` (10 min). */
@@ -87,7 +88,7 @@ export class ExpressionLanes {
 
   constructor(options: LanesOptions) {
     this.o = {
-      slowJobMs: 25,
+      slowPairMs: 1,
       breachesToSuspend: 3,
       suspendMs: 30_000,
       maxSuspendMs: 600_000,
@@ -180,18 +181,13 @@ export class ExpressionLanes {
   }
 
   private async runShared(batch: LaneBatch, pairs: number[], tickets: Map<number, Ticket>): Promise<void> {
-    const job = pairs.flatMap((k) => [batch.pairs[2 * k] as number, batch.pairs[2 * k + 1] as number]);
-    const result = await this.o.pool.run('shared', {
-      version: batch.version,
-      events: batch.events,
-      pairs: job,
-    });
+    const result = await this.o.pool.run('shared', jobOf(batch, pairs));
     const perDestination = new Map<number, { pairs: number[]; results: ShapeResult[]; deferred: number[] }>();
     pairs.forEach((k, i) => {
       const d = batch.pairs[2 * k + 1] as number;
       const entry = perDestination.get(d) ?? { pairs: [], results: [], deferred: [] };
       perDestination.set(d, entry);
-      const r = result.results[i] as PairOutcome;
+      const r = outcomeOf(result.results[i] as PairOutcome);
       if (r.kind === 'deferred') entry.deferred.push(k);
       else {
         entry.pairs.push(k);
@@ -203,15 +199,15 @@ export class ExpressionLanes {
       const s = this.stateOf(source);
       const ticket = tickets.get(d) as Ticket;
       const breach = entry.results.find((r) => r.kind === 'fail' && BREACHES.has(r.code));
-      const spent = result.spentMs[d] ?? 0;
+      const spent = (result.spentMs[d] ?? 0) / Math.max(1, entry.pairs.length + entry.deferred.length);
       // A job sent before an earlier one moved the destination out: what it says again is old news.
-      if ((breach || entry.deferred.length > 0 || spent > this.o.slowJobMs) && !s.own) {
+      if ((breach || entry.deferred.length > 0 || spent > this.o.slowPairMs) && !s.own) {
         s.own = true;
         // Shared jobs already queued leave its pairs to its own lane, unevaluated.
         this.o.pool.defer?.(batch.version, d);
         const reason = breach
           ? `its expressions broke a limit: ${breach.kind === 'fail' ? breach.error : ''}`
-          : `its expressions took ${Math.round(spent)} ms of one shared job (over ${this.o.slowJobMs} ms)`;
+          : `its expressions took ${spent.toFixed(1)} ms an event in a shared job (over ${this.o.slowPairMs} ms)`;
         this.o.logger.warn(
           { destination: source.id, reason },
           'destination expressions moved to a lane of their own: other destinations no longer wait for them',
@@ -257,14 +253,7 @@ export class ExpressionLanes {
         const pairs = work.pairs.slice(0, this.o.ownJobPairs);
         let result: PoolResult;
         try {
-          result = await this.o.pool.run('own', {
-            version: work.batch.version,
-            events: work.batch.events,
-            pairs: pairs.flatMap((k) => [
-              work.batch.pairs[2 * k] as number,
-              work.batch.pairs[2 * k + 1] as number,
-            ]),
-          });
+          result = await this.o.pool.run('own', jobOf(work.batch, pairs));
         } catch (err) {
           done();
           this.hand(
@@ -277,7 +266,7 @@ export class ExpressionLanes {
         const handed: number[] = [];
         const results: ShapeResult[] = [];
         for (let i = 0; i < pairs.length; i++) {
-          const r = result.results[i] as PairOutcome;
+          const r = outcomeOf(result.results[i] as PairOutcome);
           if (r.kind === 'deferred') break;
           handed.push(pairs[i] as number);
           results.push(r);
@@ -338,6 +327,27 @@ export class ExpressionLanes {
       head.done();
     }
   }
+}
+
+/** A job of some of a batch's pairs, carrying only the events they name (renumbered). */
+function jobOf(
+  batch: LaneBatch,
+  pairs: readonly number[],
+): { version: string; events: string[]; pairs: number[] } {
+  const index = new Map<number, number>();
+  const events: string[] = [];
+  const flat: number[] = [];
+  for (const k of pairs) {
+    const e = batch.pairs[2 * k] as number;
+    let at = index.get(e);
+    if (at === undefined) {
+      at = events.length;
+      index.set(e, at);
+      events.push(batch.events[e] as string);
+    }
+    flat.push(at, batch.pairs[2 * k + 1] as number);
+  }
+  return { version: batch.version, events, pairs: flat };
 }
 
 function suspended(s: DestinationState, source: ShapeSource, now: number): ShapeResult {

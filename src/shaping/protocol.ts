@@ -16,8 +16,27 @@ export const CURSOR = {
 } as const;
 export const CURSOR_SLOTS = 4;
 
-/** A pair's outcome: what its destination's expressions made of the event, or evaluate it again in its own lane. */
-export type PairOutcome = ShapeResult | { kind: 'deferred' };
+/**
+ * A pair's outcome: what its destination's expressions made of the event, or evaluate it again in
+ * its own lane. The two commonest cross as numbers (a job's results are cloned twice on their way
+ * back): 0, the filter turned the event away; 1, routed as it is.
+ */
+export type PairOutcome = ShapeResult | { kind: 'deferred' } | 0 | 1;
+
+const SKIP: ShapeResult = { kind: 'skip' };
+const ROUTE: ShapeResult = { kind: 'route' };
+
+/** The outcome as a pair's result, short forms spelt out. */
+export function outcomeOf(o: PairOutcome): ShapeResult | { kind: 'deferred' } {
+  return o === 0 ? SKIP : o === 1 ? ROUTE : o;
+}
+
+/** The short form of a result, where there is one. */
+export function wireOf(r: ShapeResult): PairOutcome {
+  if (r.kind === 'skip') return 0;
+  if (r.kind === 'route' && r.body === undefined && r.headers === undefined) return 1;
+  return r;
+}
 
 /** A job: pairs of events and destinations of one configuration version, evaluated in order. */
 export interface PoolJob {
