@@ -92,6 +92,51 @@ describe('filters', () => {
   });
 });
 
+describe('a backfill routes like the router', () => {
+  test("replay --source events holds the destination's limits: a too-large output is named and not sent", async () => {
+    const target = await receiver();
+    const config = testConfig([
+      {
+        id: 'big',
+        url: target.url,
+        transform: 'data.big ? $pad("", 2000000, "x") : { "id": id }',
+        filter: 'data.n != 3',
+      },
+    ]);
+    await provision(config);
+    const from = new Date(Date.now() - 1000).toISOString();
+    await produceRaw(
+      config,
+      [1, 2, 3, 4].map((n) => ({
+        key: `k${n}`,
+        value: JSON.stringify({
+          specversion: '1.0',
+          id: `bf-${n}`,
+          type: 'order.created',
+          source: 't',
+          data: { n, big: n === 4 },
+        }),
+      })),
+    );
+    const path = writeConfig(config);
+    const result = await courierCli([
+      'replay',
+      '--config',
+      path,
+      '--destination',
+      'big',
+      '--source',
+      'events',
+      '--from',
+      from,
+      '--force',
+    ]);
+    assert.equal(result.code, 1, 'a failed event makes the backfill exit 1');
+    assert.match(result.stdout, /cannot shape bf-4 .*too-large: the transform produced 2000002 bytes/);
+    assert.match(result.stdout, /read 4, sent 2, skipped 0 \(already delivered\), 1 not for it/);
+  });
+});
+
 describe('transforms and headers from the event', () => {
   test('the body is reshaped and signed as sent; what the transform cannot handle is dead-lettered and replayable', async () => {
     const crm = await receiver();
