@@ -2,13 +2,14 @@
 // errors in one line with exit 2, config check with secrets masked, unreachable Kafka or Redis
 // in one line with exit 3, and results on stdout with logs on stderr.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { H } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
-import { courierCli, writeConfig } from './helpers/cli.ts';
+import { CLI, courierCli, writeConfig } from './helpers/cli.ts';
 import { freePort } from './helpers/measure.ts';
 import { produceRaw, provision, SECRET, testConfig } from './helpers/stack.ts';
 
@@ -234,4 +235,92 @@ test('results on stdout, logs on stderr: --json and dry-run output parse cleanly
   );
   assert.equal(produced.code, 0, produced.stderr);
   assert.equal((JSON.parse(produced.stdout) as { ids: string[] }).ids.length, 2);
+});
+
+test('a multi-megabyte --json output survives a pipe whose reader is slow: byte for byte the file output', async () => {
+  const config = testConfig([{ id: 'pipe', url: 'http://127.0.0.1:9/hook' }]);
+  await provision(config);
+  const dlq = topicNames(config).dlq('pipe');
+  const COUNT = 20_000;
+  for (let from = 0; from < COUNT; from += 5_000) {
+    await produceRaw(
+      config,
+      Array.from({ length: 5_000 }, (_, j) => {
+        const i = from + j;
+        return {
+          key: `k${i}`,
+          value: JSON.stringify({ specversion: '1.0', id: `pipe-${i}`, type: 'order.created', source: 't' }),
+          headers: {
+            [H.eventId]: `pipe-${i}`,
+            [H.eventType]: 'order.created',
+            [H.destination]: 'pipe',
+            [H.errorClass]: 'permanent',
+            [H.lastStatus]: '422',
+            [H.attempts]: '1',
+            [H.lastError]: 'HTTP 422: the receiver refused this event for a reason long enough to take room',
+          },
+        };
+      }),
+      dlq,
+    );
+  }
+  const path = writeConfig(config);
+  const dir = mkdtempSync(join(tmpdir(), 'courier-pipe-'));
+  const args = `dlq list --destination pipe --json --limit 100000 --since 1d --config ${path}`;
+  const cli = `"${process.execPath}" --disable-warning=TimeoutNegativeWarning "${CLI}" ${args}`;
+  // To a file, then through a pipe whose reader only starts reading after two seconds.
+  const file = join(dir, 'file.json');
+  const piped = join(dir, 'piped.json');
+  const run = (command: string) =>
+    new Promise<number>((resolve) => {
+      const child = spawn('bash', ['-c', command], {
+        stdio: 'inherit',
+        env: { ...process.env, LOG_LEVEL: 'error' },
+      });
+      child.on('exit', (code) => resolve(code ?? 1));
+    });
+  assert.equal(await run(`${cli} > "${file}"`), 0);
+  assert.equal(await run(`set -o pipefail; ${cli} | (sleep 2; cat > "${piped}")`), 0);
+  const whole = readFileSync(file);
+  assert.ok(whole.length > 3_000_000, `a multi-megabyte output (${whole.length} bytes)`);
+  assert.equal(JSON.parse(whole.toString()).items.length, COUNT);
+  assert.ok(
+    readFileSync(piped).equals(whole),
+    `the piped output is whole (${readFileSync(piped).length} of ${whole.length} bytes)`,
+  );
+});
+
+test('replay takes every --event, and --ids-file - reads the ids from standard input; a bad line is named', async () => {
+  const config = testConfig([{ id: 'ids', url: 'http://127.0.0.1:9/hook' }]);
+  await provision(config);
+  await produceRaw(
+    config,
+    ['a-1', 'a-2', 'a-3'].map((id) => ({
+      key: id,
+      value: JSON.stringify({ specversion: '1.0', id, type: 't', source: 's' }),
+      headers: { [H.eventId]: id, [H.destination]: 'ids', [H.errorClass]: 'permanent' },
+    })),
+    topicNames(config).dlq('ids'),
+  );
+  const path = writeConfig(config);
+  const dry = ['replay', '--destination', 'ids', '--dry-run', '--config', path];
+  const repeated = await courierCli([...dry, '--event', 'a-1', '--event', 'a-2,a-3']);
+  assert.equal(repeated.code, 0, repeated.stderr);
+  assert.deepEqual(repeated.stdout.match(/would re-send (\S+)/g), [
+    'would re-send a-1',
+    'would re-send a-2',
+    'would re-send a-3',
+  ]);
+  const stdin = await courierCli([...dry, '--ids-file', '-'], { input: '# two of them\na-3\n\na-1\n' });
+  assert.equal(stdin.code, 0, stdin.stderr);
+  assert.equal((stdin.stdout.match(/would re-send/g) ?? []).length, 2);
+  const bad = await courierCli([...dry, '--ids-file', '-'], { input: 'a-1\nnot an id\u0007\n' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^courier: --ids-file standard input, line 2: /);
+  const empty = await courierCli([...dry, '--ids-file', '-'], { input: '# nothing\n\n' });
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /^courier: --ids-file standard input names no event id/);
+  const twice = await courierCli([...dry, '--event', 'a-1', '--rate', '5', '--rate', '6']);
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, /^courier: --rate is given twice; it takes one value/);
 });

@@ -61,3 +61,20 @@ test("help shows the verb's synopsis and flags only", () => {
   assert.match(help, /-h, --help/);
   assert.doesNotMatch(help, /--dry-run|--roles/);
 });
+
+test('a flag that may be repeated keeps every value in order; another given twice is refused', () => {
+  const spec: VerbSpec = {
+    name: 'replay',
+    summary: 'r',
+    flags: {
+      event: { type: 'string', value: 'ID', description: 'e', multiple: true },
+      rate: { type: 'string', value: 'N', description: 'r' },
+    },
+  };
+  assert.deepEqual(parseVerbArgs(spec, ['--event', 'a', '--event', 'b,c', '--event=d']).flags.event, [
+    'a',
+    'b,c',
+    'd',
+  ]);
+  assert.equal(usageError(spec, ['--rate', '1', '--rate', '2']), '--rate is given twice; it takes one value');
+});

@@ -11,6 +11,8 @@ export interface FlagSpec {
   value?: string;
   description: string;
   required?: boolean;
+  /** May be given several times: every value is kept, in order (a string[]). */
+  multiple?: boolean;
 }
 
 export interface ArgSpec {
@@ -29,7 +31,7 @@ export interface VerbSpec {
   args?: ArgSpec[];
 }
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | string[] | boolean | undefined>;
 
 export interface ParsedArgs {
   flags: Flags;
@@ -91,6 +93,14 @@ export function parseVerbArgs(spec: VerbSpec, argv: string[]): ParsedArgs {
     const value = token.value;
     if (value === undefined || (!token.inlineValue && value.startsWith('-') && value.length > 1)) {
       throw new UsageError(`${token.rawName} needs a value${flag.value ? ` (${flag.value})` : ''}`);
+    }
+    if (flag.multiple) {
+      const seen = values[token.name];
+      values[token.name] = [...(Array.isArray(seen) ? seen : []), value];
+      continue;
+    }
+    if (values[token.name] !== undefined) {
+      throw new UsageError(`${token.rawName} is given twice; it takes one value`);
     }
     values[token.name] = value;
   }

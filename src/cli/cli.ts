@@ -29,18 +29,34 @@ let debug = process.argv.includes('--debug') || process.env.LOG_LEVEL === 'debug
 /** The log stream, flushed before the process exits. */
 let logDestination: { flushSync(): void } | undefined;
 
+/** Resolves once everything written to `stream` so far has left the process (or cannot). */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || stream.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
 /**
- * Ends the process with `code` once the command is done. Explicitly: a handle left open by a
- * client library (a reconnect timer after a broker restart, a socket) must never keep a finished
- * `courier run` — or a supervisor whose workers have stopped — alive.
+ * Ends the process with `code` once the command is done and its output written: a pipe takes
+ * output asynchronously, and exiting before it drained would cut the output at the pipe's buffer
+ * (64 KiB). Explicitly: a handle left open by a client library (a reconnect timer after a broker
+ * restart, a socket) must never keep a finished `courier run` — or a supervisor whose workers
+ * have stopped — alive.
  */
-function exit(code: number): never {
+async function exit(code: number): Promise<never> {
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
   try {
     logDestination?.flushSync();
   } catch {
     // stderr gone (a parent that closed its pipe): nothing more can be said.
   }
   process.exit(code);
+}
+
+// A reader that stopped reading (`| head`): the rest of the output has nowhere to go.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  });
 }
 
 function firstLine(text: string): string {
@@ -157,7 +173,7 @@ async function runVerb(verb: Verb, argv: string[]): Promise<number> {
 }
 
 process.on('uncaughtException', (err) => {
-  exit(report(err, undefined));
+  void exit(report(err, undefined));
 });
 
 main(process.argv.slice(2)).then(

@@ -21,6 +21,12 @@ export function str(flags: Flags, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** Every value of a flag that may be given several times, in order. */
+export function strs(flags: Flags, name: string): string[] {
+  const v = flags[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}
+
 export function required(flags: Flags, name: string, command: string): string {
   const v = str(flags, name);
   if (!v) throw new UsageError(`${command} needs --${name}`);

@@ -142,9 +142,14 @@ export const VERBS: readonly Verb[] = [
       event: {
         type: 'string',
         value: 'ID[,ID…]',
-        description: 'replay exactly these events instead of a window (all must be found)',
+        multiple: true,
+        description: 'replay exactly these events instead of a window (all must be found); may be repeated',
       },
-      'ids-file': { type: 'string', value: 'F', description: 'more event ids, one a line (# comments)' },
+      'ids-file': {
+        type: 'string',
+        value: 'F',
+        description: 'more event ids, one a line (# comments); - reads standard input (for long lists)',
+      },
       rate: { type: 'string', value: 'N', description: 'events per second (default 10)' },
       'dry-run': { type: 'boolean', description: 'list what would be re-sent; send nothing' },
       force: {

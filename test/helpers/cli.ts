@@ -18,10 +18,10 @@ export function writeConfig(config: CourierConfig | Record<string, unknown>): st
 
 export function courierCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string; input?: string } = {},
 ) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', CLI, ...args],
       {
@@ -34,6 +34,8 @@ export function courierCli(
         resolve({ code, stdout, stderr });
       },
     );
+    // Standard input: what the test gives, else nothing (a command that reads it gets EOF).
+    child.stdin?.end(options.input ?? '');
   });
 }
 

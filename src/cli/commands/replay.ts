@@ -1,30 +1,71 @@
 // `courier replay`: re-sends a destination's dead letters (or delivered events) — a window, or
 // exactly the events named — paced, after a readiness check.
 import { readFileSync } from 'node:fs';
+import { idProblem } from '../../cloudevents/cloudEvent.ts';
 import type { CourierConfig } from '../../config/schema.ts';
 import { replay, runReplay } from '../../dlq/replay.ts';
 import { UsageError } from '../../errors.ts';
 import type { Flags } from '../args.ts';
-import { type CommandContext, destinationOf, isoTime, oneOf, positiveInt, printJson, str } from '../flags.ts';
+import {
+  type CommandContext,
+  destinationOf,
+  isoTime,
+  oneOf,
+  positiveInt,
+  printJson,
+  str,
+  strs,
+} from '../flags.ts';
 
-/** Event ids from --event (comma-separated) and --ids-file (one a line; blank lines and # comments skipped). */
-function eventIdsOf(flags: Flags): string[] | undefined {
-  const inline = str(flags, 'event');
+/** Standard input, read once (the flags are checked before the command runs, and again by it). */
+let stdin: string | undefined;
+function stdinText(): string {
+  stdin ??= readFileSync(0, 'utf8');
+  return stdin;
+}
+
+/**
+ * Event ids from every --event (comma-separated) and --ids-file (one a line; blank lines and
+ * # comments skipped; `-` is standard input), in order, each once. A line that is not an event id
+ * is named with its line number.
+ */
+export function eventIdsOf(flags: Flags, readStdin: () => string = stdinText): string[] | undefined {
+  const inline = strs(flags, 'event');
   const file = str(flags, 'ids-file');
-  if (inline === undefined && file === undefined) return undefined;
+  if (inline.length === 0 && file === undefined) return undefined;
   const ids: string[] = [];
-  if (inline !== undefined) ids.push(...inline.split(','));
+  for (const value of inline) {
+    for (const id of value.split(',').map((x) => x.trim())) {
+      if (!id) continue;
+      const problem = idProblem(id);
+      if (problem) throw new UsageError(`--event ${JSON.stringify(id)}: ${problem}`);
+      ids.push(id);
+    }
+  }
   if (file !== undefined) {
+    const where = file === '-' ? 'standard input' : file;
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = file === '-' || file === '/dev/stdin' ? readStdin() : readFileSync(file, 'utf8');
     } catch (err) {
-      throw new UsageError(`--ids-file ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`);
+      throw new UsageError(
+        `--ids-file ${where}: cannot read (${(err as NodeJS.ErrnoException).code ?? err})`,
+      );
     }
-    ids.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')));
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.replace(/\r$/, '').trim();
+      if (!line || line.startsWith('#')) return;
+      const problem = idProblem(line);
+      if (problem) throw new UsageError(`--ids-file ${where}, line ${i + 1}: ${problem}`);
+      ids.push(line);
+    });
   }
-  const unique = [...new Set(ids.map((id) => id.trim()).filter(Boolean))];
-  if (unique.length === 0) throw new UsageError('--event / --ids-file name no event id');
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) {
+    throw new UsageError(
+      `${file === undefined ? '--event' : `--ids-file ${file === '-' ? 'standard input' : file}`} names no event id`,
+    );
+  }
   return unique;
 }
 
