@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { compileFilter, compileHeaderValue, compileTransform } from '../cloudevents/expressions.ts';
 import { parseStatusRule, type StatusRange, statusRuleProblems } from '../policy/statusRules.ts';
-import { duration, durationOr, headerName, headerValue, httpUrl } from './fields.ts';
+import { duration, durationOr, headerName, headerValue, httpUrl, proxySetting } from './fields.ts';
 
 /** A string that must compile; the compile problem is the field's listed problem. */
 function expression(compile: (source: string) => { ok: true } | { ok: false; problem: string }) {
@@ -175,7 +175,7 @@ export const destinationSchema = z
                 .boolean()
                 .default(false)
                 .describe(
-                  'When the event has no value for it, send no header (else the event is dead-lettered as `invalid-request`).',
+                  'When the event has no valid value for it (missing, an error, not a valid header value), send no header (else the event is dead-lettered as `invalid-request`).',
                 ),
               secret: z
                 .boolean()
@@ -187,7 +187,7 @@ export const destinationSchema = z
       )
       .default({})
       .describe(
-        'Extra request headers: a fixed value (printable ASCII), or `{ from: <CEL> }` to take it from each event. `webhook-*`, `content-type`, `content-length`, `host` and connection headers cannot be set.',
+        'Extra request headers: a fixed value (printable ASCII), or `{ from: <CEL> }` to take it from each event. `webhook-*`, `user-agent`, `content-type`, `content-length`, `host` and connection headers cannot be set.',
       ),
     filter: expression(compileFilter)
       .optional()
@@ -238,8 +238,7 @@ export const destinationSchema = z
       .describe(
         'Statuses, ranges or classes dead-lettered at once as `permanent` (e.g. a 503 that means "never").',
       ),
-    proxy: z
-      .union([httpUrl({ credentials: true }), z.literal(false)])
+    proxy: proxySetting()
       .optional()
       .describe(
         'An egress proxy URL for this destination, or false to connect directly; default `network.proxy`.',

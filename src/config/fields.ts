@@ -93,6 +93,15 @@ export function httpUrlProblem(text: string, options: { credentials: boolean }):
   return undefined;
 }
 
+/** An http(s) URL, or `false`: a proxy setting (false connects directly). */
+export function proxySetting() {
+  return z.union([z.string(), z.literal(false)]).check((ctx) => {
+    if (ctx.value === false) return;
+    const problem = httpUrlProblem(ctx.value, { credentials: true });
+    if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: `${problem} (or false)` });
+  });
+}
+
 export function httpUrl(options: { credentials: boolean }) {
   return z.string().check((ctx) => {
     const problem = httpUrlProblem(ctx.value, options);
@@ -117,14 +126,7 @@ export const redisUrl = z.string().check((ctx) => {
  * `upgrade`, `expect`, a `connection` it cannot parse) or that would break the request
  * (`te`, `trailer`, `proxy-connection`).
  */
-const SET_BY_COURIER = new Set([
-  'webhook-id',
-  'webhook-timestamp',
-  'webhook-signature',
-  'content-type',
-  'content-length',
-  'host',
-]);
+const SET_BY_COURIER = new Set(['content-type', 'content-length', 'host', 'user-agent']);
 const HOP_BY_HOP = new Set([
   'transfer-encoding',
   'expect',
@@ -141,7 +143,13 @@ export function headerNameProblem(name: string): string | undefined {
   // Stricter than HTTP's token (which undici checks): names are letters, digits and dashes.
   if (!/^[A-Za-z0-9-]+$/.test(name)) return 'header names are letters, digits and dashes';
   const lower = name.toLowerCase();
-  if (SET_BY_COURIER.has(lower)) return 'this header is set by Courier';
+  // Standard Webhooks' namespace (webhook-id, -timestamp, -signature, and any it adds) is Courier's.
+  if (lower.startsWith('webhook-')) return 'webhook-* headers are set by Courier (Standard Webhooks)';
+  if (SET_BY_COURIER.has(lower)) {
+    return lower === 'user-agent'
+      ? 'this header is set by Courier (courier/<version>): receivers can tell the sender by it'
+      : 'this header is set by Courier';
+  }
   if (HOP_BY_HOP.has(lower)) return 'this header controls the connection and cannot be configured';
   return undefined;
 }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { destinationSchema, webhookSecret } from './destinationSchema.ts';
 import { parseDuration } from './duration.ts';
-import { duration, httpUrl, redisUrl, retention } from './fields.ts';
+import { duration, httpUrl, proxySetting, redisUrl, retention } from './fields.ts';
 import { tlsSchema } from './tls.ts';
 
 const DAY = 86_400_000;
@@ -293,8 +293,7 @@ export const configSchema = z
           .describe(
             'The SSRF guard: false refuses destinations (and token URLs) that resolve to loopback, private, link-local, CGNAT or reserved addresses. `true` only for local development and tests.',
           ),
-        proxy: z
-          .union([httpUrl({ credentials: true }), z.literal(false)])
+        proxy: proxySetting()
           .optional()
           .describe(
             'The egress proxy for deliveries, token requests and readiness checks (http://host:port, credentials allowed); false ignores HTTPS_PROXY/HTTP_PROXY. Unset: those environment variables, if any.',

@@ -94,7 +94,7 @@ test('header values and names that undici would refuse are refused at start, by 
     ...['transfer-encoding', 'Expect', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer'].map(
       (h) => `destinations[0].headers.${h}: this header controls the connection and cannot be configured`,
     ),
-    'destinations[0].headers.webhook-id: this header is set by Courier',
+    'destinations[0].headers.webhook-id: webhook-* headers are set by Courier (Standard Webhooks)',
     'destinations[0].headers.x y: header names are letters, digits and dashes',
   ]);
 });
@@ -201,4 +201,26 @@ test('odd shapes anywhere are listed problems, never a crash', () => {
       }
     }
   }
+});
+
+test('headers Courier sets are refused whole: any webhook-* and user-agent; a bad proxy names why', () => {
+  assert.deepEqual(
+    problemsOf({
+      network: { proxy: 'not a url' },
+      destinations: [
+        dest({ headers: { 'webhook-foo': 'x', 'User-Agent': 'y', 'x-ok': 'z' }, proxy: 'ftp://x' }),
+      ],
+    }),
+    [
+      `network.proxy: ${NOT_A_URL} (or false)`,
+      'destinations[0].headers.webhook-foo: webhook-* headers are set by Courier (Standard Webhooks)',
+      'destinations[0].headers.User-Agent: this header is set by Courier (courier/<version>): receivers can tell the sender by it',
+      'destinations[0].proxy: must be an http or https URL (or false)',
+    ],
+  );
+  // false still means a direct connection.
+  assert.equal(
+    load({ network: { proxy: false }, destinations: [dest({ proxy: false })] }).destinations[0]?.proxy,
+    false,
+  );
 });
