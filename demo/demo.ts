@@ -138,16 +138,24 @@ async function main() {
   ]);
 
   const expected: Record<string, number> = { analytics: EVENTS, billing: orders };
+  // Events, not records: each event counts once per final outcome (a record written twice, or
+  // rebuilt after a crash, is still one delivery).
   const tally: Record<
     string,
-    { delivered: number; retried: number; deadLettered: number; rejected: number; attempts: number }
+    {
+      delivered: Set<string>;
+      retried: number;
+      deadLettered: Set<string>;
+      rejected: Set<string>;
+      records: number;
+    }
   > = {
-    analytics: { delivered: 0, retried: 0, deadLettered: 0, rejected: 0, attempts: 0 },
-    billing: { delivered: 0, retried: 0, deadLettered: 0, rejected: 0, attempts: 0 },
+    analytics: { delivered: new Set(), retried: 0, deadLettered: new Set(), rejected: new Set(), records: 0 },
+    billing: { delivered: new Set(), retried: 0, deadLettered: new Set(), rejected: new Set(), records: 0 },
   };
   const done = () =>
     Object.entries(expected).every(
-      ([d, n]) => (tally[d]?.delivered ?? 0) + (tally[d]?.deadLettered ?? 0) >= n,
+      ([d, n]) => (tally[d]?.delivered.size ?? 0) + (tally[d]?.deadLettered.size ?? 0) >= n,
     );
   const consumer = kafka.consumer({ groupId: `${run}-demo-report` });
   await consumer.connect();
@@ -158,11 +166,13 @@ async function main() {
         const a = JSON.parse(String(message.value)) as AttemptRecord;
         const t = tally[a.destination];
         if (!t) return;
-        t.attempts += 1;
-        if (a.outcome === 'delivered') t.delivered += 1;
+        if (a.outcome === 'delivered') {
+          t.records += 1;
+          t.delivered.add(a.eventId);
+        }
         if (a.outcome === 'retry') t.retried += 1;
-        if (a.outcome === 'dlq') t.deadLettered += 1;
-        if (a.outcome === 'dlq' && a.status === 422) t.rejected += 1;
+        if (a.outcome === 'dlq') t.deadLettered.add(a.eventId);
+        if (a.outcome === 'dlq' && a.status === 422) t.rejected.add(a.eventId);
         if (done()) resolve();
       },
     });
@@ -177,19 +187,32 @@ async function main() {
   flaky.close();
 
   console.log('\ndestination   events  delivered  retries  dead-lettered  http requests');
+  const wrong: string[] = [];
   for (const [d, t] of Object.entries(tally)) {
     const requests = d === 'analytics' ? healthy.requests() : flaky.requests();
+    const events = expected[d] ?? 0;
     console.log(
-      `${d.padEnd(13)} ${String(expected[d]).padStart(6)}  ${String(t.delivered).padStart(9)}  ${String(t.retried).padStart(7)}  ${String(t.deadLettered).padStart(13)}  ${String(requests).padStart(13)}`,
+      `${d.padEnd(13)} ${String(events).padStart(6)}  ${String(t.delivered.size).padStart(9)}  ${String(t.retried).padStart(7)}  ${String(t.deadLettered.size).padStart(13)}  ${String(requests).padStart(13)}`,
     );
+    // The table adds up, or the demo says where it does not.
+    if (t.delivered.size + t.deadLettered.size !== events)
+      wrong.push(
+        `${d}: ${t.delivered.size} delivered + ${t.deadLettered.size} dead-lettered ≠ ${events} events`,
+      );
+    if (t.records !== t.delivered.size)
+      wrong.push(`${d}: ${t.records} delivered records for ${t.delivered.size} events`);
+    if (d === 'analytics' && requests !== t.delivered.size)
+      wrong.push(
+        `${d}: ${requests} HTTP requests for ${t.delivered.size} deliveries to a receiver that always answers 200`,
+      );
   }
   // A 503 is retried up to maxAttempts (5) times; at a 25 % failure rate about one event in a
   // thousand fails all five and is dead-lettered as well, so the DLQ can hold a few more than
   // the events the receiver rejected on purpose.
-  const billing = tally.billing ?? { deadLettered: 0, rejected: 0 };
-  const exhausted = billing.deadLettered - billing.rejected;
+  const billing = tally.billing ?? { deadLettered: new Set<string>(), rejected: new Set<string>() };
+  const exhausted = billing.deadLettered.size - billing.rejected.size;
   console.log(
-    `\nDead letters are on ${topicNames(config).dlq('billing')}: ${billing.rejected} of the ${rejects} events flagged \`reject\` were answered 422 and dead-lettered at once` +
+    `\nDead letters are on ${topicNames(config).dlq('billing')}: ${billing.rejected.size} of the ${rejects} events flagged \`reject\` were answered 422 and dead-lettered at once` +
       (exhausted > 0
         ? `, and ${exhausted} failed all 5 attempts with 503 (the receiver fails 25 % of requests).`
         : '.'),
@@ -197,6 +220,9 @@ async function main() {
   console.log(`Inspect one: npm run courier -- inspect <event id> --config ${configPath}`);
   if (result === 'timeout') {
     console.error('demo: not every event reached a final state within 120 s; see the log');
+    process.exitCode = 1;
+  } else if (wrong.length > 0) {
+    console.error(`demo: the numbers do not add up:\n  ${wrong.join('\n  ')}`);
     process.exitCode = 1;
   }
 }

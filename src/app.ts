@@ -35,7 +35,9 @@ import { type CourierRedis, createRedis } from './redis/client.ts';
 import { ConfigStore } from './redis/configStore.ts';
 import { DeliveredKeySet } from './redis/deliveredKeySet.ts';
 import { DestinationControl } from './redis/destinationControl.ts';
+import { HandOvers } from './redis/handOvers.ts';
 import { redisKeys } from './redis/keys.ts';
+import { ProcessLiveness } from './redis/liveness.ts';
 import { StateMarker } from './redis/stateMarker.ts';
 import { TlsCertificates } from './redis/tlsCertificates.ts';
 import { WorkMarks } from './redis/workMarks.ts';
@@ -130,6 +132,13 @@ export class CourierApp {
   private heartbeat: NodeJS.Timeout | undefined;
   /** The deliver role's running destinations, and what they share. */
   private readonly destinations = new Map<string, LiveDestination>();
+  /**
+   * Every destination's delivered-key set, kept after its actor stopped: the delivery log still
+   * confirms the marks of its last deliveries while the app stops.
+   */
+  private readonly markSets = new Map<string, DeliveredKeySet>();
+  /** This process's liveness key: the marks it leaves unconfirmed name it (redis/liveness.ts). */
+  private readonly liveness: ProcessLiveness;
   private delivery: DeliveryShared | undefined;
   private monitor: CredentialMonitor | undefined;
   private router: Router | undefined;
@@ -157,6 +166,10 @@ export class CourierApp {
     this.limits = new TopicLimits({ kafka: this.kafka, logger: options.logger });
     this.configStore = new ConfigStore(this.redis, redisKeys(options.config.kafka.topicPrefix));
     this.stateMarker = new StateMarker(this.redis, redisKeys(options.config.kafka.topicPrefix));
+    this.liveness = new ProcessLiveness({
+      redis: this.redis,
+      keys: redisKeys(options.config.kafka.topicPrefix),
+    });
     this.fatal = new Promise((resolve) => this.watch.once('fatal', resolve));
     this.watch.on('fatal', (err) => {
       options.logger.error(
@@ -204,6 +217,7 @@ export class CourierApp {
     const { config, logger } = this.o;
     const roles = new Set(this.o.roles ?? ROLES);
     await this.checkTopics(roles);
+    if (roles.has('deliver')) this.liveness.start();
     const keys = redisKeys(config.kafka.topicPrefix);
     const filters = new AttemptFilters({
       redis: this.redis,
@@ -313,6 +327,12 @@ export class CourierApp {
         limits: this.limits,
         expressions: config.router.expressions,
         workMarks: new WorkMarks({ redis: this.redis, keys, groupId: groups.router }),
+        handOvers: new HandOvers({
+          redis: this.redis,
+          keys,
+          groupId: groups.router,
+          owner: this.liveness.id,
+        }),
         watch: this.watch,
         events: this.events,
         logger,
@@ -535,7 +555,9 @@ export class CourierApp {
       destination: destination.id,
       ttlMs: config.idempotency.windowMs,
       lockMs: CourierApp.lockMs(destination),
+      owners: this.liveness,
     });
+    this.markSets.set(destination.id, deliveredKeys);
     const actor = new DestinationActor({
       kafka: this.kafka,
       groupId: consumerGroups(config).deliver(destination.id),
@@ -557,6 +579,12 @@ export class CourierApp {
       retentionMs: config.kafka.retentionMs,
       rescueAtShare: config.kafka.rescueAtRetentionShare,
       window: destination.window,
+      handOvers: new HandOvers({
+        redis: this.redis,
+        keys,
+        groupId: consumerGroups(config).deliver(destination.id),
+        owner: this.liveness.id,
+      }),
       ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
     });
     const live: LiveDestination = { config: destination, actor, credentials, deliveredKeys };
@@ -579,10 +607,8 @@ export class CourierApp {
     }
     await Promise.all(
       [...byDestination].map(async ([id, events]) => {
-        const live = this.destinations.get(id);
-        if (!live) return;
-        await live.deliveredKeys.confirm(events);
-        live.actor.recorded(events);
+        await this.markSets.get(id)?.confirm(events);
+        this.destinations.get(id)?.actor.recorded(events);
       }),
     );
   }
@@ -753,6 +779,8 @@ export class CourierApp {
       logger.warn('stop deadline reached before every attempt record was written');
     await settledBy(Promise.allSettled(this.producers.map((p) => p.disconnect())), deadline);
     this.producers.length = 0;
+    // Every record this process owed is written and its marks confirmed: it may be taken for gone.
+    await settledBy(this.liveness.stop(), deadline);
     // The endpoint stops last; the Redis client it shares goes after it.
     await this.observability?.stop().catch((err) => logger.error({ err }, 'stop failed'));
     this.redis.disconnect();

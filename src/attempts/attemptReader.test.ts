@@ -66,3 +66,18 @@ test("a destination's state: delivered once delivered, else its latest outcome",
     ['dead-lettered', 'exhausted', 503],
   );
 });
+
+test('a replay is a chapter of its own: requests add up over the chapters', () => {
+  const states = destinationStates([
+    attempt({ destination: 'a', attempt: 1, outcome: 'dlq', status: 422 }),
+    attempt({ destination: 'a', attempt: 1, outcome: 'retry', status: 503, replay: true }),
+    attempt({ destination: 'a', attempt: 2, outcome: 'delivered', status: 200, replay: true }),
+    attempt({ destination: 'a', attempt: 2, outcome: 'duplicate-skipped', replay: true }),
+  ]);
+  assert.equal(states.a?.state, 'delivered');
+  assert.equal(states.a?.requests, 3);
+  assert.deepEqual(states.a?.chapters, [
+    { replay: false, attempts: 1, state: 'dead-lettered' },
+    { replay: true, attempts: 2, state: 'delivered' },
+  ]);
+});

@@ -6,10 +6,25 @@ import type { AttemptReader } from './attemptReader.ts';
 
 export type EventState = 'delivered' | 'retrying' | 'dead-lettered' | 'paused';
 
+/**
+ * One chapter of an event's history at a destination: its first delivery (with its retries), or
+ * one replay (whose attempts count from 1 again, with a fresh retry budget).
+ */
+export interface Chapter {
+  replay: boolean;
+  /** Attempts made in this chapter. */
+  attempts: number;
+  state: EventState;
+}
+
 export interface DestinationState {
   state: EventState;
   /** The attempts made (the highest attempt number seen). */
   attempt: number;
+  /** Requests sent to the destination in all, over every chapter. */
+  requests: number;
+  /** The first delivery, then each replay. */
+  chapters: Chapter[];
   at?: string;
   status?: number;
   errorCode?: string;
@@ -43,6 +58,8 @@ export function destinationStates(attempts: readonly AttemptRecord[]): Record<st
     out[destination] = {
       state,
       attempt: Math.max(...own.map((a) => a.attempt)),
+      requests: own.filter((a) => a.outcome !== 'duplicate-skipped' && a.attempt > 0 && !a.rebuilt).length,
+      chapters: chaptersOf(own),
       at: last.at,
       ...(last.status === undefined ? {} : { status: last.status }),
       ...(last.errorCode ? { errorCode: last.errorCode } : {}),
@@ -51,6 +68,24 @@ export function destinationStates(attempts: readonly AttemptRecord[]): Record<st
     };
   }
   return out;
+}
+
+/** One destination's attempts as chapters: a replay begins one; its attempts count from 1 again. Pure. */
+export function chaptersOf(own: readonly AttemptRecord[]): Chapter[] {
+  const chapters: Chapter[] = [];
+  let last = 0;
+  for (const a of own) {
+    if (a.outcome === 'duplicate-skipped') continue;
+    const current = chapters.at(-1);
+    if (!current || (a.replay && (!current.replay || a.attempt <= last))) {
+      chapters.push({ replay: a.replay, attempts: 0, state: STATE_OF[a.outcome] });
+    }
+    const chapter = chapters.at(-1) as Chapter;
+    chapter.attempts = Math.max(chapter.attempts, a.attempt);
+    chapter.state = STATE_OF[a.outcome];
+    last = a.attempt;
+  }
+  return chapters;
 }
 
 /**

@@ -19,7 +19,12 @@ import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
 import { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
-import { destinationConsumer, PartitionRunner, type WindowLimits } from './partitionRunner.ts';
+import {
+  destinationConsumer,
+  PartitionRunner,
+  type PartitionRunnerOptions,
+  type WindowLimits,
+} from './partitionRunner.ts';
 import type { RateLimiter } from './rateLimiter.ts';
 import type { WebhookSender } from './sender.ts';
 
@@ -48,6 +53,8 @@ export interface DestinationActorOptions {
   window: WindowLimits;
   /** Watches the consumer for a crash kafkajs will not restart. */
   watch?: ConsumerWatch;
+  /** Graceful hand-overs of the destination topic's partitions (see PartitionRunnerOptions). */
+  handOvers?: PartitionRunnerOptions['handOvers'];
   /** How often shared pause state is read from Redis. */
   pausePollMs?: number;
   sessionTimeoutMs?: number;
@@ -115,6 +122,7 @@ export class DestinationActor {
         ? { beforeCommit: () => options.attempts.flushed?.() ?? Promise.resolve(true) }
         : {}),
       ...(options.watch ? { watch: options.watch } : {}),
+      ...(options.handOvers ? { handOvers: options.handOvers } : {}),
       logger: this.log,
       clock: this.clock,
     });

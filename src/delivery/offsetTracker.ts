@@ -21,6 +21,15 @@ export class OffsetTracker {
     return true;
   }
 
+  /**
+   * Starts the partition at `offset`: everything below is taken as finished (a graceful hand-over
+   * said so). Only before anything was tracked.
+   */
+  startAt(offset: number): void {
+    if (this.highest >= 0 || offset <= 0) return;
+    this.highest = offset - 1;
+  }
+
   finish(offset: number): void {
     if (offset > this.highest || this.head >= this.order.length || offset < (this.order[this.head] as number))
       return;

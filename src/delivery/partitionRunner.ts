@@ -64,6 +64,14 @@ export interface PartitionRunnerOptions {
   commitIntervalMs?: number;
   /** Awaited before each commit; false holds it back (the delivery log's flush: see PeriodicCommit). */
   beforeCommit?: () => Promise<boolean>;
+  /**
+   * Where partitions handed on gracefully may be picked up (redis/handOvers.ts): written for the
+   * partitions this runner hands on, read for those it takes over; none: the committed offsets.
+   */
+  handOvers?: {
+    write(partitions: ReadonlyArray<{ partition: number; next: number }>): Promise<void>;
+    read(partition: number): Promise<{ next: number } | undefined>;
+  };
   clock?: Clock;
 }
 
@@ -75,6 +83,8 @@ class Window {
   committed = -1;
   /** Set when a rebalance replaced this generation: its offsets are no longer ours to commit. */
   stale = false;
+  /** Whether a hand-over of the partition was looked for (once per time it is taken over). */
+  checked?: Promise<void>;
   readonly partition: number;
   constructor(partition: number) {
     this.partition = partition;
@@ -117,6 +127,9 @@ export class PartitionRunner {
 
   async start(): Promise<void> {
     const { events } = this.consumer;
+    // A rebalance begins: what is finished is committed while the generation still counts (best
+    // effort: the join may win the race), so the partitions' next owners read less again.
+    if (events.REBALANCING) this.consumer.on(events.REBALANCING, () => void this.commits.flush());
     this.consumer.on(events.GROUP_JOIN, ({ payload }) => {
       // A rebalance of this group shows here: every join is one generation (a reload that leaves
       // a destination alone must never cause one).
@@ -149,7 +162,10 @@ export class PartitionRunner {
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 8,
-      eachBatch: async ({ batch }) => this.accept(batch.partition, batch.messages),
+      eachBatch: async ({ batch }) => {
+        await this.takeOver(batch.partition, Number(batch.messages[0]?.offset));
+        this.accept(batch.partition, batch.messages);
+      },
     });
     this.commits.start();
   }
@@ -187,7 +203,39 @@ export class PartitionRunner {
       }
     }
     await this.commits.flush();
+    await this.handOver([...this.windows.values()]);
     await this.consumer.disconnect();
+  }
+
+  /** Says where the next holders of these windows' partitions may start (below which all is finished). */
+  private handOver(windows: Window[]): Promise<void> {
+    const handed = windows.flatMap((w) => {
+      const next = w.tracker.committable();
+      return next === undefined ? [] : [{ partition: w.partition, next }];
+    });
+    if (!this.o.handOvers || handed.length === 0) return Promise.resolve();
+    return this.o.handOvers.write(handed).catch((err) => {
+      this.log.warn({ err }, 'hand-over not written: the next holders read from the committed offsets');
+    });
+  }
+
+  /**
+   * The first batch of a partition taken over: where its previous holder said everything below
+   * was finished, this runner starts (what lies between the committed offset and there is not
+   * read twice).
+   */
+  private takeOver(partition: number, first: number): Promise<void> {
+    const w = this.windowOf(partition);
+    w.checked ??= (async () => {
+      const handed = await this.o.handOvers?.read(partition).catch(() => undefined);
+      if (!handed || !(handed.next > first) || w.tracker.committable() !== undefined) return;
+      w.tracker.startAt(handed.next);
+      this.log.info(
+        { partition, from: handed.next },
+        'partition handed over: starting where its previous holder stopped',
+      );
+    })();
+    return w.checked;
   }
 
   /** The gate: false pauses every partition (messages already in the window wait in it). */
@@ -208,14 +256,20 @@ export class PartitionRunner {
   }
 
   private onAssignment(assignment: Record<string, number[]>): void {
-    // A new generation: what the old one had not finished is read again from the committed
-    // offsets, by us or by the partition's new owner. Sends in flight finish; their offsets are
-    // not committed by this generation.
-    for (const w of this.windows.values()) {
+    // A new generation. A partition still ours keeps its window: its work goes on and is
+    // committed in the new generation, and what kafkajs reads again from the committed offset is
+    // already tracked (so not handled twice). A partition handed on is the new owner's from the
+    // committed offset: sends in flight finish, their offsets are not ours to commit.
+    const next = new Set(assignment[this.o.topic] ?? []);
+    const handedOn: Window[] = [];
+    for (const [partition, w] of this.windows) {
+      if (next.has(partition)) continue;
+      handedOn.push(w);
       w.stale = true;
       w.controller.abort();
+      this.windows.delete(partition);
     }
-    this.windows = new Map();
+    void this.handOver(handedOn);
     if (this.paused.size > 0) {
       this.consumer.resume([{ topic: this.o.topic, partitions: [...this.paused] }]);
       this.paused.clear();

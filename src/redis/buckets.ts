@@ -43,7 +43,7 @@ export interface BucketEntry {
 
 /** Parses a bucket value; undefined when it is not one. */
 export function parseEntry(value: string): BucketEntry | undefined {
-  const m = /^([A-Zd])(\d+)(?:\|(\d+):([0-9a-z,]*))?$/.exec(value);
+  const m = /^([A-Zd])(\d+)(?:~[0-9a-z]+)?(?:\|(\d+):([0-9a-z,]*))?$/.exec(value);
   const unconfirmed = m?.[1] === 'd';
   const state = unconfirmed ? 'delivered' : m ? LETTER_STATE[m[1] as string] : undefined;
   if (!m || !state) return undefined;

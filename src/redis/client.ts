@@ -27,6 +27,8 @@ export interface CourierRedisCommands {
   releaseTokenLock(lockKey: string, owner: string): Promise<number>;
   /** Writes a holder's work mark on a partition (see redis/workMarks.ts). */
   markWork(key: string, partition: number, mark: string, ttlMs: number): Promise<number>;
+  /** Writes graceful hand-overs of partitions: `<owner>|<next>|<at>` per partition. */
+  handOver(key: string, ttlMs: number, ...partitionsAndValues: Array<string | number>): Promise<number>;
   /** Takes a holder's work marks away from these partitions (only its own). */
   releaseWork(key: string, owner: string, ...partitions: number[]): Promise<number>;
   /** Room for `count` ids in the attempt log's newest filter of a partition: [its start, its bits]. */

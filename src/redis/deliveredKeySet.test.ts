@@ -49,7 +49,7 @@ class MemoryStore implements DeliveryStore {
     const n = Number(argv[2]);
     const lockMs = Number(argv[1]);
     const out: number[] = [];
-    for (let i = 1; i <= keys.length - n; i++) {
+    for (let i = 1; i <= (keys.length - n) / 2; i++) {
       const [id, force, token] = [argv[4 * i], argv[4 * i + 1], argv[4 * i + 2]] as [string, string, string];
       const [, v] = force === '1' ? [undefined, undefined] : this.bucketHolding(keys.slice(0, n), id);
       const lock = keys[n + i - 1] as string;
@@ -69,7 +69,7 @@ class MemoryStore implements DeliveryStore {
     const argv = rest.slice(numberOfKeys).map(fieldOf);
     const n = Number(argv[1]);
     const expiresAt = Number(argv[2]);
-    for (let i = 1; i <= keys.length - n; i++) {
+    for (let i = 1; i <= (keys.length - n) / 2; i++) {
       const [id, attempt, token] = [argv[4 * i], argv[4 * i + 1], argv[4 * i + 2]] as [
         string,
         string,

@@ -9,6 +9,7 @@ import { CRASHES_TO_MOVE_ASIDE } from '../policy/crashLoop.ts';
 import { Batcher } from './batcher.ts';
 import { bucketDays, bucketExpiresAt, parseEntry } from './buckets.ts';
 import type { RedisKeys } from './keys.ts';
+import type { Owners } from './liveness.ts';
 
 /** The Redis commands the set runs (Courier's `admit`, `complete`, `confirm` and `marked` scripts). */
 export interface DeliveryStore {
@@ -39,7 +40,7 @@ export type ClaimResult =
    * Delivered already, by attempt `attempt` (0 when the mark does not say); `unconfirmed` while
    * the delivery log has not confirmed that attempt's record (a crash may have lost it).
    */
-  | { state: 'delivered'; attempt: number; unconfirmed: boolean }
+  | { state: 'delivered'; attempt: number; unconfirmed: boolean; owner?: string }
   | { state: 'locked'; retryInMs: number }
   /**
    * Claimed, but `crashes` earlier claims of it never completed: processes died holding it. Move
@@ -55,6 +56,11 @@ export interface DeliveredKeySetOptions {
   ttlMs: number;
   /** How long an in-flight lock lives if its holder dies: longer than one attempt. */
   lockMs: number;
+  /**
+   * This process's liveness id (written in the marks it makes until their records are confirmed),
+   * and whether another's process is alive. Without it, marks name no owner.
+   */
+  owners?: Owners;
   clock?: Clock;
 }
 
@@ -109,10 +115,20 @@ export class DeliveredKeySet {
 
   /**
    * Delivered already? Being sent by someone else? Otherwise the event is ours to send, under
-   * `token` (claiming again with the same token extends the claim).
+   * `token` (claiming again with the same token extends the claim). A delivery whose record is
+   * not confirmed yet, by a process that is alive, is still being recorded: wait for it (answered
+   * as `locked`); by a process that is gone, its record is lost (`delivered`, `unconfirmed`).
    */
-  claim(eventId: string, options: { token: string; force?: boolean }): Promise<ClaimResult> {
-    return this.admissions.submit({ eventId, force: options.force === true, token: options.token });
+  async claim(eventId: string, options: { token: string; force?: boolean }): Promise<ClaimResult> {
+    const result = await this.admissions.submit({
+      eventId,
+      force: options.force === true,
+      token: options.token,
+    });
+    if (result.state !== 'delivered' || !result.owner) return result;
+    const { owner, ...rest } = result;
+    if (await this.options.owners?.isAlive(owner)) return { state: 'locked', retryInMs: 250 };
+    return rest;
   }
 
   async markDelivered(eventId: string, token: string, attempt = 1): Promise<void> {
@@ -171,6 +187,15 @@ export class DeliveredKeySet {
     return states.map((s) => {
       if (typeof s === 'string' && s.startsWith('c'))
         return { state: 'crash-loop', crashes: Number(s.slice(1)) };
+      if (typeof s === 'string' && s.startsWith('u')) {
+        const [attempt, owner] = s.slice(1).split('~');
+        return {
+          state: 'delivered',
+          attempt: Number(attempt),
+          unconfirmed: true,
+          ...(owner ? { owner } : {}),
+        };
+      }
       const n = Number(s);
       if (n === 0) return { state: 'claimed' };
       if (n < 0) {
@@ -188,7 +213,7 @@ export class DeliveredKeySet {
     await this.options.redis.complete(
       keys.length,
       ...keys,
-      '',
+      this.options.owners?.id ?? '',
       buckets.length,
       bucketExpiresAt(now, this.options.ttlMs),
       ...items.flatMap((i) => [

@@ -49,6 +49,10 @@ export function redisKeys(prefix: string) {
     stateMarker: `${prefix}:state-marker`,
     stateLostAt: `${prefix}:state-lost-at`,
     configVersions: `${prefix}:config:instances`,
+    /** Where the next holders of a consumer group's partitions may start (redis/handOvers.ts). */
+    handOvers: (groupId: string) => `${prefix}:handover:${groupId}`,
+    /** A running process's liveness key (redis/liveness.ts). */
+    alive: (id: string) => `${prefix}:alive:${id}`,
     /** The marks holders of a consumer group's partitions leave before working (policy/crashLoop.ts). */
     workMarks: (groupId: string) => `${prefix}:work:${groupId}`,
     // The attempt log's Bloom filters of event ids, per partition of the attempts topic; all in

@@ -53,12 +53,21 @@ const MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** Longest wait for a work mark before routing goes on without it. */
 const MARK_WAIT_MS = 500;
 
+/** How long a new holder waits for its predecessor's mark to be taken away (a graceful hand-over). */
+const MARK_RELEASE_WAIT_MS = 1000;
+
 /** Where the router marks what it holds (redis/workMarks.ts); the port it needs. */
 export interface RouterWorkMarks {
   readonly owner: string;
   read(partition: number): Promise<WorkMark | undefined>;
   write(partition: number, mark: Omit<WorkMark, 'owner'>): Promise<void>;
   release(partitions: readonly number[]): Promise<void>;
+}
+
+/** Graceful hand-overs of partitions (redis/handOvers.ts); the port the router needs. */
+export interface PartitionHandOvers {
+  write(partitions: ReadonlyArray<{ partition: number; next: number }>): Promise<void>;
+  read(partition: number): Promise<{ next: number } | undefined>;
 }
 
 export interface RouterOptions {
@@ -89,6 +98,8 @@ export interface RouterOptions {
   expressions: { hosts: number; memoryMb: number };
   /** Marks of the records in hand, for poison events; none: no crash-loop protection. */
   workMarks?: RouterWorkMarks;
+  /** Where partitions handed on gracefully may be picked up; none: from the committed offsets. */
+  handOvers?: PartitionHandOvers;
   /** Reports a consumer crash kafkajs will not restart. */
   watch?: ConsumerWatch;
   events: PipelineEmitter;
@@ -108,13 +119,22 @@ interface Pending {
   failed: boolean;
 }
 
-/** Per partition, in one group generation. */
+/** Per partition, for as long as this router holds it (across generations that keep it here). */
 interface PartitionState {
+  /** False once a rebalance handed the partition on: its work is the next holder's. */
+  owned: boolean;
+  /**
+   * The offset after the last one routed: what kafkajs reads again after a rebalance that kept
+   * the partition here (it restarts from the committed offset) is not routed twice.
+   */
+  routedUpTo: number;
   /** Batches in order of their offsets. */
   pending: Pending[];
   /** What a dead predecessor held (looked up at this generation's first batch). */
   suspect?: Suspect;
+  /** Whether the hand-over and the work mark of the partition were looked at. */
   checked: boolean;
+  markChecked: boolean;
   /** Writes of this partition's records, one after the other (a key's records keep their order). */
   writes: Promise<unknown>;
 }
@@ -181,13 +201,30 @@ export class Router {
   async start(): Promise<void> {
     await this.o.limits.load([this.o.invalidTopic]);
     await this.fanOut.setRouting(this.o.destinations, this.o.configVersion);
-    // A new generation starts from the committed offsets: what this one acknowledged but did not
-    // commit is routed again by whoever owns the partition now. Marks of partitions handed on are
-    // taken away (a graceful hand-over is not a death).
+    // A new generation: a partition handed on is routed by its new owner from the committed
+    // offset (what was acknowledged and not committed is routed again); a partition still ours
+    // goes on. Marks of partitions handed on are taken away (a graceful hand-over is not a death).
+    // A rebalance begins: what is acknowledged is committed while the generation still counts
+    // (best effort: the join may win the race), so the partitions' next owners route less again.
+    this.consumer.on(this.consumer.events.REBALANCING, () => void this.commits.flush());
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const assigned = payload.memberAssignment[this.o.eventsTopic] ?? [];
-      const handedOn = this.generation.assigned.filter((p) => !assigned.includes(p));
+      const previous = this.generation;
+      const handedOn = previous.assigned.filter((p) => !assigned.includes(p));
       this.generation = newGeneration(assigned);
+      // Partitions still ours keep their state: what they routed is committed in this generation.
+      for (const partition of assigned) {
+        const state = previous.partitions.get(partition);
+        if (!state) continue;
+        this.generation.partitions.set(partition, state);
+        const acknowledged = previous.acknowledged.get(partition);
+        if (acknowledged !== undefined) this.generation.acknowledged.set(partition, acknowledged);
+      }
+      for (const partition of handedOn) {
+        const state = previous.partitions.get(partition);
+        if (state) state.owned = false;
+      }
+      this.handOver(previous, handedOn);
       this.releaseMarks(handedOn);
     });
     await this.consumer.connect();
@@ -216,6 +253,7 @@ export class Router {
     if (!(await settledBy(Promise.allSettled([...this.batches]), deadline)))
       this.log.warn('stop deadline reached: batches still being routed are routed again by the next owner');
     await this.commits.flush();
+    await this.handOver(this.generation, this.generation.assigned);
     await this.releaseMarks(this.generation.assigned);
     await this.consumer.disconnect();
     await this.fanOut.close();
@@ -237,6 +275,35 @@ export class Router {
   private track(batch: Promise<void>): Promise<void> {
     this.batches.add(batch);
     return batch.finally(() => this.batches.delete(batch));
+  }
+
+  /**
+   * The mark another holder left on a partition and did not take away: a holder handing the
+   * partition on gracefully takes its mark away as it rejoins, which may be a moment after this
+   * router got the partition, so a mark is looked at again for up to MARK_RELEASE_WAIT_MS.
+   */
+  private async foreignMark(partition: number): Promise<WorkMark | undefined> {
+    const marks = this.o.workMarks;
+    if (!marks) return undefined;
+    const until = Date.now() + MARK_RELEASE_WAIT_MS;
+    for (;;) {
+      const mark = await marks.read(partition).catch(() => undefined);
+      if (!mark || mark.owner === marks.owner || Date.now() >= until) return mark;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Says where the next holders of these partitions may start (what was routed and written). */
+  private handOver(g: Generation, partitions: number[]): Promise<void> {
+    const handed = partitions.flatMap((partition) => {
+      const next = g.acknowledged.get(partition);
+      return next === undefined ? [] : [{ partition, next }];
+    });
+    return (
+      this.o.handOvers?.write(handed).catch((err) => {
+        this.log.warn({ err }, 'hand-over not written: the next holders route from the committed offsets');
+      }) ?? Promise.resolve()
+    );
   }
 
   private releaseMarks(partitions: number[]): Promise<void> {
@@ -267,7 +334,14 @@ export class Router {
   private partitionOf(g: Generation, partition: number): PartitionState {
     let p = g.partitions.get(partition);
     if (!p) {
-      p = { pending: [], checked: false, writes: Promise.resolve() };
+      p = {
+        owned: true,
+        routedUpTo: -1,
+        pending: [],
+        checked: false,
+        markChecked: false,
+        writes: Promise.resolve(),
+      };
       g.partitions.set(partition, p);
     }
     return p;
@@ -283,9 +357,22 @@ export class Router {
     const g = this.generation;
     const p = this.partitionOf(g, batch.partition);
     const marks = this.o.workMarks;
-    if (marks && !p.checked) {
+    if (!p.checked) {
       p.checked = true;
-      const suspect = suspectOf(await marks.read(batch.partition), marks.owner);
+      // Handed over gracefully: what the previous holder routed and wrote is not routed again.
+      const handed = await this.o.handOvers?.read(batch.partition).catch(() => undefined);
+      if (handed && handed.next > Number(batch.messages[0]?.offset ?? handed.next)) {
+        p.routedUpTo = Math.max(p.routedUpTo, handed.next);
+        if (p.pending.length === 0 && p.owned) this.generation.acknowledged.set(batch.partition, handed.next);
+        this.log.info(
+          { partition: batch.partition, from: handed.next },
+          'partition handed over: starting where its previous holder stopped',
+        );
+      }
+    }
+    if (marks && !p.markChecked) {
+      p.markChecked = true;
+      const suspect = suspectOf(await this.foreignMark(batch.partition), marks.owner);
       if (suspect) {
         p.suspect = suspect;
         this.log.warn(
@@ -297,10 +384,15 @@ export class Router {
     // Runs of messages worked the same way: normally in one go, a dead holder's one by one.
     let run: KafkaMessage[] = [];
     const flush = async () => {
-      if (run.length > 0) await this.routeMessages(payload, g, p, run, false);
+      if (run.length > 0) await this.routeMessages(payload, p, run, false);
       run = [];
     };
     for (const message of batch.messages) {
+      // Routed already, before a rebalance that kept the partition here.
+      if (Number(message.offset) < p.routedUpTo) {
+        payload.resolveOffset(message.offset);
+        continue;
+      }
       const step = suspectStep(p.suspect, Number(message.offset));
       if (step.kind === 'normal') {
         run.push(message);
@@ -309,14 +401,14 @@ export class Router {
       await flush();
       if (!isRunning() || isStale() || this.stopping) return;
       if (step.kind === 'aside') {
-        await this.moveAside(payload, g, p, message, step.crashes);
+        await this.moveAside(payload, p, message, step.crashes);
       } else {
         await this.mark(batch.partition, {
           from: Number(message.offset),
           to: Number(message.offset),
           crashes: step.crashes,
         });
-        await this.routeMessages(payload, g, p, [message], true);
+        await this.routeMessages(payload, p, [message], true);
       }
       if (p.suspect && Number(message.offset) >= p.suspect.to) p.suspect = undefined;
     }
@@ -347,7 +439,6 @@ export class Router {
    */
   private async routeMessages(
     payload: EachBatchPayload,
-    g: Generation,
     p: PartitionState,
     messages: KafkaMessage[],
     wait: boolean,
@@ -375,25 +466,26 @@ export class Router {
     }
     if (!isRunning() || isStale() || this.stopping) return;
     const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0), 0);
+    p.routedUpTo = Math.max(p.routedUpTo, last + 1);
     const pending: Pending = { next: last + 1, first, events: items.length, done: false, failed: false };
     p.pending.push(pending);
     this.pendingEvents += pending.events;
     this.pendingBytes += bytes;
     resolveOffset(String(last));
-    const { direct, all } = this.write(g, p, batch.partition, items, invalid);
+    const { direct, all } = this.write(p, batch.partition, items, invalid);
     const written = all.then(
       () => {
         pending.done = true;
       },
       (err) => {
         pending.failed = true;
-        this.failed(g, p, batch.partition, pending, err);
+        this.failed(p, batch.partition, pending, err);
       },
     );
     const settled = written.finally(() => {
       this.pendingEvents -= pending.events;
       this.pendingBytes -= bytes;
-      this.acknowledge(g, p, batch.partition);
+      this.acknowledge(p, batch.partition);
       for (const wake of this.drained) wake();
       this.drained.clear();
     });
@@ -414,7 +506,6 @@ export class Router {
    * those of destinations without expressions are acknowledged, `all` once every one is.
    */
   private write(
-    g: Generation,
     p: PartitionState,
     partition: number,
     items: RouteItem[],
@@ -425,7 +516,7 @@ export class Router {
     const writes: Array<Promise<unknown>> = [];
     const send = (entries: SizedEntry[], after?: () => void) => {
       const write = p.writes.then(async () => {
-        if (g !== this.generation) return; // handed on: the next holder routes it again
+        if (!p.owned) return; // handed on: the next holder routes it again
         if (entries.length > 0) {
           const { tooLarge } = await sendSized(producer, this.o.limits, entries);
           // Not expected: every record was checked against its topic's limit.
@@ -485,10 +576,10 @@ export class Router {
   }
 
   /** Advances the partition's acknowledged offset over the batches written, in order. */
-  private acknowledge(g: Generation, p: PartitionState, partition: number): void {
+  private acknowledge(p: PartitionState, partition: number): void {
     while (p.pending[0]?.done) {
       const head = p.pending.shift() as Pending;
-      if (g === this.generation) g.acknowledged.set(partition, head.next);
+      if (p.owned) this.generation.acknowledged.set(partition, head.next);
     }
   }
 
@@ -499,12 +590,13 @@ export class Router {
    * restarts the consumer after a retriable error and gives it up after another (then the
    * process stops, see ConsumerWatch).
    */
-  private failed(g: Generation, p: PartitionState, partition: number, pending: Pending, err: unknown): void {
+  private failed(p: PartitionState, partition: number, pending: Pending, err: unknown): void {
     const at = p.pending.indexOf(pending);
     if (at < 0) return;
     const dropped = p.pending.splice(at);
     for (const d of dropped) d.failed = true;
-    if (g !== this.generation || this.stopping) return;
+    if (!p.owned || this.stopping) return;
+    p.routedUpTo = pending.first;
     this.log.error(
       { err, partition, offset: pending.first },
       'routed records not written: reading the partition again',
@@ -516,7 +608,6 @@ export class Router {
   /** A record whose holders died three times with it in hand: the invalid topic, and the partition moves on. */
   private async moveAside(
     payload: EachBatchPayload,
-    g: Generation,
     p: PartitionState,
     message: KafkaMessage,
     crashes: number,
@@ -542,6 +633,7 @@ export class Router {
       failed: false,
     };
     p.pending.push(pending);
+    p.routedUpTo = Math.max(p.routedUpTo, pending.next);
     payload.resolveOffset(message.offset);
     const producers = this.o.producers;
     const producer = producers[batch.partition % producers.length] as Producer;
@@ -551,9 +643,9 @@ export class Router {
       await write;
       pending.done = true;
     } catch (err) {
-      this.failed(g, p, batch.partition, pending, err);
+      this.failed(p, batch.partition, pending, err);
     }
-    this.acknowledge(g, p, batch.partition);
+    this.acknowledge(p, batch.partition);
   }
 
   /** One message as an event to route (throws for an invalid one). */

@@ -27,6 +27,7 @@ export function courierCli(
       {
         env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
         timeout: options.timeoutMs ?? 60_000,
+        maxBuffer: 256 * 1024 * 1024,
         ...(options.cwd ? { cwd: options.cwd } : {}),
       },
       (err, stdout, stderr) => {

@@ -69,7 +69,7 @@ export async function attempts(ctx: CommandContext): Promise<number> {
         a.eventType ?? '-',
         a.destination,
         String(a.attempt),
-        `${a.outcome}${a.replay ? ' (replay)' : ''}`,
+        `${a.outcome}${a.replay ? ' (replay)' : ''}${a.rebuilt ? ' (rebuilt)' : ''}`,
         a.status === undefined ? '-' : String(a.status),
         `${a.latencyMs}ms`,
         oneLine(a.errorCode ? `${a.errorCode}: ${a.error ?? ''}` : a.errorClass, 60),

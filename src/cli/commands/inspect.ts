@@ -58,8 +58,13 @@ export async function inspect(ctx: CommandContext): Promise<number> {
         s.nextAttemptAt ? `next attempt ${s.nextAttemptAt}` : '',
         paused[d] ? `destination paused (${(paused[d] as { reason: string }).reason})` : '',
       ].filter(Boolean);
+      // A replay is a chapter of its own: its attempts count from 1 again.
+      const story =
+        s.chapters.length > 1
+          ? ` (${s.chapters.map((c) => `${c.replay ? 'replay' : 'first delivery'}: ${c.attempts} attempt(s), ${c.state}`).join('; ')})`
+          : '';
       console.log(
-        `  ${d}: ${s.state}${s.attempt ? ` after ${s.attempt} attempt(s)` : ''}${extra.length ? ` — ${extra.join(', ')}` : ''}`,
+        `  ${d}: ${s.state}${s.requests ? ` after ${s.requests} request(s)` : ''}${story}${extra.length ? ` — ${extra.join(', ')}` : ''}`,
       );
       for (const line of describeHealth(health[d] ?? [])) console.log(`    credential: ${line}`);
     }

@@ -10,8 +10,10 @@
 -- sent: a claim renewed with its own token is extended; any other token finds the event locked).
 -- Returns, per event, 0 = claimed (send it), -1 - a = delivered already by attempt a (skip it; a
 -- is 0 when the mark does not say), minus another 2^20 when that delivery's attempt record was not
--- yet confirmed written (mark 'd', not 'D'), m > 0 = another sender holds it for m more ms, or
--- 'c<k>' = claimed, but k earlier claims never completed: move it aside (a crash loop).
+-- yet confirmed written (mark 'd', not 'D') and the mark does not say by whom, 'u<a>~<owner>' =
+-- delivered by attempt a by process `owner`, its record not yet confirmed, m > 0 = another sender
+-- holds it for m more ms, or 'c<k>' = claimed, but k earlier claims never completed: move it aside
+-- (a crash loop).
 local n = tonumber(ARGV[3])
 local m = (#KEYS - n) / 2
 local crashes = tonumber(ARGV[1])
@@ -21,6 +23,7 @@ local out = {}
 for i = 1, m do
   local id, field, force, token = ARGV[4 * i], ARGV[1 + 4 * i], ARGV[2 + 4 * i], ARGV[3 + 4 * i]
   local delivered = false
+  local owner = nil
   local by = 0
   local unconfirmed = 0
   if force ~= '1' then
@@ -30,10 +33,13 @@ for i = 1, m do
       delivered = state == 'D' or state == 'd'
       if state == 'd' then unconfirmed = 1048576 end
       by = tonumber(string.match(v, '^%a(%d+)')) or 0
+      owner = state == 'd' and string.match(v, '^%a%d+~([^|]+)') or nil
     end
   end
   local lock = KEYS[n + i]
-  if delivered then
+  if delivered and owner then
+    out[i] = 'u' .. by .. '~' .. owner
+  elseif delivered then
     out[i] = -1 - by - unconfirmed
   elseif redis.call('SET', lock, token, 'NX', 'PX', ARGV[2]) then
     -- Counted once per message (its token): a claim renewed after its lock lapsed is no new holder.
