@@ -1,12 +1,12 @@
 // The floors of src/ (README, Layout): a file may import only from its own floor's room or from a
 // floor below, never a sibling stage, never up, never in a circle. `npm run lint` fails on any
 // import that breaks them. Unit tests (*.test.ts) are not part of the building.
-const BASE = '^src/(config/|policy/|cloudevents/|errors\\.ts$|version\\.ts$|clock\\.ts$)';
+const BASE = '^src/(config/|policy/|cloudevents/|errors\\.ts$|version\\.ts$|clock\\.ts$|duration\\.ts$)';
 const TELEMETRY = '^src/telemetry/';
 const GROUND = '^src/(telemetry|kafka|redis)/';
 const SERVICES = '^src/(net|credentials|shaping)/';
 const STAGES = '^src/(router|delivery|retry|dlq|attempts)/';
-const COMPOSITION = '^src/(app\\.ts$|observability/|reload/)';
+const COMPOSITION = '^src/(app\\.ts$|compose/|observability/|reload/|supervisor/)';
 const TOP = '^src/(cli/|index\\.ts$)';
 
 const up = (name, from, to, comment) => ({
@@ -28,6 +28,12 @@ module.exports = {
     },
     up('base-imports-base-only', BASE, `${GROUND}|${SERVICES}|${STAGES}|${COMPOSITION}|${TOP}`,
       'config/, policy/, errors, version and the clock stand on nothing of Courier above them.'),
+    // Inside the base: policy/ (pure decisions) under cloudevents/ (the event, its expressions and
+    // shaping) under config/ (the schema, which validates with both).
+    up('policy-below-cloudevents-and-config', '^src/policy/', '^src/(cloudevents|config)/',
+      'policy/ decides from plain values; it knows neither the event model nor the configuration schema.'),
+    up('cloudevents-below-config', '^src/cloudevents/', '^src/config/',
+      'cloudevents/ knows no configuration schema: config/ compiles its expressions, not the other way.'),
     up('telemetry-above-base-only', TELEMETRY, '^src/(kafka|redis)/',
       'Logging and the typed pipeline events are the lowest part of the ground.'),
     {

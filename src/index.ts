@@ -3,7 +3,7 @@
 // pipeline events. Everything not exported here is internal and may change between versions.
 
 import type { CourierConfig } from './config/schema.ts';
-import { ensureTopics, type TopicReport } from './kafka/admin.ts';
+import { ensureTopicsWith, type TopicReport } from './kafka/admin.ts';
 import { createKafka } from './kafka/client.ts';
 import { topicPlan } from './kafka/topics.ts';
 import { createLogger, type Logger } from './telemetry/logger.ts';
@@ -40,11 +40,6 @@ export async function provisionTopics(
   config: CourierConfig,
   options: { logger?: Logger; create?: boolean } = {},
 ): Promise<TopicReport> {
-  const admin = createKafka(config, options.logger ?? createLogger({ level: 'warn' })).admin();
-  await admin.connect();
-  try {
-    return await ensureTopics(admin, topicPlan(config), { create: options.create ?? true });
-  } finally {
-    await admin.disconnect();
-  }
+  const kafka = createKafka(config, options.logger ?? createLogger({ level: 'warn' }));
+  return ensureTopicsWith(kafka, topicPlan(config), { create: options.create ?? true });
 }

@@ -152,7 +152,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
     ({ control, redis } = destinationControl(config));
     courier = await startCourier(config);
     // A second instance: it evaluates the same alerts, and must not send them again.
-    second = new CourierApp({ config, logger: testLogger(), roles: ['retry'], sessionTimeoutMs: 6000 });
+    second = new CourierApp({ config, logger: testLogger(), roles: ['retry'] }, { sessionTimeoutMs: 6000 });
     await second.start();
     port = courier.app.observability?.port as number;
     await produceRaw(

@@ -41,11 +41,16 @@ export interface AttemptLogOptions {
   /** Partitions of the attempts topic: records are placed by key here so their offsets are known. */
   partitions: number;
   flushEveryMs?: number;
-  /** Called with each batch Kafka acknowledged (the delivered-key set confirms those marks). */
-  onWritten?: (records: readonly AttemptRecord[]) => Promise<void>;
+  /** Told each batch Kafka acknowledged: the delivered-key sets confirm those marks. */
+  confirmer?: MarkConfirmer;
   /** How often the per-destination summary line is written (ms). */
   summaryEveryMs?: number;
   maxBatch?: number;
+}
+
+/** Confirms the delivered marks of records the delivery log has (the deliver role's fleet). */
+export interface MarkConfirmer {
+  confirmDelivered(records: readonly AttemptRecord[]): Promise<void>;
 }
 
 type Tally = Record<AttemptRecord['outcome'], number>;
@@ -190,9 +195,9 @@ export class AttemptLog {
           'attempt record over the topic limit not written',
         );
       }
-      if (this.options.onWritten) {
-        await this.options
-          .onWritten(batch)
+      if (this.options.confirmer) {
+        await this.options.confirmer
+          .confirmDelivered(batch)
           .catch((err) =>
             this.options.logger.warn(
               { err },

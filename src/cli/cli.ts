@@ -6,12 +6,12 @@ import { inspect } from 'node:util';
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.ts';
 import { ConfigError, CourierError, DependencyError, UsageError } from '../errors.ts';
+import { configFromSupervisor, isWorker } from '../supervisor/workers.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import { VERSION } from '../version.ts';
 import { globalHelp, parseVerbArgs, usageHint, verbHelp } from './args.ts';
 import { preflight } from './preflight.ts';
 import { findVerb, VERBS, type Verb, type VerbContext } from './verbs.ts';
-import { configFromSupervisor, isWorker } from './workers.ts';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, unreachable: 3 } as const;
 

@@ -1,8 +1,8 @@
 // What every verb's code shares: the context a verb runs with, reading its flag values (each bad
 // value a one-line UsageError), and printing a JSON result. Pure but for printJson.
 import { ROLES, type Role } from '../app.ts';
-import { parseDuration } from '../config/duration.ts';
 import type { CourierConfig } from '../config/schema.ts';
+import { parseDuration } from '../duration.ts';
 import { UsageError } from '../errors.ts';
 import { createRedis } from '../redis/client.ts';
 import type { Logger } from '../telemetry/logger.ts';

@@ -6,7 +6,6 @@
 // expression hosts) and evaluated there, one event and destination at a time (`shapeEvent`). Free
 // of the configuration schema, so the hosts load little.
 
-import { headerValueProblem } from '../config/headerValue.ts';
 import type { CloudEvent } from './cloudEvent.ts';
 import {
   compileFilter,
@@ -17,6 +16,7 @@ import {
   type HeaderValue,
   type Transform,
 } from './expressions.ts';
+import { headerValueProblem } from './headerValue.ts';
 import type { ShapeStage } from './stages.ts';
 
 const globCache = new Map<string, RegExp>();

@@ -16,30 +16,50 @@ const RESTART_PATHS = new Set([
   'alerts.thresholds.deadLetterWindowMs',
 ]);
 
-/** Destination fields a running actor takes over without restarting its consumer. */
-export const IN_PLACE_FIELDS = new Set([
-  'url',
-  'secrets',
-  'headers',
-  'timeoutMs',
-  'autoTimeout',
-  'rateLimit',
-  'retry',
-  'circuitBreaker',
-  'retryOn',
-  'deadLetterOn',
-  'proxy',
-  'eventTypes',
-  'filter',
-  'transform',
-  'transformTimeoutMs',
-  'expressionLimits',
-  'alerts',
-  'healthCheck',
-  'secretsExpireAt',
-  'credentialWarningDays',
-  'tlsWarningDays',
-]);
+/**
+ * Destination fields a running actor takes over without restarting its consumer, and what of it a
+ * change rebuilds: its sender (URL, timeout, proxy), its rate limiter, its circuit breaker, or
+ * nothing (`settings`: read from the destination's configuration at each event). A field not
+ * here rebuilds the destination's actor (its consumer group alone rejoins), which is always right.
+ * The one table: the diff, the deliver role's fleet and `courier config diff` read it.
+ */
+export const RUNNING_PARTS = {
+  url: 'sender',
+  timeoutMs: 'sender',
+  autoTimeout: 'sender',
+  proxy: 'sender',
+  rateLimit: 'rateLimiter',
+  circuitBreaker: 'breaker',
+  secrets: 'settings',
+  headers: 'settings',
+  retry: 'settings',
+  retryOn: 'settings',
+  deadLetterOn: 'settings',
+  eventTypes: 'settings',
+  filter: 'settings',
+  transform: 'settings',
+  transformTimeoutMs: 'settings',
+  expressionLimits: 'settings',
+  alerts: 'settings',
+  healthCheck: 'settings',
+  secretsExpireAt: 'settings',
+  credentialWarningDays: 'settings',
+  tlsWarningDays: 'settings',
+} as const satisfies Record<string, 'sender' | 'rateLimiter' | 'breaker' | 'settings'>;
+
+export type RunningPart = (typeof RUNNING_PARTS)[keyof typeof RUNNING_PARTS];
+
+export const IN_PLACE_FIELDS: ReadonlySet<string> = new Set(Object.keys(RUNNING_PARTS));
+
+/** The parts of a running destination that changed fields (`url`, `retry.maxAttempts`…) rebuild. */
+export function partsToRebuild(fields: readonly string[]): Set<RunningPart> {
+  const parts = new Set<RunningPart>();
+  for (const f of fields) {
+    const part = (RUNNING_PARTS as Record<string, RunningPart>)[f.split('.')[0] as string];
+    if (part && part !== 'settings') parts.add(part);
+  }
+  return parts;
+}
 
 /** Destination fields a reload cannot change at all: they are fixed by the topic Courier created. */
 const FIXED_FIELDS = new Set(['partitions']);

@@ -2,8 +2,8 @@
 // Each reports a problem as a listed message, never by throwing, so that one bad value never
 // hides the others.
 import { z } from 'zod';
-import { durationMs, formatDuration } from './duration.ts';
-import { headerValueProblem } from './headerValue.ts';
+import { headerValueProblem } from '../cloudevents/headerValue.ts';
+import { durationMs, formatDuration } from '../duration.ts';
 
 export { headerValueProblem };
 

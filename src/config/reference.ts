@@ -3,7 +3,7 @@
 // with its type, default, range and what it does. Defaults are what `parseConfig` resolves, not a
 // copy. `npm run config:reference` writes both files; a test fails when they differ from these.
 import { z } from 'zod';
-import { formatDuration } from './duration.ts';
+import { formatDuration } from '../duration.ts';
 import { parseConfig } from './load.ts';
 import { configSchema } from './schema.ts';
 

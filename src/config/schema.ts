@@ -4,8 +4,8 @@
 // are checked in crossChecks.ts, so that they are reported even when a field fails. The
 // destination's own fields are in destinationSchema.ts.
 import { z } from 'zod';
+import { parseDuration } from '../duration.ts';
 import { destinationSchema, webhookSecret } from './destinationSchema.ts';
-import { parseDuration } from './duration.ts';
 import { duration, httpUrl, proxySetting, redisUrl, retention } from './fields.ts';
 import { tlsSchema } from './tls.ts';
 

@@ -6,7 +6,13 @@ import { RecordTooLargeError } from '../errors.ts';
 import type { CarriedEvent, DeadLetter, RetryStamp } from '../kafka/records.ts';
 import { authCaseOf } from '../policy/failures.ts';
 import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
-import type { AttemptOutcome, AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
+import {
+  type AttemptBasis,
+  type AttemptOutcome,
+  type AttemptRecord,
+  attemptRecord,
+  type PipelineEmitter,
+} from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import type { Action } from './decide.ts';
 import type { Delivery } from './deliver.ts';
@@ -239,20 +245,14 @@ export class Executor {
       eventId: meta.eventId,
       errorClass: letter.errorClass,
     });
-    this.emit({
-      eventId: meta.eventId,
-      ...(meta.eventType ? { eventType: meta.eventType } : {}),
-      destination: this.o.destination,
-      attempt: meta.attemptsBefore,
-      at: new Date(now).toISOString(),
-      latencyMs: 0,
-      outcome: 'dlq',
-      errorClass: letter.errorClass,
-      errorCode: letter.code,
-      error: letter.error,
-      replay: meta.replay !== undefined,
-      record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
-    });
+    this.emit(
+      attemptRecord(this.basis(message, meta.attemptsBefore, now, 'dlq'), {
+        errorClass: letter.errorClass,
+        errorCode: letter.code,
+        error: letter.error,
+        record: this.source(message),
+      }),
+    );
     return true;
   }
 
@@ -304,31 +304,38 @@ export class Executor {
       !message.meta.force &&
       !this.awaitingRecord.has(message.meta.eventId);
     if (lost) {
-      this.emit({
-        eventId: message.meta.eventId,
-        ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
-        destination: this.o.destination,
-        attempt,
-        at: new Date(this.now()).toISOString(),
-        latencyMs: 0,
-        outcome: 'delivered',
-        replay: message.meta.replay !== undefined,
-        record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
-        rebuilt: true,
-        ...(message.meta.configVersion ? { configVersion: message.meta.configVersion } : {}),
-      });
+      const basis = this.basis(message, attempt, this.now(), 'delivered');
+      this.emit(attemptRecord(basis, { record: this.source(message), rebuilt: true }));
       return;
     }
-    this.emit({
-      eventId: message.meta.eventId,
-      ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
+    const basis = this.basis(message, message.meta.attemptsBefore, this.now(), 'duplicate-skipped');
+    // No configuration version: the copy skipped was not routed by the version that delivered it.
+    this.emit(attemptRecord({ ...basis, configVersion: undefined }));
+  }
+
+  /** What every record of this message says (its configuration version, when routed under one). */
+  private basis(
+    message: DeliveryMessage,
+    attempt: number,
+    at: number,
+    outcome: AttemptOutcome,
+  ): AttemptBasis {
+    const { meta } = message;
+    return {
+      eventId: meta.eventId,
+      eventType: meta.eventType,
       destination: this.o.destination,
-      attempt: message.meta.attemptsBefore,
-      at: new Date(this.now()).toISOString(),
-      latencyMs: 0,
-      outcome: 'duplicate-skipped',
-      replay: message.meta.replay !== undefined,
-    });
+      attempt,
+      at,
+      outcome,
+      replay: meta.replay !== undefined,
+      configVersion: meta.configVersion,
+    };
+  }
+
+  /** The destination record a message was read from (its value is the body sent). */
+  private source(message: DeliveryMessage): AttemptRecord['record'] {
+    return { topic: this.o.topic, partition: message.partition, offset: message.offset };
   }
 
   private record(
@@ -338,39 +345,33 @@ export class Executor {
     extra: Partial<AttemptRecord> = {},
   ): void {
     const { result, sentAt, request } = attempt.delivery;
-    this.emit({
-      eventId: message.meta.eventId,
-      ...(message.meta.eventType ? { eventType: message.meta.eventType } : {}),
-      destination: this.o.destination,
-      attempt: attempt.number,
-      // When the attempt was made, not when its outcome was written down.
-      at: new Date(sentAt).toISOString(),
-      latencyMs: result.latencyMs,
-      ...(result.status === undefined ? {} : { status: result.status }),
-      ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage ?? '' } : {}),
-      ...(result.snippet ? { responseSnippet: result.snippet } : {}),
-      outcome,
-      replay: message.meta.replay !== undefined,
-      request,
-      record: { topic: this.o.topic, partition: message.partition, offset: message.offset },
-      ...(message.meta.transformed ? { transformed: true as const } : {}),
-      ...(message.meta.configVersion ? { configVersion: message.meta.configVersion } : {}),
-      ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
-        ? { unknownOutcome: true as const }
-        : {}),
-      ...authCase(attempt.delivery),
-      // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
-      producedAt: new Date(
-        Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),
-      ).toISOString(),
-      timings: {
-        routedAt: message.timestamp,
-        ...(message.fetchedAt === undefined ? {} : { fetchedAt: message.fetchedAt }),
-        admittedAt: attempt.delivery.admittedAt,
-        answeredAt: attempt.delivery.answeredAt,
-      },
-      ...extra,
-    });
+    // When the attempt was made (`sentAt`), not when its outcome was written down.
+    this.emit(
+      attemptRecord(this.basis(message, attempt.number, sentAt, outcome), {
+        latencyMs: result.latencyMs,
+        ...(result.status === undefined ? {} : { status: result.status }),
+        ...(result.errorCode ? { errorCode: result.errorCode, error: result.errorMessage ?? '' } : {}),
+        ...(result.snippet ? { responseSnippet: result.snippet } : {}),
+        request,
+        record: this.source(message),
+        ...(message.meta.transformed ? { transformed: true as const } : {}),
+        ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
+          ? { unknownOutcome: true as const }
+          : {}),
+        ...authCase(attempt.delivery),
+        // Retries are re-written to the topic: the first attempt bounds when the event entered Kafka.
+        producedAt: new Date(
+          Math.min(message.timestamp, message.meta.firstAttemptAt ?? message.timestamp),
+        ).toISOString(),
+        timings: {
+          routedAt: message.timestamp,
+          ...(message.fetchedAt === undefined ? {} : { fetchedAt: message.fetchedAt }),
+          admittedAt: attempt.delivery.admittedAt,
+          answeredAt: attempt.delivery.answeredAt,
+        },
+        ...extra,
+      }),
+    );
   }
 
   private emit(record: AttemptRecord): void {

@@ -1,8 +1,9 @@
 // What to do after an attempt: outcome + policy → action. What each outcome means is
 // the failure map's (../policy/failures.ts); this adds the retry budget and the delay. Pure: the
 // clock and the randomness come in as arguments, the effects are applied by act.ts.
-import type { RetryPolicy } from '../config/schema.ts';
+
 import type { DeadLetterClass, Outcome, PauseReason } from '../policy/failures.ts';
+import type { RetryPolicy } from '../policy/retry.ts';
 import { backoffDelay, budget, capDelay, type Tier } from '../policy/retry.ts';
 
 export type Action =

@@ -64,7 +64,8 @@ export interface DestinationActorOptions {
 
 /**
  * What a reload replaces in a running actor, in place: its consumer, window and group membership
- * stay as they are. Changes to `concurrency`, `window` or `auth` rebuild the actor instead.
+ * stay as they are. Which fields apply in place, and what they rebuild: `RUNNING_PARTS` in
+ * config/diff.ts.
  */
 export interface ActorSettings {
   destination: DestinationConfig;
@@ -165,15 +166,16 @@ export class DestinationActor {
     });
   }
 
+  /** The delivery log has these deliveries' records and their marks are confirmed. */
+  recorded(eventIds: readonly string[]): void {
+    this.executor.recorded(eventIds);
+  }
+
   /**
    * Takes a reloaded configuration in place: the next send of every message (including those
    * already in the window) goes under it; sends already under way finish under the old one, after
    * which the sender, rate limiter and breaker they used are closed. The consumer is not touched.
    */
-  /** The delivery log has these deliveries' records and their marks are confirmed. */
-  recorded(eventIds: readonly string[]): void {
-    this.executor.recorded(eventIds);
-  }
 
   update(next: ActorSettings): void {
     const old = { deliverer: this.deliverer, sender: this.sender, rateLimiter: this.rateLimiter };

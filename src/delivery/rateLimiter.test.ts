@@ -33,7 +33,7 @@ class MemoryGcra implements PermitStore {
 }
 
 function limiter(clock: FakeClock, store: PermitStore, perSecond: number, burst: number) {
-  return new RateLimiter({ redis: store, key: 'rate', perSecond, burst, clock });
+  return new RateLimiter({ redis: store, key: 'rate', destination: 'd', perSecond, burst, clock });
 }
 
 /** Starts `n` acquisitions and records the fake time at which each was granted. */

@@ -4,6 +4,7 @@
 // nobody waits nothing is asked, and while Redis says "not yet" the dispenser sleeps until the
 // next permit is due, gathering waiters: at most one Redis call per block, never one per waiter.
 import { type Clock, systemClock, type TimerHandle } from '../clock.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
 
 /** Where permits are taken: GCRA on one shared key (Redis' `takePermits-1.lua`). */
 export interface PermitStore {
@@ -16,8 +17,10 @@ export interface RateLimiterOptions {
   key: string;
   perSecond: number;
   burst: number;
-  /** Called with how long a block of waiters waited for their permits (ms), for metrics. */
-  onWait?: (waitedMs: number, permits: number) => void;
+  /** The destination limited, in the events emitted. */
+  destination: string;
+  /** `rate-limited` (how long a block of waiters waited for their permits) is emitted here. */
+  events?: PipelineEmitter;
   clock?: Clock;
 }
 
@@ -112,7 +115,11 @@ export class RateLimiter {
           this.busy = wanted > 1 || Number(granted) < wanted;
           const woken = this.waiters.splice(0, Number(granted));
           if (woken.length > 0) {
-            this.o.onWait?.(now - (woken[0] as Waiter).since, woken.length);
+            this.o.events?.emit('rate-limited', {
+              destination: this.o.destination,
+              waitedMs: now - (woken[0] as Waiter).since,
+              permits: woken.length,
+            });
             for (const w of woken) this.settle(w, true);
           }
           return this.waiters.length > 0

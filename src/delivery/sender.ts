@@ -9,16 +9,17 @@ import { type ClientTls, createDispatcher, type ServerCertificate } from '../net
 import { errorCode } from '../net/networkError.ts';
 import { readSnippet, SNIPPET_TIMEOUT_MS } from '../net/responseSnippet.ts';
 import type { SendResult } from '../policy/failures.ts';
-import { AdaptiveTimeout, type TimeoutChange } from '../policy/timeouts.ts';
+import { AdaptiveTimeout } from '../policy/timeouts.ts';
+import type { PipelineEmitter } from '../telemetry/events.ts';
 
 export interface SenderOptions {
+  /** The destination's id, in the events this sender emits. */
+  destination: string;
   url: string;
   /** The timeout, or with `autoTimeout` its upper bound. */
   timeoutMs: number;
   /** Adapt the timeout to the latency observed, within these bounds. */
   autoTimeout?: { minMs: number; maxMs: number };
-  /** Told when the adaptive timeout moves. */
-  onTimeoutChange?: (change: TimeoutChange) => void;
   connections: number;
   allowPrivateAddresses: boolean;
   userAgent: string;
@@ -26,8 +27,8 @@ export interface SenderOptions {
   tls?: ClientTls;
   /** The egress proxy for this destination, if one applies (net/egress.ts). */
   proxy?: string;
-  /** Told the server's certificate after each TLS handshake (the destination's certificate watch). */
-  onServerCertificate?: (cert: ServerCertificate) => void;
+  /** Where `timeout-adapted` and `server-certificate` (after each TLS handshake) are emitted. */
+  events?: PipelineEmitter;
 }
 
 export interface WebhookRequest {
@@ -54,7 +55,7 @@ export class WebhookSender {
       timeoutMs: options.timeoutMs,
       ...(options.tls ? { tls: options.tls } : {}),
       ...(options.proxy ? { proxy: options.proxy } : {}),
-      ...(options.onServerCertificate ? { onServerCertificate: options.onServerCertificate } : {}),
+      ...(options.events ? { onServerCertificate: (cert: ServerCertificate) => this.certificate(cert) } : {}),
     });
   }
 
@@ -130,7 +131,19 @@ export class WebhookSender {
         : result.errorCode === 'TIMEOUT'
           ? this.adaptive.timedOut()
           : undefined;
-    if (change) this.options.onTimeoutChange?.(change);
+    if (!change) return;
+    this.options.events?.emit('timeout-adapted', {
+      destination: this.options.destination,
+      timeoutMs: change.to,
+      fromMs: change.from,
+      p99Ms: change.p99Ms,
+      p999Ms: change.p999Ms,
+      cause: change.cause,
+    });
+  }
+
+  private certificate(cert: ServerCertificate): void {
+    this.options.events?.emit('server-certificate', { destination: this.options.destination, ...cert });
   }
 
   /** Lets open requests finish, then closes the connections. */

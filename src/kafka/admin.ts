@@ -1,6 +1,8 @@
 // Creates or checks the topics of the plan, idempotently: missing topics are created; existing
 // ones are compared (partitions, retention) and every mismatch is reported.
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { TopicsMissingError } from '../errors.ts';
+import type { Logger } from '../telemetry/logger.ts';
 import type { TopicSpec } from './topics.ts';
 
 export interface TopicReport {
@@ -12,6 +14,31 @@ export interface TopicReport {
 }
 
 const TOPIC_RESOURCE = 2; // kafkajs ConfigResourceTypes.TOPIC
+
+/** Fails with TopicsMissingError naming every topic of `plan` that does not exist; warns of mismatches. */
+export async function requireTopics(kafka: Kafka, plan: TopicSpec[], logger: Logger): Promise<void> {
+  const report = await ensureTopicsWith(kafka, plan, { create: false });
+  if (report.missing.length > 0) throw new TopicsMissingError(report.missing);
+  for (const problem of report.problems) logger.warn({ problem }, 'topic does not match the configuration');
+}
+
+/**
+ * `ensureTopics` through an admin client of its own, connected for the call: what `courier
+ * topics`, `ensureTopics()` of the package, the start's check and a reload's new destinations use.
+ */
+export async function ensureTopicsWith(
+  kafka: Kafka,
+  plan: TopicSpec[],
+  options: { create?: boolean } = {},
+): Promise<TopicReport> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await ensureTopics(admin, plan, options);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
 
 export async function ensureTopics(
   admin: Admin,

@@ -41,6 +41,15 @@ export function registryOptions(
   };
 }
 
+/** The codec of the events topic, as the configuration describes it (router, backfill, produce). */
+export function eventsCodec(config: Pick<CourierConfig, 'schemaRegistry' | 'router' | 'kafka'>): EventCodec {
+  return new EventCodec({
+    ...registryOptions(config.schemaRegistry),
+    maxEventBytes: config.router.maxEventBytes,
+    subject: `${config.kafka.eventsTopic}-value`,
+  });
+}
+
 export class EventCodec {
   private readonly registry: SchemaRegistry | undefined;
   private readonly options: EventCodecOptions;

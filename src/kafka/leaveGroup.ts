@@ -6,6 +6,7 @@
 // coordinator answers. kafkajs has no public API for that request: the cluster comes from the
 // Kafka instance's own factory (kafkajs 2.x), and when it is not there this does nothing.
 import type { Kafka } from 'kafkajs';
+import type { Logger } from '../telemetry/logger.ts';
 
 interface GroupCoordinator {
   leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown>;
@@ -54,5 +55,38 @@ export async function removeGroupMember(
     throw err;
   } finally {
     await cluster.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * `removeGroupMember`, tried for about a minute (the coordinator may be loading after a broker
+ * restart) until `stopped()` says the process stops; if it never works, the member's session
+ * timeout ends the wait as before. Never throws.
+ */
+export async function removeFormerMember(
+  kafka: Kafka,
+  member: { groupId: string; memberId: string },
+  options: { logger: Logger; stopped: () => boolean; triesForMs?: number },
+): Promise<void> {
+  const { groupId, memberId } = member;
+  const until = Date.now() + (options.triesForMs ?? 60_000);
+  while (!options.stopped()) {
+    try {
+      const result = await removeGroupMember(kafka, groupId, memberId);
+      options.logger.info(
+        { groupId, memberId, result },
+        "a restarted consumer's former member left its group",
+      );
+      return;
+    } catch (err) {
+      if (Date.now() > until) {
+        options.logger.warn(
+          { err, groupId },
+          'the former member of a restarted consumer could not be removed; its session will expire',
+        );
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_000).unref());
+    }
   }
 }

@@ -8,6 +8,7 @@ import type { ClientTls, ServerCertificate } from '../net/dispatcher.ts';
 import { egressRules, proxyFor } from '../net/egress.ts';
 import { probeServerCertificate } from '../net/tlsProbe.ts';
 import type { TlsCertificates } from '../redis/tlsCertificates.ts';
+import type { PipelineEmitter, PipelineEvents } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
 
 export interface TlsWatchOptions {
@@ -16,6 +17,8 @@ export interface TlsWatchOptions {
   config: () => CourierConfig;
   /** A destination's client TLS (mTLS), for a server that asks for a certificate during the probe. */
   clientTls: (destination: string) => ClientTls | undefined;
+  /** The deliveries' `server-certificate` events are recorded from here. */
+  events: PipelineEmitter;
   logger: Logger;
   /** How often destinations are looked at (default 10 min); the first look is at start. */
   checkEveryMs?: number;
@@ -30,10 +33,15 @@ export class TlsWatch {
 
   constructor(options: TlsWatchOptions) {
     this.o = options;
+    // From the first delivery on, before the first look.
+    options.events.on('server-certificate', this.onCertificate);
   }
 
-  /** A delivery's handshake saw this certificate. */
-  seen(destination: string, cert: ServerCertificate): void {
+  private readonly onCertificate = ({ destination, ...cert }: PipelineEvents['server-certificate'][0]) =>
+    this.seen(destination, cert);
+
+  /** A delivery's handshake, or a probe, saw this certificate. */
+  private seen(destination: string, cert: ServerCertificate): void {
     this.o.certificates
       .seen(destination, cert)
       .catch((err) => this.o.logger.debug({ err, destination }, 'server certificate not recorded'));
@@ -46,6 +54,7 @@ export class TlsWatch {
   }
 
   stop(): void {
+    this.o.events.off('server-certificate', this.onCertificate);
     clearInterval(this.timer);
   }
 

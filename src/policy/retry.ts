@@ -2,8 +2,18 @@
 // may be at most, when the delay consumer releases a message, and when the budget is spent.
 // Pure; randomness is injected.
 
-import { parseDuration } from '../config/duration.ts';
-import type { RetryPolicy } from '../config/schema.ts';
+import { parseDuration } from '../duration.ts';
+
+/** A destination's retry budget and backoff (config `retry`). */
+export interface RetryPolicy {
+  maxAttempts: number;
+  /** No attempt is scheduled later than this after the first one. */
+  maxAgeMs: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** ±share of each delay drawn at random (0..1). */
+  jitter: number;
+}
 
 /**
  * Delay before attempt `attempt + 1`, after `attempt` failed attempts (attempt ≥ 1):

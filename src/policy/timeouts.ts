@@ -103,3 +103,13 @@ export class AdaptiveTimeout {
     return change;
   }
 }
+
+/**
+ * How long a claim on an event in flight lives (the delivered-key set's lock): the request, and
+ * when the destination uses OAuth2 a token request and a second send after a 401, and 5 s more.
+ */
+export function claimLockMs(requestTimeoutMs: number, oauth2TokenTimeoutMs?: number): number {
+  return oauth2TokenTimeoutMs === undefined
+    ? requestTimeoutMs + 5_000
+    : 2 * requestTimeoutMs + oauth2TokenTimeoutMs + 5_000;
+}

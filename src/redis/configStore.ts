@@ -67,6 +67,25 @@ export class ConfigStore {
     if (stale.length > 0) await this.redis.hdel(this.keys.configVersions, ...stale.map((i) => i.instance));
   }
 
+  /**
+   * Refreshes this instance's entry every minute with the version `version()` names; the returned
+   * stop ends that and removes the entry (it runs no version any more), waiting until `deadline`.
+   */
+  beat(version: () => string): (deadline?: number) => Promise<void> {
+    const timer = setInterval(() => {
+      this.heartbeat(version()).catch(() => {});
+    }, 60_000);
+    timer.unref();
+    return async (deadline = Number.POSITIVE_INFINITY) => {
+      clearInterval(timer);
+      const left = this.leave().catch(() => {});
+      const bound = Math.max(0, deadline - Date.now());
+      if (Number.isFinite(bound))
+        await Promise.race([left, new Promise((resolve) => setTimeout(resolve, bound).unref())]);
+      else await left;
+    };
+  }
+
   /** This instance stopped: it runs no version any more. */
   async leave(instance = thisInstance()): Promise<void> {
     await this.redis.hdel(this.keys.configVersions, instance);

@@ -25,20 +25,15 @@ import { CourierError, InvalidEventError } from '../errors.ts';
 import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
-import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
-import { userHeaders } from '../kafka/records.ts';
+import { PeriodicCommit } from '../kafka/periodicCommit.ts';
 import { type SizedEntry, sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
-import {
-  CRASHES_TO_MOVE_ASIDE,
-  type Suspect,
-  suspectOf,
-  suspectStep,
-  type WorkMark,
-} from '../policy/crashLoop.ts';
-import { FanOut, type RoutedDeadLetter, type RoutedPart, type RouteItem } from '../shaping/fanOut.ts';
+import { CRASHES_TO_MOVE_ASIDE, suspectStep } from '../policy/crashLoop.ts';
+import { FanOut, type RoutedPart, type RouteItem } from '../shaping/fanOut.ts';
 import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { invalidRecord } from './invalidRecord.ts';
+import { Holdings, type PartitionHandOvers, type PartitionState, type Pending } from './holdings.ts';
+import { RouterMarks, type RouterWorkMarks } from './marks.ts';
+import { beating, RouterReports } from './reports.ts';
 
 /** Events partitions routed side by side; the app gives the router as many producers. */
 export const ROUTER_PARTITIONS_AT_ONCE = 4;
@@ -49,26 +44,6 @@ export const ROUTER_PARTITIONS_AT_ONCE = 4;
  */
 const MAX_PENDING_EVENTS = 20_000;
 const MAX_PENDING_BYTES = 64 * 1024 * 1024;
-
-/** Longest wait for a work mark before routing goes on without it. */
-const MARK_WAIT_MS = 500;
-
-/** How long a new holder waits for its predecessor's mark to be taken away (a graceful hand-over). */
-const MARK_RELEASE_WAIT_MS = 1000;
-
-/** Where the router marks what it holds (redis/workMarks.ts); the port it needs. */
-export interface RouterWorkMarks {
-  readonly owner: string;
-  read(partition: number): Promise<WorkMark | undefined>;
-  write(partition: number, mark: Omit<WorkMark, 'owner'>): Promise<void>;
-  release(partitions: readonly number[]): Promise<void>;
-}
-
-/** Graceful hand-overs of partitions (redis/handOvers.ts); the port the router needs. */
-export interface PartitionHandOvers {
-  write(partitions: ReadonlyArray<{ partition: number; next: number }>): Promise<void>;
-  read(partition: number): Promise<{ next: number } | undefined>;
-}
 
 export interface RouterOptions {
   kafka: Kafka;
@@ -109,49 +84,12 @@ export interface RouterOptions {
   commitIntervalMs?: number;
 }
 
-/** A batch whose records are being written. */
-interface Pending {
-  /** The next offset to read once it is all written. */
-  next: number;
-  first: number;
-  events: number;
-  done: boolean;
-  failed: boolean;
-}
-
-/** Per partition, for as long as this router holds it (across generations that keep it here). */
-interface PartitionState {
-  /** False once a rebalance handed the partition on: its work is the next holder's. */
-  owned: boolean;
-  /**
-   * The offset after the last one routed: what kafkajs reads again after a rebalance that kept
-   * the partition here (it restarts from the committed offset) is not routed twice.
-   */
-  routedUpTo: number;
-  /** Batches in order of their offsets. */
-  pending: Pending[];
-  /** What a dead predecessor held (looked up at this generation's first batch). */
-  suspect?: Suspect;
-  /** Whether the hand-over and the work mark of the partition were looked at. */
-  checked: boolean;
-  markChecked: boolean;
-  /** Writes of this partition's records, one after the other (a key's records keep their order). */
-  writes: Promise<unknown>;
-}
-
-interface Generation {
-  /** Per partition: the next offset to read once everything below it is written, and the last committed. */
-  acknowledged: Map<number, number>;
-  committed: Map<number, number>;
-  partitions: Map<number, PartitionState>;
-  assigned: number[];
-}
-
 export class Router {
   private readonly o: RouterOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
-  private generation: Generation = newGeneration([]);
+  private readonly holdings: Holdings;
+  private readonly marks: RouterMarks;
   private readonly commits: PeriodicCommit;
   private readonly fanOut: FanOut;
   /** Batches being routed (their fetch-loop turn, and their writes). */
@@ -160,15 +98,17 @@ export class Router {
   private pendingBytes = 0;
   private readonly drained = new Set<() => void>();
   private stopping = false;
-  private markWarnedAt = 0;
   /** Records Kafka refused to take: thrown in the fetch loop's next turn (see `failed`). */
   private writeFailure: unknown;
   /** Filter failures since the last warning, per destination (warned about at most once a minute). */
-  private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
+  private readonly reports: RouterReports;
 
   constructor(options: RouterOptions) {
     this.o = options;
     this.log = options.logger.child({ component: 'router' });
+    this.reports = new RouterReports(options, this.log);
+    this.holdings = new Holdings(options.handOvers, this.log);
+    this.marks = new RouterMarks(options.workMarks, this.log);
     this.consumer = options.kafka.consumer({
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
@@ -191,7 +131,7 @@ export class Router {
       topic: options.eventsTopic,
       intervalMs: options.commitIntervalMs ?? 250,
       logger: this.log,
-      collect: () => this.commitRound(),
+      collect: () => this.holdings.commitRound(),
       ...(options.attempts
         ? { beforeCommit: () => options.attempts?.flushed() ?? Promise.resolve(true) }
         : {}),
@@ -208,24 +148,8 @@ export class Router {
     // (best effort: the join may win the race), so the partitions' next owners route less again.
     this.consumer.on(this.consumer.events.REBALANCING, () => void this.commits.flush());
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      const assigned = payload.memberAssignment[this.o.eventsTopic] ?? [];
-      const previous = this.generation;
-      const handedOn = previous.assigned.filter((p) => !assigned.includes(p));
-      this.generation = newGeneration(assigned);
-      // Partitions still ours keep their state: what they routed is committed in this generation.
-      for (const partition of assigned) {
-        const state = previous.partitions.get(partition);
-        if (!state) continue;
-        this.generation.partitions.set(partition, state);
-        const acknowledged = previous.acknowledged.get(partition);
-        if (acknowledged !== undefined) this.generation.acknowledged.set(partition, acknowledged);
-      }
-      for (const partition of handedOn) {
-        const state = previous.partitions.get(partition);
-        if (state) state.owned = false;
-      }
-      this.handOver(previous, handedOn);
-      this.releaseMarks(handedOn);
+      const handedOn = this.holdings.rejoined(payload.memberAssignment[this.o.eventsTopic] ?? []);
+      void this.marks.release(handedOn);
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
@@ -253,8 +177,8 @@ export class Router {
     if (!(await settledBy(Promise.allSettled([...this.batches]), deadline)))
       this.log.warn('stop deadline reached: batches still being routed are routed again by the next owner');
     await this.commits.flush();
-    await this.handOver(this.generation, this.generation.assigned);
-    await this.releaseMarks(this.generation.assigned);
+    await this.holdings.handOverAll();
+    await this.marks.release(this.holdings.assigned);
     await this.consumer.disconnect();
     await this.fanOut.close();
   }
@@ -277,76 +201,6 @@ export class Router {
     return batch.finally(() => this.batches.delete(batch));
   }
 
-  /**
-   * The mark another holder left on a partition and did not take away: a holder handing the
-   * partition on gracefully takes its mark away as it rejoins, which may be a moment after this
-   * router got the partition, so a mark is looked at again for up to MARK_RELEASE_WAIT_MS.
-   */
-  private async foreignMark(partition: number): Promise<WorkMark | undefined> {
-    const marks = this.o.workMarks;
-    if (!marks) return undefined;
-    const until = Date.now() + MARK_RELEASE_WAIT_MS;
-    for (;;) {
-      const mark = await marks.read(partition).catch(() => undefined);
-      if (!mark || mark.owner === marks.owner || Date.now() >= until) return mark;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /** Says where the next holders of these partitions may start (what was routed and written). */
-  private handOver(g: Generation, partitions: number[]): Promise<void> {
-    const handed = partitions.flatMap((partition) => {
-      const next = g.acknowledged.get(partition);
-      return next === undefined ? [] : [{ partition, next }];
-    });
-    return (
-      this.o.handOvers?.write(handed).catch((err) => {
-        this.log.warn({ err }, 'hand-over not written: the next holders route from the committed offsets');
-      }) ?? Promise.resolve()
-    );
-  }
-
-  private releaseMarks(partitions: number[]): Promise<void> {
-    return (
-      this.o.workMarks?.release(partitions).catch((err) => {
-        this.log.warn(
-          { err, partitions },
-          'work marks not taken away: the next holder routes them one by one',
-        );
-      }) ?? Promise.resolve()
-    );
-  }
-
-  /** The acknowledged offsets above the last commit, recorded as committed in their own generation. */
-  private commitRound(): CommitRound {
-    const g = this.generation;
-    const offsets = [...g.acknowledged]
-      .filter(([partition, next]) => next > (g.committed.get(partition) ?? -1))
-      .map(([partition, offset]) => ({ partition, offset }));
-    return {
-      offsets,
-      committed: () => {
-        for (const o of offsets) g.committed.set(o.partition, o.offset);
-      },
-    };
-  }
-
-  private partitionOf(g: Generation, partition: number): PartitionState {
-    let p = g.partitions.get(partition);
-    if (!p) {
-      p = {
-        owned: true,
-        routedUpTo: -1,
-        pending: [],
-        checked: false,
-        markChecked: false,
-        writes: Promise.resolve(),
-      };
-      g.partitions.set(partition, p);
-    }
-    return p;
-  }
-
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, heartbeat, isRunning, isStale } = payload;
     const failure = this.writeFailure;
@@ -354,32 +208,13 @@ export class Router {
       this.writeFailure = undefined;
       throw failure;
     }
-    const g = this.generation;
-    const p = this.partitionOf(g, batch.partition);
-    const marks = this.o.workMarks;
-    if (!p.checked) {
-      p.checked = true;
-      // Handed over gracefully: what the previous holder routed and wrote is not routed again.
-      const handed = await this.o.handOvers?.read(batch.partition).catch(() => undefined);
-      if (handed && handed.next > Number(batch.messages[0]?.offset ?? handed.next)) {
-        p.routedUpTo = Math.max(p.routedUpTo, handed.next);
-        if (p.pending.length === 0 && p.owned) this.generation.acknowledged.set(batch.partition, handed.next);
-        this.log.info(
-          { partition: batch.partition, from: handed.next },
-          'partition handed over: starting where its previous holder stopped',
-        );
-      }
-    }
-    if (marks && !p.markChecked) {
+    const p = this.holdings.partition(batch.partition);
+    const first = batch.messages[0]?.offset;
+    await this.holdings.takeOver(p, batch.partition, first === undefined ? undefined : Number(first));
+    if (this.marks.enabled && !p.markChecked) {
       p.markChecked = true;
-      const suspect = suspectOf(await this.foreignMark(batch.partition), marks.owner);
-      if (suspect) {
-        p.suspect = suspect;
-        this.log.warn(
-          { partition: batch.partition, from: suspect.from, to: suspect.to, crashes: suspect.crashes },
-          'the previous holder of this partition died holding these events: routing them one at a time',
-        );
-      }
+      const suspect = await this.marks.suspect(batch.partition);
+      if (suspect) p.suspect = suspect;
     }
     // Runs of messages worked the same way: normally in one go, a dead holder's one by one.
     let run: KafkaMessage[] = [];
@@ -403,7 +238,7 @@ export class Router {
       if (step.kind === 'aside') {
         await this.moveAside(payload, p, message, step.crashes);
       } else {
-        await this.mark(batch.partition, {
+        await this.marks.write(batch.partition, {
           from: Number(message.offset),
           to: Number(message.offset),
           crashes: step.crashes,
@@ -446,22 +281,21 @@ export class Router {
     const { batch, resolveOffset, isRunning, isStale } = payload;
     const first = Number(messages[0]?.offset);
     const last = Number(messages[messages.length - 1]?.offset);
-    const marks = this.o.workMarks;
     // Marked before anything is done with them (decoding included), from the oldest offset not yet
     // written, so a death anywhere in the range is seen by the next holder. Awaited: a command
     // still in the client's pipeline when the process dies never reaches Redis.
-    if (marks && !wait) {
-      await this.mark(batch.partition, { from: p.pending[0]?.first ?? first, to: last, crashes: 0 });
+    if (!wait) {
+      await this.marks.write(batch.partition, { from: p.pending[0]?.first ?? first, to: last, crashes: 0 });
     }
     const items: RouteItem[] = [];
     const invalid: SizedEntry[] = [];
     for (const message of messages) {
       try {
-        items.push(await this.decode(message));
+        items.push(await this.reports.decode(message));
       } catch (err) {
         // A registry that cannot be reached is not the event's fault: read the batch again.
         if (err instanceof CourierError && err.retriable) throw err;
-        invalid.push(this.invalid(message, batch.partition, err));
+        invalid.push(this.reports.invalid(message, batch.partition, err));
       }
     }
     if (!isRunning() || isStale() || this.stopping) return;
@@ -485,7 +319,7 @@ export class Router {
     const settled = written.finally(() => {
       this.pendingEvents -= pending.events;
       this.pendingBytes -= bytes;
-      this.acknowledge(p, batch.partition);
+      this.holdings.acknowledge(p, batch.partition);
       for (const wake of this.drained) wake();
       this.drained.clear();
     });
@@ -535,9 +369,9 @@ export class Router {
     if (invalid.length > 0) send(invalid);
     // The fan-out hands over the direct part before it returns its promise.
     const routing = this.fanOut.route(items, (part: RoutedPart) => {
-      for (const f of part.filterFailures) this.filterFailed(f.destination, f.code, f.message);
+      for (const f of part.filterFailures) this.reports.filterFailed(f.destination, f.code, f.message);
       send([...part.records, ...part.deadLetters.map((d) => d.entry)], () => {
-        for (const d of part.deadLetters) this.deadLettered(d);
+        for (const d of part.deadLetters) this.reports.deadLettered(d);
       });
     });
     const direct = Promise.all([...writes]);
@@ -546,41 +380,6 @@ export class Router {
       for (const s of summaries) this.o.events.emit('routed', s);
     });
     return { direct, all };
-  }
-
-  /**
-   * Writes a work mark, waiting at most MARK_WAIT_MS: routing does not wait on a slow or absent
-   * Redis (then a death is not seen, and a poison event is not caught until Redis is back).
-   */
-  private async mark(partition: number, mark: Omit<WorkMark, 'owner'>): Promise<void> {
-    const marks = this.o.workMarks;
-    if (!marks) return;
-    let timer: NodeJS.Timeout | undefined;
-    const written = await Promise.race([
-      marks.write(partition, mark).then(
-        () => true,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), MARK_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!written && Date.now() - this.markWarnedAt >= 60_000) {
-      this.markWarnedAt = Date.now();
-      this.log.warn(
-        { partition },
-        `work mark not acknowledged within ${MARK_WAIT_MS} ms (Redis slow or unreachable, or this process busy): routing goes on, but a poison event is not caught meanwhile`,
-      );
-    }
-  }
-
-  /** Advances the partition's acknowledged offset over the batches written, in order. */
-  private acknowledge(p: PartitionState, partition: number): void {
-    while (p.pending[0]?.done) {
-      const head = p.pending.shift() as Pending;
-      if (p.owned) this.generation.acknowledged.set(partition, head.next);
-    }
   }
 
   /**
@@ -617,7 +416,7 @@ export class Router {
       { code: 'CRASH_LOOP', partition: batch.partition, offset: message.offset, crashes },
       `event moved aside: its router died ${crashes} times holding it`,
     );
-    const entry = this.invalid(
+    const entry = this.reports.invalid(
       message,
       batch.partition,
       new InvalidEventError(
@@ -645,129 +444,6 @@ export class Router {
     } catch (err) {
       this.failed(p, batch.partition, pending, err);
     }
-    this.acknowledge(p, batch.partition);
+    this.holdings.acknowledge(p, batch.partition);
   }
-
-  /** One message as an event to route (throws for an invalid one). */
-  private async decode(message: KafkaMessage): Promise<RouteItem> {
-    const event = await this.o.codec.decode(message.value);
-    let json: string;
-    try {
-      json = JSON.stringify(event);
-    } catch (err) {
-      throw new InvalidEventError(
-        'EVENT_NOT_ENCODABLE',
-        `event cannot be encoded as JSON: ${String(err)}`,
-        err,
-      );
-    }
-    // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
-    return {
-      event,
-      json,
-      carried: {
-        key: message.key ?? Buffer.from(event.id),
-        value: Buffer.from(json),
-        userHeaders: userHeaders(message.headers),
-        meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
-      },
-    };
-  }
-
-  /** Counts a filter that could not be evaluated, and says so at most once a minute per destination. */
-  private filterFailed(destination: string, reason: string, message: string): void {
-    this.o.events.emit('filter-failed', { destination, reason });
-    const now = Date.now();
-    const seen = this.filterFailures.get(destination) ?? { count: 0, warnedAt: 0, last: '' };
-    seen.count += 1;
-    seen.last = `${reason}: ${message}`;
-    if (now - seen.warnedAt >= 60_000) {
-      this.log.warn(
-        { destination, reason, failures: seen.count, error: message },
-        `filter of ${destination} could not be evaluated for ${seen.count} event(s) since the last warning; they were not routed there`,
-      );
-      seen.warnedAt = now;
-      seen.count = 0;
-    }
-    this.filterFailures.set(destination, seen);
-  }
-
-  /** A dead letter the router wrote (now acknowledged): the pipeline event and its attempt record. */
-  private deadLettered(d: RoutedDeadLetter): void {
-    this.o.events.emit('dlq', { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass });
-    this.log.warn(
-      {
-        destination: d.destination,
-        eventId: d.eventId,
-        errorClass: d.errorClass,
-        code: d.errorCode,
-        error: d.error,
-      },
-      'event dead-lettered before delivery',
-    );
-    const record: AttemptRecord = {
-      eventId: d.eventId,
-      eventType: d.eventType,
-      destination: d.destination,
-      attempt: 0,
-      at: new Date(d.at).toISOString(),
-      latencyMs: 0,
-      outcome: 'dlq',
-      errorClass: d.errorClass,
-      errorCode: d.errorCode,
-      error: d.error,
-      replay: false,
-      ...(d.configVersion ? { configVersion: d.configVersion } : {}),
-    };
-    this.o.events.emit('attempt', record);
-    this.o.attempts?.record(record);
-  }
-
-  /** The invalid-topic record for an event that cannot be routed, whatever the error was. */
-  private invalid(message: KafkaMessage, partition: number, err: unknown): SizedEntry {
-    const reason = err instanceof InvalidEventError ? err.code : 'EVENT_UNPROCESSABLE';
-    const detail = err instanceof Error ? err.message : String(err);
-    const log = { reason, partition, offset: message.offset, error: detail };
-    if (err instanceof InvalidEventError) this.log.warn(log, 'invalid event');
-    else this.log.error({ ...log, err }, 'event could not be handled; stored as invalid');
-    this.o.events.emit('invalid', { reason, message: detail, partition, offset: message.offset });
-    const topic = this.o.invalidTopic;
-    return {
-      topic,
-      message: invalidRecord(
-        {
-          key: message.key,
-          value: message.value,
-          headers: message.headers,
-          reason,
-          detail,
-          source: { topic: this.o.eventsTopic, partition, offset: message.offset },
-        },
-        this.o.limits.limitOf(topic),
-      ),
-    };
-  }
-}
-
-/**
- * Waits for `work`, heartbeating every second meanwhile: a batch that takes long to write (a
- * large fan-out into a busy broker) is not a dead member, and the group must not think so.
- */
-async function beating(work: Promise<unknown>, heartbeat: () => Promise<void>): Promise<void> {
-  let done = false;
-  const finish = () => {
-    done = true;
-  };
-  work.then(finish, finish);
-  while (!done) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, 1000)))]).catch(() => {});
-    clearTimeout(timer);
-    if (!done) await heartbeat().catch(() => {});
-  }
-  await work;
-}
-
-function newGeneration(assigned: number[]): Generation {
-  return { acknowledged: new Map(), committed: new Map(), partitions: new Map(), assigned };
 }

@@ -63,14 +63,54 @@ export interface AttemptRecord {
   authCase?: AuthCase;
 }
 
+/** What every attempt record says: which event, where, which attempt, when, and how it ended. */
+export interface AttemptBasis {
+  eventId: string;
+  eventType?: string | undefined;
+  destination: string;
+  attempt: number;
+  /** Epoch ms. */
+  at: number;
+  outcome: AttemptOutcome;
+  replay: boolean;
+  configVersion?: string | undefined;
+}
+
+/**
+ * The one way an attempt record is made (the deliverer's outcomes, its skipped duplicates and
+ * rebuilt records, the router's dead letters): the basis, and what the outcome adds.
+ */
+export function attemptRecord(basis: AttemptBasis, extra: Partial<AttemptRecord> = {}): AttemptRecord {
+  const { eventType, configVersion, at, ...rest } = basis;
+  return {
+    ...rest,
+    ...(eventType ? { eventType } : {}),
+    at: new Date(at).toISOString(),
+    latencyMs: 0,
+    ...(configVersion ? { configVersion } : {}),
+    ...extra,
+  };
+}
+
 export interface PipelineEvents {
   attempt: [AttemptRecord];
   /** An event fanned out: the destinations it went to, and those whose filter turned it away. */
   routed: [{ eventId: string; eventType: string; destinations: string[]; filtered?: string[] }];
   /** A destination's filter could not be evaluated for an event (it was not routed there). */
   'filter-failed': [{ destination: string; reason: string }];
-  /** The adaptive timeout of a destination (`timeoutMs: auto`) moved. */
-  'timeout-adapted': [{ destination: string; timeoutMs: number }];
+  /** The adaptive timeout of a destination (`timeoutMs: auto`) moved, from the tail observed. */
+  'timeout-adapted': [
+    {
+      destination: string;
+      timeoutMs: number;
+      fromMs: number;
+      p99Ms: number;
+      p999Ms: number;
+      cause: 'latency' | 'timeout';
+    },
+  ];
+  /** A delivery's TLS handshake showed this server certificate (notAfter in epoch ms). */
+  'server-certificate': [{ destination: string; notAfter: number; subject: string; issuer: string }];
   /** This process noticed that Redis lost Courier's state (see redis/stateMarker.ts). */
   'redis-state-lost': [{ at: number }];
   /** A configuration version was applied: at start, or by a reload. */

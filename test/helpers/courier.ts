@@ -25,17 +25,21 @@ export async function startCourier(
     stateCheckMs?: number;
   } = {},
 ): Promise<RunningCourier> {
-  const app = new CourierApp({
-    config,
-    logger: options.logger ?? testLogger(),
-    ...(options.events ? { events: options.events } : {}),
-    ...(options.credentialCheckMs ? { credentialCheckMs: options.credentialCheckMs } : {}),
-    sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
-    pausePollMs: 100,
-    ...(options.roles ? { roles: options.roles } : {}),
-    ...(options.routerCommitIntervalMs ? { routerCommitIntervalMs: options.routerCommitIntervalMs } : {}),
-    ...(options.stateCheckMs ? { stateCheckMs: options.stateCheckMs } : {}),
-  });
+  const app = new CourierApp(
+    {
+      config,
+      logger: options.logger ?? testLogger(),
+      ...(options.events ? { events: options.events } : {}),
+      ...(options.roles ? { roles: options.roles } : {}),
+    },
+    {
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 6000,
+      pausePollMs: 100,
+      ...(options.credentialCheckMs ? { credentialCheckMs: options.credentialCheckMs } : {}),
+      ...(options.routerCommitIntervalMs ? { routerCommitIntervalMs: options.routerCommitIntervalMs } : {}),
+      ...(options.stateCheckMs ? { stateCheckMs: options.stateCheckMs } : {}),
+    },
+  );
   const attempts: AttemptRecord[] = [];
   const invalid: Array<{ reason: string; message: string }> = [];
   app.events.on('attempt', (a) => attempts.push(a));

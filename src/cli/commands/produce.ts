@@ -4,7 +4,7 @@ import type { CloudEvent } from '../../cloudevents/cloudEvent.ts';
 import type { CourierConfig } from '../../config/schema.ts';
 import { RecordTooLargeError, UsageError } from '../../errors.ts';
 import { createKafka, createProducer } from '../../kafka/client.ts';
-import { EventCodec, registryOptions } from '../../kafka/codec.ts';
+import { eventsCodec } from '../../kafka/codec.ts';
 import { sendSized, TopicLimits } from '../../kafka/sizedSend.ts';
 import { topicNames } from '../../kafka/topics.ts';
 import type { Flags } from '../args.ts';
@@ -30,11 +30,7 @@ export function produceOptions(config: CourierConfig, flags: Flags) {
 export async function produce(ctx: CommandContext): Promise<number> {
   const { config, flags } = ctx;
   const { type, data, count, format } = produceOptions(config, flags);
-  const codec = new EventCodec({
-    ...registryOptions(config.schemaRegistry),
-    maxEventBytes: config.router.maxEventBytes,
-    subject: `${config.kafka.eventsTopic}-value`,
-  });
+  const codec = eventsCodec(config);
   const kafka = createKafka(config, ctx.logger);
   const limits = new TopicLimits({ kafka, logger: ctx.logger });
   const producer = createProducer(kafka);

@@ -15,8 +15,6 @@ import { clusterScraper } from '../../observability/metrics.ts';
 import { Observability } from '../../observability/observability.ts';
 import { Reloader, type ReloadTarget } from '../../reload/reloader.ts';
 import { ConfigWatcher } from '../../reload/watcher.ts';
-import { PipelineEmitter } from '../../telemetry/events.ts';
-import type { Logger } from '../../telemetry/logger.ts';
 import {
   isWorker,
   leaveSupervisor,
@@ -26,7 +24,9 @@ import {
   superviseWorkers,
   WorkerReloads,
   workerHeapFlags,
-} from '../workers.ts';
+} from '../../supervisor/workers.ts';
+import { PipelineEmitter } from '../../telemetry/events.ts';
+import type { Logger } from '../../telemetry/logger.ts';
 
 export interface RunOptions {
   roles: Role[];

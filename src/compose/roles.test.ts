@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { topicsForRoles } from './app.ts';
-import { parseConfig } from './config/load.ts';
-import { topicPlan } from './kafka/topics.ts';
+import { parseConfig } from '../config/load.ts';
+import { topicPlan } from '../kafka/topics.ts';
+import { topicsForRoles } from './roles.ts';
 
 const config = parseConfig(
   {

@@ -1,0 +1,143 @@
+// What the router reports besides the routed records: an event decoded for routing (or the reason
+// it cannot be), its invalid-topic record, the dead letters it wrote (a pipeline event, a log line
+// and an attempt record each) and filters that could not be evaluated (counted, and said at most
+// once a minute per destination). Also `beating`, the wait that keeps the group membership.
+import type { KafkaMessage } from 'kafkajs';
+import { InvalidEventError } from '../errors.ts';
+import type { EventCodec } from '../kafka/codec.ts';
+import { userHeaders } from '../kafka/records.ts';
+import type { SizedEntry, TopicLimits } from '../kafka/sizedSend.ts';
+import type { RoutedDeadLetter, RouteItem } from '../shaping/fanOut.ts';
+import { type AttemptRecord, attemptRecord, type PipelineEmitter } from '../telemetry/events.ts';
+import type { Logger } from '../telemetry/logger.ts';
+import { invalidRecord } from './invalidRecord.ts';
+
+export interface RouterReportsOptions {
+  codec: EventCodec;
+  eventsTopic: string;
+  invalidTopic: string;
+  limits: TopicLimits;
+  attempts?: { record(attempt: AttemptRecord): void };
+  events: PipelineEmitter;
+}
+
+export class RouterReports {
+  private readonly o: RouterReportsOptions;
+  private readonly log: Logger;
+  private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
+
+  constructor(options: RouterReportsOptions, log: Logger) {
+    this.o = options;
+    this.log = log;
+  }
+
+  /** One message as an event to route (throws for an invalid one). */
+  async decode(message: KafkaMessage): Promise<RouteItem> {
+    const event = await this.o.codec.decode(message.value);
+    let json: string;
+    try {
+      json = JSON.stringify(event);
+    } catch (err) {
+      throw new InvalidEventError(
+        'EVENT_NOT_ENCODABLE',
+        `event cannot be encoded as JSON: ${String(err)}`,
+        err,
+      );
+    }
+    // Producer headers go onward, but never a `courier-*` one: only Courier's stages write those.
+    return {
+      event,
+      json,
+      carried: {
+        key: message.key ?? Buffer.from(event.id),
+        value: Buffer.from(json),
+        userHeaders: userHeaders(message.headers),
+        meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
+      },
+    };
+  }
+
+  /** Counts a filter that could not be evaluated, and says so at most once a minute per destination. */
+  filterFailed(destination: string, reason: string, message: string): void {
+    this.o.events.emit('filter-failed', { destination, reason });
+    const now = Date.now();
+    const seen = this.filterFailures.get(destination) ?? { count: 0, warnedAt: 0, last: '' };
+    seen.count += 1;
+    seen.last = `${reason}: ${message}`;
+    if (now - seen.warnedAt >= 60_000) {
+      this.log.warn(
+        { destination, reason, failures: seen.count, error: message },
+        `filter of ${destination} could not be evaluated for ${seen.count} event(s) since the last warning; they were not routed there`,
+      );
+      seen.warnedAt = now;
+      seen.count = 0;
+    }
+    this.filterFailures.set(destination, seen);
+  }
+
+  /** A dead letter the router wrote (now acknowledged): the pipeline event and its attempt record. */
+  deadLettered(d: RoutedDeadLetter): void {
+    this.o.events.emit('dlq', { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass });
+    this.log.warn(
+      {
+        destination: d.destination,
+        eventId: d.eventId,
+        errorClass: d.errorClass,
+        code: d.errorCode,
+        error: d.error,
+      },
+      'event dead-lettered before delivery',
+    );
+    const { eventId, eventType, destination, at, configVersion } = d;
+    const record = attemptRecord(
+      { eventId, eventType, destination, attempt: 0, at, outcome: 'dlq', replay: false, configVersion },
+      { errorClass: d.errorClass, errorCode: d.errorCode, error: d.error },
+    );
+    this.o.events.emit('attempt', record);
+    this.o.attempts?.record(record);
+  }
+
+  /** The invalid-topic record for an event that cannot be routed, whatever the error was. */
+  invalid(message: KafkaMessage, partition: number, err: unknown): SizedEntry {
+    const reason = err instanceof InvalidEventError ? err.code : 'EVENT_UNPROCESSABLE';
+    const detail = err instanceof Error ? err.message : String(err);
+    const log = { reason, partition, offset: message.offset, error: detail };
+    if (err instanceof InvalidEventError) this.log.warn(log, 'invalid event');
+    else this.log.error({ ...log, err }, 'event could not be handled; stored as invalid');
+    this.o.events.emit('invalid', { reason, message: detail, partition, offset: message.offset });
+    const topic = this.o.invalidTopic;
+    return {
+      topic,
+      message: invalidRecord(
+        {
+          key: message.key,
+          value: message.value,
+          headers: message.headers,
+          reason,
+          detail,
+          source: { topic: this.o.eventsTopic, partition, offset: message.offset },
+        },
+        this.o.limits.limitOf(topic),
+      ),
+    };
+  }
+}
+
+/**
+ * Waits for `work`, heartbeating every second meanwhile: a batch that takes long to write (a
+ * large fan-out into a busy broker) is not a dead member, and the group must not think so.
+ */
+export async function beating(work: Promise<unknown>, heartbeat: () => Promise<void>): Promise<void> {
+  let done = false;
+  const finish = () => {
+    done = true;
+  };
+  work.then(finish, finish);
+  while (!done) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([work, new Promise((r) => (timer = setTimeout(r, 1000)))]).catch(() => {});
+    clearTimeout(timer);
+    if (!done) await heartbeat().catch(() => {});
+  }
+  await work;
+}
