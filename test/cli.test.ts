@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { H } from '../src/kafka/headers.ts';
+import { COURIER_HEADER } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { CLI, courierCli, writeConfig } from './helpers/cli.ts';
 import { freePort } from './helpers/measure.ts';
@@ -191,7 +191,7 @@ test('results on stdout, logs on stderr: --json and dry-run output parse cleanly
     ['d1', 'd2'].map((id) => ({
       key: id,
       value: '{}',
-      headers: { [H.eventId]: id, [H.errorClass]: 'permanent' },
+      headers: { [COURIER_HEADER.eventId]: id, [COURIER_HEADER.errorClass]: 'permanent' },
     })),
     topicNames(config).dlq('crm'),
   );
@@ -251,13 +251,14 @@ test('a multi-megabyte --json output survives a pipe whose reader is slow: byte 
           key: `k${i}`,
           value: JSON.stringify({ specversion: '1.0', id: `pipe-${i}`, type: 'order.created', source: 't' }),
           headers: {
-            [H.eventId]: `pipe-${i}`,
-            [H.eventType]: 'order.created',
-            [H.destination]: 'pipe',
-            [H.errorClass]: 'permanent',
-            [H.lastStatus]: '422',
-            [H.attempts]: '1',
-            [H.lastError]: 'HTTP 422: the receiver refused this event for a reason long enough to take room',
+            [COURIER_HEADER.eventId]: `pipe-${i}`,
+            [COURIER_HEADER.eventType]: 'order.created',
+            [COURIER_HEADER.destination]: 'pipe',
+            [COURIER_HEADER.errorClass]: 'permanent',
+            [COURIER_HEADER.lastStatus]: '422',
+            [COURIER_HEADER.attempts]: '1',
+            [COURIER_HEADER.lastError]:
+              'HTTP 422: the receiver refused this event for a reason long enough to take room',
           },
         };
       }),
@@ -298,7 +299,11 @@ test('replay takes every --event, and --ids-file - reads the ids from standard i
     ['a-1', 'a-2', 'a-3'].map((id) => ({
       key: id,
       value: JSON.stringify({ specversion: '1.0', id, type: 't', source: 's' }),
-      headers: { [H.eventId]: id, [H.destination]: 'ids', [H.errorClass]: 'permanent' },
+      headers: {
+        [COURIER_HEADER.eventId]: id,
+        [COURIER_HEADER.destination]: 'ids',
+        [COURIER_HEADER.errorClass]: 'permanent',
+      },
     })),
     topicNames(config).dlq('ids'),
   );

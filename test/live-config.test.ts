@@ -9,7 +9,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import type { CourierConfig } from '../src/config/schema.ts';
-import { H, headerString } from '../src/kafka/headers.ts';
+import { COURIER_HEADER, headerString } from '../src/kafka/headers.ts';
 import { consumerGroups, topicNames } from '../src/kafka/topics.ts';
 import { sign } from '../src/net/signer.ts';
 import { CourierProcesses, courierCli, type LogLine, writeConfig } from './helpers/cli.ts';
@@ -63,7 +63,7 @@ async function committedRecords(config: CourierConfig, topic: string, groupId: s
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       if (Number(message.offset) < (done.get(partition) ?? 0))
-        ids.push(headerString(message.headers, H.eventId) ?? '');
+        ids.push(headerString(message.headers, COURIER_HEADER.eventId) ?? '');
     },
   });
   await waitFor(() => ids.length >= wanted, {

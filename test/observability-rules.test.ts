@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { CourierMetrics } from '../src/observability/metrics.ts';
+import { PAUSE_REASONS } from '../src/policy/failures.ts';
 
 const dir = new URL('../observability/', import.meta.url);
 
@@ -64,5 +65,27 @@ test('the Grafana dashboard parses and its queries name only existing metrics', 
     const names = namesIn(expr);
     assert.ok(names.length > 0, `${title} names a metric`);
     for (const name of names) assert.ok(known.has(name), `${title}: unknown metric ${name}`);
+  }
+});
+
+test("the paused-destination alert names exactly the failure map's pause reasons that need the destination's owner", () => {
+  const doc = parse(readFileSync(new URL('prometheus-rules.yaml', dir), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert?: string; expr: string }> }>;
+  };
+  const exprs = doc.groups
+    .flatMap((g) => g.rules)
+    .filter((r) => r.expr.includes('courier_destination_paused{reason=~'));
+  assert.ok(exprs.length > 0, 'a rule alerts on paused destinations by reason');
+  const needOwner = Object.entries(PAUSE_REASONS)
+    .filter(([, r]) => r.needsOwner)
+    .map(([name]) => name)
+    .sort();
+  for (const rule of exprs) {
+    const listed = /reason=~"([^"]*)"/.exec(rule.expr)?.[1]?.split('|').sort();
+    assert.deepEqual(
+      listed,
+      needOwner,
+      `${rule.alert}: its reasons follow PAUSE_REASONS in policy/failures.ts`,
+    );
   }
 });

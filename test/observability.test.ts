@@ -78,6 +78,12 @@ describe('operating Courier: metrics, health, alerts, status', () => {
   let config: CourierConfig;
   let courier: RunningCourier;
   let second: CourierApp;
+  /** Both instances evaluate the alerts `rounds` times, at once each round (sends awaited). */
+  const evaluateBoth = async (rounds: number) => {
+    for (let i = 0; i < rounds; i++) {
+      await Promise.all([courier.app.observability?.evaluateOnce(), second.observability?.evaluateOnce()]);
+    }
+  };
   let control: DestinationControl;
   let redis: CourierRedis;
   let port: number;
@@ -250,8 +256,9 @@ describe('operating Courier: metrics, health, alerts, status', () => {
         `alerts ${JSON.stringify(expected)}; got ${JSON.stringify(notices.map((n) => [n.destination, n.alert, n.type]))}`,
       timeoutMs: 30_000,
     });
-    // Two instances evaluated every 250 ms for a while: still one notice each.
-    await waitFor(() => false, { timeoutMs: 1500, soft: true });
+    // Both instances evaluate three more times, side by side (their sends awaited): still one
+    // notice each.
+    await evaluateBoth(3);
     for (const [d, a] of expected) {
       assert.equal(
         noticesOf(d, a, 'courier.alert.firing').length,
@@ -402,7 +409,7 @@ describe('operating Courier: metrics, health, alerts, status', () => {
         `resolved ${JSON.stringify(expected)}; got ${JSON.stringify(notices.map((n) => [n.destination, n.alert, n.type]))}`,
       timeoutMs: 60_000,
     });
-    await waitFor(() => false, { timeoutMs: 1000, soft: true });
+    await evaluateBoth(3);
     const sequence = JSON.stringify(notices.map((n) => [n.at, n.destination, n.alert, n.type, n.to]));
     for (const [d, a] of expected) {
       // Each firing is resolved exactly once (under heavy load a condition may legitimately come

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { replay } from '../src/dlq/replay.ts';
-import { H, headerString } from '../src/kafka/headers.ts';
+import { COURIER_HEADER, headerString } from '../src/kafka/headers.ts';
 import { consumerGroups, topicNames } from '../src/kafka/topics.ts';
 import { startCourier } from './helpers/courier.ts';
 import { kafkaTool } from './helpers/kafkaTools.ts';
@@ -101,23 +101,23 @@ test("courier replay without --from continues from the offsets Kafka's ConsumerG
 
   // The re-sent records carry the Courier headers replay writes, none copied from the DLQ.
   const onTopic = await readTopic(config, topicNames(config).dest('orders'), { count: 6 });
-  const replayed = onTopic.filter((m) => headerString(m.headers, H.replayedAt) !== undefined);
+  const replayed = onTopic.filter((m) => headerString(m.headers, COURIER_HEADER.replayedAt) !== undefined);
   assert.equal(replayed.length, 3);
   for (const m of replayed) {
     const courierHeaders = Object.keys(m.headers ?? {})
       .filter((h) => h.startsWith('courier-'))
       .sort();
     assert.deepEqual(courierHeaders, [
-      H.attempt,
-      H.destination,
-      H.eventId,
-      H.eventType,
-      H.replayOffset,
-      H.replaySource,
-      H.replayedAt,
+      COURIER_HEADER.attempt,
+      COURIER_HEADER.destination,
+      COURIER_HEADER.eventId,
+      COURIER_HEADER.eventType,
+      COURIER_HEADER.replayOffset,
+      COURIER_HEADER.replaySource,
+      COURIER_HEADER.replayedAt,
     ]);
-    assert.equal(headerString(m.headers, H.attempt), '0');
-    assert.equal(headerString(m.headers, H.replaySource), 'dlq');
+    assert.equal(headerString(m.headers, COURIER_HEADER.attempt), '0');
+    assert.equal(headerString(m.headers, COURIER_HEADER.replaySource), 'dlq');
   }
 
   // The replay committed as it went: the group is now at the end, so a second run finds nothing.

@@ -4,7 +4,7 @@
 // so a message can never make its shared tier partition wait longer than the tier allows.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { H } from '../src/kafka/headers.ts';
+import { COURIER_HEADER } from '../src/kafka/headers.ts';
 import { topicNames } from '../src/kafka/topics.ts';
 import { startCourier } from './helpers/courier.ts';
 import { topicMessageCount } from './helpers/dlq.ts';
@@ -117,12 +117,12 @@ test('a tier message due far beyond its tier is forwarded by the tier bound, not
     key: id,
     value: eventJson(id, 'x.created'),
     headers: {
-      [H.eventId]: id,
-      [H.eventType]: 'x.created',
-      [H.destination]: 'plain',
-      [H.attempt]: '1',
-      [H.firstAttemptAt]: String(writtenAt),
-      [H.dueAt]: String(dueAt),
+      [COURIER_HEADER.eventId]: id,
+      [COURIER_HEADER.eventType]: 'x.created',
+      [COURIER_HEADER.destination]: 'plain',
+      [COURIER_HEADER.attempt]: '1',
+      [COURIER_HEADER.firstAttemptAt]: String(writtenAt),
+      [COURIER_HEADER.dueAt]: String(dueAt),
     },
   });
   await produceRaw(

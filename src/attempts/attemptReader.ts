@@ -80,7 +80,7 @@ function parseRecord(value: Buffer | null): AttemptRecord | undefined {
 }
 
 export class AttemptReader {
-  private readonly o: {
+  private readonly options: {
     kafka: Kafka;
     admin: Admin;
     topic: string;
@@ -89,15 +89,15 @@ export class AttemptReader {
     groupPrefix: string;
   };
 
-  constructor(options: AttemptReader['o']) {
-    this.o = options;
+  constructor(options: AttemptReader['options']) {
+    this.options = options;
   }
 
   /** Every attempt record of the event still in the log, oldest first. */
   async find(eventId: string): Promise<AttemptRecord[]> {
-    const { admin, topic } = this.o;
-    const partition = attemptPartitionOf(eventId, this.o.partitions);
-    const windows = await this.o.filters.candidates(partition, eventId);
+    const { admin, topic } = this.options;
+    const partition = attemptPartitionOf(eventId, this.options.partitions);
+    const windows = await this.options.filters.candidates(partition, eventId);
     if (windows.length === 0) return [];
     const ranges: PartitionRange[] = [];
     for (const w of windows) {
@@ -111,11 +111,11 @@ export class AttemptReader {
     const found = new Map<number, AttemptRecord>();
     for (const range of mergeRanges(ranges)) {
       await readRanges({
-        kafka: this.o.kafka,
+        kafka: this.options.kafka,
         admin,
         topic,
         ranges: [range],
-        groupPrefix: this.o.groupPrefix,
+        groupPrefix: this.options.groupPrefix,
         onMessage: (message) => {
           if (message.key?.toString('utf8') !== eventId) return undefined;
           const record = parseRecord(message.value);
@@ -130,17 +130,17 @@ export class AttemptReader {
   /** The newest records matching the search within its time window. */
   async search(s: AttemptSearch): Promise<SearchResult> {
     const newest = new Newest<AttemptRecord>(s.limit ?? 100);
-    const ranges = await rangesBetween(this.o.admin, this.o.topic, {
+    const ranges = await rangesBetween(this.options.admin, this.options.topic, {
       sinceMs: s.sinceMs,
       ...(s.untilMs === undefined ? {} : { untilMs: s.untilMs }),
     });
     let matched = 0;
     const { read } = await readRanges({
-      kafka: this.o.kafka,
-      admin: this.o.admin,
-      topic: this.o.topic,
+      kafka: this.options.kafka,
+      admin: this.options.admin,
+      topic: this.options.topic,
       ranges,
-      groupPrefix: this.o.groupPrefix,
+      groupPrefix: this.options.groupPrefix,
       timeoutMs: 300_000,
       onMessage: (message) => {
         const record = parseRecord(message.value);

@@ -73,14 +73,14 @@ export interface CredentialMonitorOptions {
 }
 
 export class CredentialMonitor {
-  private readonly o: CredentialMonitorOptions;
+  private readonly options: CredentialMonitorOptions;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly warned = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: CredentialMonitorOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? Date.now;
     this.log = options.logger.child({ component: 'credentials' });
   }
@@ -89,7 +89,7 @@ export class CredentialMonitor {
     await this.check();
     this.timer = setInterval(() => {
       this.check().catch((err) => this.log.warn({ err }, 'credential expiry check failed'));
-    }, this.o.intervalMs ?? 3_600_000);
+    }, this.options.intervalMs ?? 3_600_000);
     this.timer.unref();
   }
 
@@ -99,14 +99,14 @@ export class CredentialMonitor {
 
   /** Watches a reloaded set of destinations from now on, and checks them at once. */
   setDestinations(destinations: WatchedCredentials[]): void {
-    this.o.destinations = destinations;
+    this.options.destinations = destinations;
     this.check().catch((err) => this.log.warn({ err }, 'credential expiry check failed'));
   }
 
   /** Warns about every credential within its destination's warning window (once per repeat period). */
   async check(): Promise<void> {
     const now = this.now();
-    for (const d of this.o.destinations) {
+    for (const d of this.options.destinations) {
       const expiries = [
         ...(await d.credentials.expiry()),
         ...(d.secretsExpireAt ? [{ kind: 'secret' as const, expiresAt: Date.parse(d.secretsExpireAt) }] : []),
@@ -115,7 +115,7 @@ export class CredentialMonitor {
         if (!shouldWarn(e, now, d.warningDays)) continue;
         const key = `${d.id}|${e.kind}|${e.expiresAt}`;
         const last = this.warned.get(key);
-        if (last !== undefined && now - last < (this.o.repeatMs ?? 86_400_000)) continue;
+        if (last !== undefined && now - last < (this.options.repeatMs ?? 86_400_000)) continue;
         this.warned.set(key, now);
         const expiresAt = new Date(e.expiresAt).toISOString();
         this.log.warn(
@@ -124,7 +124,7 @@ export class CredentialMonitor {
             ? `${e.kind} of destination ${d.id} expires in ${e.daysLeft} day(s): renew it`
             : `${e.kind} of destination ${d.id} has expired: renew it`,
         );
-        this.o.events.emit('credential-expiring', {
+        this.options.events.emit('credential-expiring', {
           destination: d.id,
           kind: e.kind,
           expiresAt: e.expiresAt,

@@ -64,7 +64,7 @@ export interface OAuth2CredentialsOptions {
 
 export class OAuth2Credentials implements DestinationCredentials {
   readonly refreshable = true;
-  private readonly o: OAuth2CredentialsOptions;
+  private readonly options: OAuth2CredentialsOptions;
   private readonly redis: CourierRedis;
   private readonly keys: { token: string; lock: string };
   private readonly now: () => number;
@@ -75,7 +75,7 @@ export class OAuth2Credentials implements DestinationCredentials {
   private readonly obtaining = new Map<string, Promise<TokenResult>>();
 
   constructor(options: OAuth2CredentialsOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? Date.now;
     this.keys = oauthKeys(options.keyPrefix, options.destination);
     this.redis = options.redis;
@@ -83,7 +83,7 @@ export class OAuth2Credentials implements DestinationCredentials {
 
   async authorize(o: AuthorizeOptions = {}): Promise<AuthorizeResult> {
     const local = this.local;
-    if (!o.forceRefresh && local && this.now() < refreshAt(local, this.o.refreshBeforeMs)) {
+    if (!o.forceRefresh && local && this.now() < refreshAt(local, this.options.refreshBeforeMs)) {
       return bearer(local);
     }
     // The token the receiver refused: the one in the headers it was sent with, else ours.
@@ -92,7 +92,7 @@ export class OAuth2Credentials implements DestinationCredentials {
       o.forceRefresh &&
       local &&
       refused !== local.accessToken &&
-      this.now() < refreshAt(local, this.o.refreshBeforeMs)
+      this.now() < refreshAt(local, this.options.refreshBeforeMs)
     ) {
       return bearer(local); // already replaced since that request went out
     }
@@ -115,29 +115,29 @@ export class OAuth2Credentials implements DestinationCredentials {
   }
 
   async close(): Promise<void> {
-    await this.o.endpoint.close();
+    await this.options.endpoint.close();
   }
 
   abort(): void {
     this.aborted = true;
-    this.o.endpoint.destroy();
+    this.options.endpoint.destroy();
   }
 
   /** A token that is not `rejected` and not due for refresh, from Redis. */
   private async fresh(rejected: string | undefined): Promise<Token | undefined> {
     const cached = parseCachedToken(await this.redis.get(this.keys.token));
     if (!cached || cached.accessToken === rejected) return undefined;
-    return this.now() < refreshAt(cached, this.o.refreshBeforeMs) ? cached : undefined;
+    return this.now() < refreshAt(cached, this.options.refreshBeforeMs) ? cached : undefined;
   }
 
   private async obtain(rejected: string | undefined): Promise<TokenResult> {
-    const deadline = this.now() + 2 * this.o.lockMs;
+    const deadline = this.now() + 2 * this.options.lockMs;
     for (;;) {
       const cached = await this.fresh(rejected);
       if (cached) return this.use(cached);
       if (this.aborted) return tokenFailure('TOKEN_ENDPOINT_UNAVAILABLE', 'stopping: no token request made');
       const owner = randomUUID();
-      const locked = await this.redis.set(this.keys.lock, owner, 'PX', this.o.lockMs, 'NX');
+      const locked = await this.redis.set(this.keys.lock, owner, 'PX', this.options.lockMs, 'NX');
       if (locked === 'OK') {
         try {
           // Someone may have stored a new token between our read and our lock.
@@ -159,7 +159,7 @@ export class OAuth2Credentials implements DestinationCredentials {
             'timed out waiting for another instance to refresh the access token',
           );
         }
-        await new Promise((r) => setTimeout(r, this.o.waitPollMs ?? 50));
+        await new Promise((r) => setTimeout(r, this.options.waitPollMs ?? 50));
         const theirs = await this.fresh(rejected);
         if (theirs) return this.use(theirs);
         if ((await this.redis.exists(this.keys.lock)) === 0) break; // they failed or gave up: try ourselves
@@ -168,9 +168,9 @@ export class OAuth2Credentials implements DestinationCredentials {
   }
 
   private async fetchAndStore(): Promise<TokenResult> {
-    const result = await this.o.endpoint.fetchToken();
+    const result = await this.options.endpoint.fetchToken();
     if (!result.ok) {
-      this.o.logger?.warn({ code: result.code, kind: result.kind }, result.message);
+      this.options.logger?.warn({ code: result.code, kind: result.kind }, result.message);
       return result;
     }
     const ttl = Math.max(1, result.expiresAt - this.now());
@@ -189,7 +189,10 @@ export class OAuth2Credentials implements DestinationCredentials {
         cause: typeof code === 'string' ? { code } : {},
       });
     }
-    this.o.logger?.debug({ expiresAt: new Date(token.expiresAt).toISOString() }, 'access token refreshed');
+    this.options.logger?.debug(
+      { expiresAt: new Date(token.expiresAt).toISOString() },
+      'access token refreshed',
+    );
     return this.use(token);
   }
 

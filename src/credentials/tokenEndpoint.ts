@@ -26,13 +26,13 @@ export interface TokenEndpointOptions extends TokenRequestInput {
 }
 
 export class TokenEndpoint {
-  private readonly o: TokenEndpointOptions;
+  private readonly options: TokenEndpointOptions;
   private readonly agent: Dispatcher;
   private readonly literalForbidden: boolean;
   private readonly now: () => number;
 
   constructor(options: TokenEndpointOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? Date.now;
     this.literalForbidden = literalAddressForbidden(options.tokenUrl, options.allowPrivateAddresses);
     this.agent = createDispatcher({
@@ -47,19 +47,19 @@ export class TokenEndpoint {
   /** Asks for a new access token. Never throws; never puts the secret or the token in a message. */
   async fetchToken(): Promise<TokenResult> {
     if (this.literalForbidden) return tokenNetworkFailure('FORBIDDEN_ADDRESS', true);
-    if (this.o.proxy && !this.o.allowPrivateAddresses) {
-      if (await proxiedTargetProblem(new URL(this.o.tokenUrl).hostname)) {
+    if (this.options.proxy && !this.options.allowPrivateAddresses) {
+      if (await proxiedTargetProblem(new URL(this.options.tokenUrl).hostname)) {
         return tokenNetworkFailure('FORBIDDEN_ADDRESS', true);
       }
     }
-    const { body, headers } = tokenRequest(this.o);
+    const { body, headers } = tokenRequest(this.options);
     try {
-      const res = await request(this.o.tokenUrl, {
+      const res = await request(this.options.tokenUrl, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: { ...headers, 'user-agent': this.o.userAgent },
+        headers: { ...headers, 'user-agent': this.options.userAgent },
         body,
-        signal: AbortSignal.timeout(this.o.timeoutMs),
+        signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       const chunks: Buffer[] = [];
       let size = 0;

@@ -36,7 +36,7 @@ export interface AttemptSink {
   flushed?(): Promise<boolean>;
 }
 
-export interface ExecutorOptions {
+export interface ActionsOptions {
   destination: string;
   /** The destination topic the messages come from (attempt records say where each body is). */
   topic: string;
@@ -61,17 +61,17 @@ function authCase(d: Attempted): Pick<AttemptRecord, 'authCase'> {
   return found ? { authCase: found } : {};
 }
 
-export class Executor {
-  private readonly o: ExecutorOptions;
+export class Actions {
+  private readonly options: ActionsOptions;
   private readonly now: () => number;
   /**
-   * Events this executor delivered whose attempt record the delivery log has not confirmed yet
+   * Events these actions delivered whose attempt record the delivery log has not confirmed yet
    * (event id → when): a second copy read meanwhile is a duplicate, not a crash's lost record.
    */
   private readonly awaitingRecord = new Map<string, number>();
 
-  constructor(options: ExecutorOptions) {
-    this.o = options;
+  constructor(options: ActionsOptions) {
+    this.options = options;
     this.now = options.now ?? Date.now;
   }
 
@@ -84,7 +84,7 @@ export class Executor {
     attempt: { number: number; firstAttemptAt: number; delivery: Attempted },
     action: Action,
   ): Promise<boolean> {
-    const { deliveredKeys, gate } = this.o;
+    const { deliveredKeys, gate } = this.options;
     const { meta } = message;
     const { result } = attempt.delivery;
     const now = this.now();
@@ -117,9 +117,9 @@ export class Executor {
         await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
         if (
-          !(await this.fits(() =>
-            this.o.retries.schedule(message, {
-              destination: this.o.destination,
+          !(await this.writtenUnlessTooLarge(() =>
+            this.options.retries.schedule(message, {
+              destination: this.options.destination,
               attempts: attempt.number,
               firstAttemptAt: attempt.firstAttemptAt,
               dueAt: action.dueAt,
@@ -135,9 +135,9 @@ export class Executor {
       case 'dead-letter': {
         await deliveredKeys.release(meta.eventId, attempt.delivery.token);
         if (action.pauseUntil !== undefined) await gate.pauseUntil(action.pauseUntil);
-        const stored = await this.fits(() =>
-          this.o.deadLetters.write(message, {
-            destination: this.o.destination,
+        const stored = await this.writtenUnlessTooLarge(() =>
+          this.options.deadLetters.write(message, {
+            destination: this.options.destination,
             eventId: meta.eventId,
             errorClass: action.errorClass,
             attempts: attempt.number,
@@ -151,10 +151,10 @@ export class Executor {
         if (!stored) {
           // Only when the DLQ topic's max.message.bytes is below the destination topic's: the
           // record stays on the destination topic (until its retention) and this line says so.
-          this.o.logger.error(
+          this.options.logger.error(
             {
               code: 'RECORD_TOO_LARGE',
-              destination: this.o.destination,
+              destination: this.options.destination,
               eventId: meta.eventId,
               partition: message.partition,
               offset: message.offset,
@@ -162,8 +162,8 @@ export class Executor {
             'dead letter does not fit the DLQ topic; raise its max.message.bytes to match the destination topic',
           );
         }
-        this.o.events.emit('dlq', {
-          destination: this.o.destination,
+        this.options.events.emit('dlq', {
+          destination: this.options.destination,
           eventId: meta.eventId,
           errorClass: action.errorClass,
         });
@@ -178,7 +178,7 @@ export class Executor {
    * of its topic's retention: moved to the DLQ before Kafka would delete it, with why and since
    * when; replayed later like any dead letter. True once written (its offset may be committed).
    */
-  heldTooLong(message: DeliveryMessage, held: { reason: string; retentionMs: number }): Promise<boolean> {
+  rescueHeld(message: DeliveryMessage, held: { reason: string; retentionMs: number }): Promise<boolean> {
     const since = new Date(message.timestamp).toISOString();
     return this.moveAside(message, {
       errorClass: 'held-too-long',
@@ -201,7 +201,7 @@ export class Executor {
       log: { crashes: claim.crashes },
       logMessage: 'message moved to the DLQ: processes died holding it',
     });
-    if (moved) await this.o.deliveredKeys.release(message.meta.eventId, claim.token);
+    if (moved) await this.options.deliveredKeys.release(message.meta.eventId, claim.token);
     return moved;
   }
 
@@ -218,9 +218,9 @@ export class Executor {
   ): Promise<boolean> {
     const { meta } = message;
     const now = this.now();
-    const stored = await this.fits(() =>
-      this.o.deadLetters.write(message, {
-        destination: this.o.destination,
+    const stored = await this.writtenUnlessTooLarge(() =>
+      this.options.deadLetters.write(message, {
+        destination: this.options.destination,
         eventId: meta.eventId,
         errorClass: letter.errorClass,
         attempts: meta.attemptsBefore,
@@ -230,7 +230,7 @@ export class Executor {
       }),
     );
     if (!stored) return false;
-    this.o.logger.error(
+    this.options.logger.error(
       {
         code: letter.code,
         eventId: meta.eventId,
@@ -240,8 +240,8 @@ export class Executor {
       },
       letter.logMessage,
     );
-    this.o.events.emit('dlq', {
-      destination: this.o.destination,
+    this.options.events.emit('dlq', {
+      destination: this.options.destination,
       eventId: meta.eventId,
       errorClass: letter.errorClass,
     });
@@ -257,7 +257,7 @@ export class Executor {
   }
 
   /** False when the write was refused because the record exceeds its topic's limit. */
-  private async fits(write: () => Promise<unknown>): Promise<boolean> {
+  private async writtenUnlessTooLarge(write: () => Promise<unknown>): Promise<boolean> {
     try {
       await write();
       return true;
@@ -290,7 +290,7 @@ export class Executor {
    * delivery's attempt record was never confirmed written (the mark is still unconfirmed) and it
    * was this very attempt, the process that made it died before the delivery log had it: the
    * `delivered` record is written again from what the delivered-key set knows, marked `rebuilt`
-   * (no status or latency: those died with the process). A copy read while this executor's own
+   * (no status or latency: those died with the process). A copy read while these actions's own
    * record of that delivery is still on its way is a plain duplicate.
    */
   skipped(
@@ -324,7 +324,7 @@ export class Executor {
     return {
       eventId: meta.eventId,
       eventType: meta.eventType,
-      destination: this.o.destination,
+      destination: this.options.destination,
       attempt,
       at,
       outcome,
@@ -335,7 +335,7 @@ export class Executor {
 
   /** The destination record a message was read from (its value is the body sent). */
   private source(message: DeliveryMessage): AttemptRecord['record'] {
-    return { topic: this.o.topic, partition: message.partition, offset: message.offset };
+    return { topic: this.options.topic, partition: message.partition, offset: message.offset };
   }
 
   private record(
@@ -375,7 +375,7 @@ export class Executor {
   }
 
   private emit(record: AttemptRecord): void {
-    this.o.events.emit('attempt', record);
-    this.o.attempts.record(record);
+    this.options.events.emit('attempt', record);
+    this.options.attempts.record(record);
   }
 }

@@ -27,14 +27,14 @@ export type Delivery =
   | { kind: 'abandoned' }
   /**
    * Processes died `crashes` times holding this message (claimed, never completed): it is not
-   * sent again but moved aside; the executor completes the claim.
+   * sent again but moved aside; the actions (act.ts) completes the claim.
    */
   | { kind: 'crash-loop'; token: string; crashes: number }
   /** The breaker refused to send, or the gate shut meanwhile: nothing was sent; wait at the gate. */
   | { kind: 'rejected' }
   | {
       kind: 'attempted';
-      /** The claim under which it was sent: the executor completes or releases it. */
+      /** The claim under which it was sent: the actions (act.ts) completes or releases it. */
       token: string;
       result: SendResult;
       outcome: Outcome;
@@ -70,7 +70,7 @@ function tokenFailure(failure: TokenFailure, now: number): { result: SendResult;
 }
 
 export class Deliverer {
-  private readonly o: DelivererOptions;
+  private readonly options: DelivererOptions;
   private readonly clock: Clock;
   private readonly fixedHeaders: Record<string, string>;
   private readonly statusRules: StatusRules;
@@ -84,7 +84,7 @@ export class Deliverer {
   private idleWaiters: Array<() => void> = [];
 
   constructor(options: DelivererOptions) {
-    this.o = options;
+    this.options = options;
     this.clock = options.clock ?? systemClock;
     this.reclaimAfterMs = Math.max(1000, requestTimeout(options.destination).timeoutMs / 2);
     this.fixedHeaders = fixedHeaders(options.destination);
@@ -100,11 +100,6 @@ export class Deliverer {
     this.secretHeaders = eventHeaders(d)
       .filter((h) => h.secret)
       .map((h) => h.name);
-  }
-
-  /** The destination configuration this deliverer sends under. */
-  get destination(): DestinationConfig {
-    return this.o.destination;
   }
 
   /** Resolves once no delivery is under way (at once when none is). */
@@ -136,7 +131,7 @@ export class Deliverer {
 
   private async attempt(message: DeliveryMessage, signal: AbortSignal): Promise<Delivery> {
     const { meta } = message;
-    const { deliveredKeys, rateLimiter } = this.o;
+    const { deliveredKeys, rateLimiter } = this.options;
     const token = deliveredKeys.newToken();
     const claim = async (): Promise<Delivery | undefined> => {
       for (;;) {
@@ -160,7 +155,7 @@ export class Deliverer {
         return { kind: 'abandoned' };
       }
       // The destination may have been paused, or its circuit opened, during the wait.
-      if (this.o.gate.shut()) {
+      if (this.options.gate.shut()) {
         await deliveredKeys.release(meta.eventId, token);
         return { kind: 'rejected' };
       }
@@ -172,7 +167,7 @@ export class Deliverer {
       }
     }
 
-    const { destination } = this.o;
+    const { destination } = this.options;
     const body = message.value ?? Buffer.alloc(0);
     const timestampSeconds = Math.floor(this.clock.now() / 1000);
     const signature = sign({ id: meta.eventId, timestampSeconds, body, secrets: destination.secrets });
@@ -192,8 +187,8 @@ export class Deliverer {
     const admittedAt = preciseNow();
     const sentAt = this.clock.now();
     const fire = (auth: Record<string, string>) =>
-      this.o.gate.fire(async () => {
-        const sent = await this.o.sender.send({ body, headers: { ...auth, ...headers } });
+      this.options.gate.fire(async () => {
+        const sent = await this.options.sender.send({ body, headers: { ...auth, ...headers } });
         const result = this.withoutSecrets(sent, [
           ...Object.values(auth),
           ...this.secretHeaders.map((h) => meta.headers?.[h]),
@@ -213,7 +208,7 @@ export class Deliverer {
     });
 
     try {
-      const { credentials } = this.o;
+      const { credentials } = this.options;
       let authorized: AuthorizeResult = credentials
         ? await credentials.authorize()
         : { ok: true, headers: {} };

@@ -105,10 +105,12 @@ describe('delivery gate', () => {
     await gate.start();
   });
 
-  /** Starts a pass() and reports whether it resolved, and with what. */
+  /** Starts a wait at the gate and reports whether it resolved, and whether it passed. */
+  const pass = async (signal: AbortSignal) => (await gate.waitToPass(signal, () => false)) === 'pass';
+
   function passing(signal = never) {
     const state: { done: boolean; value?: boolean } = { done: false };
-    void gate.pass(signal).then((v) => {
+    void pass(signal).then((v) => {
       state.done = true;
       state.value = v;
     });
@@ -116,7 +118,7 @@ describe('delivery gate', () => {
   }
 
   test('open: a message passes at once and nothing stops the fetching', async () => {
-    assert.equal(await gate.pass(never), true);
+    assert.equal(await pass(never), true);
     assert.deepEqual(gate.state(), { open: true, breaker: 'closed' });
     assert.deepEqual(flowing, []);
     assert.deepEqual(await gate.fire(async () => ok), ok);

@@ -41,7 +41,7 @@ export interface DeliveryGateOptions {
 type BreakerState = 'closed' | 'open' | 'half-open';
 
 export class DeliveryGate {
-  private readonly o: DeliveryGateOptions;
+  private readonly options: DeliveryGateOptions;
   private readonly id: string;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -59,7 +59,7 @@ export class DeliveryGate {
   private stopped = false;
 
   constructor(options: DeliveryGateOptions) {
-    this.o = options;
+    this.options = options;
     this.id = options.destination.id;
     this.clock = options.clock ?? systemClock;
     this.log = options.logger.child({ component: 'gate', destination: this.id });
@@ -95,7 +95,7 @@ export class DeliveryGate {
     await this.refresh();
     this.pollTimer = this.clock.setInterval(() => {
       this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));
-    }, this.o.pollMs ?? 500);
+    }, this.options.pollMs ?? 500);
     // Never what keeps a process alive: the consumers and sockets are.
     this.pollTimer.unref();
   }
@@ -139,19 +139,12 @@ export class DeliveryGate {
   }
 
   /**
-   * Waits until a message may be sent: true then (in half-open, this caller holds the one probe),
-   * false when `signal` aborted first.
+   * Waits until a message may be sent: 'pass' then (in half-open, this caller holds the one
+   * probe), 'abandoned' when `signal` aborted first. `giveUp` is asked each time the gate is
+   * looked at while shut: 'give-up' when it says so (a message held too long leaves the queue
+   * instead of waiting). `poke()` makes every waiter look again.
    */
-  async pass(signal: AbortSignal): Promise<boolean> {
-    return (await this.passOr(signal, () => false)) === 'pass';
-  }
-
-  /**
-   * As `pass`, and `giveUp` is asked each time the gate is looked at while shut: 'give-up' when
-   * it says so (a message held too long leaves the queue instead of waiting). `poke()` makes
-   * every waiter look again.
-   */
-  async passOr(signal: AbortSignal, giveUp: () => boolean): Promise<'pass' | 'abandoned' | 'give-up'> {
+  async waitToPass(signal: AbortSignal, giveUp: () => boolean): Promise<'pass' | 'abandoned' | 'give-up'> {
     for (;;) {
       if (signal.aborted || this.stopped) return 'abandoned';
       if (this.reason() === undefined) {
@@ -170,7 +163,7 @@ export class DeliveryGate {
     }
   }
 
-  /** Every message waiting at the gate looks again (see `passOr`). */
+  /** Every message waiting at the gate looks again (see `waitToPass`). */
   poke(): void {
     this.wake();
   }
@@ -199,29 +192,29 @@ export class DeliveryGate {
    * paused it; false when it was paused already (the first reason stays, and only that one alerts).
    */
   async pause(reason: PauseReason, detail: string): Promise<boolean> {
-    const first = await this.o.control.pause(this.id, reason, detail);
+    const first = await this.options.control.pause(this.id, reason, detail);
     this.version += 1;
     const was = this.shared;
     if (first || !was) this.shared = { reason, detail };
-    if (first) this.o.events.emit('paused', { destination: this.id, reason });
+    if (first) this.options.events.emit('paused', { destination: this.id, reason });
     this.changed();
     return first;
   }
 
   /** Holds the destination on every instance until `until` (a Retry-After). */
   async pauseUntil(until: number): Promise<void> {
-    await this.o.control.pauseUntil(this.id, until);
+    await this.options.control.pauseUntil(this.id, until);
     this.version += 1;
     if (until > this.retryAfterUntil) {
       this.retryAfterUntil = until;
-      this.o.events.emit('paused', { destination: this.id, reason: 'retry-after', until });
+      this.options.events.emit('paused', { destination: this.id, reason: 'retry-after', until });
     }
     this.changed();
   }
 
   private async refresh(): Promise<void> {
     const version = this.version;
-    const state = await this.o.control.state(this.id, this.clock.now());
+    const state = await this.options.control.state(this.id, this.clock.now());
     if (version !== this.version || this.stopped) return;
     const wasShared = this.shared;
     const wasUntil = this.retryAfterUntil;
@@ -234,13 +227,13 @@ export class DeliveryGate {
       this.retryAfterUntil = state.paused ? (state.until ?? 0) : 0;
     }
     if (!wasShared && this.shared)
-      this.o.events.emit('paused', { destination: this.id, reason: this.shared.reason });
+      this.options.events.emit('paused', { destination: this.id, reason: this.shared.reason });
     if (
       (wasShared || wasUntil > this.clock.now()) &&
       !this.shared &&
       this.retryAfterUntil <= this.clock.now()
     )
-      this.o.events.emit('resumed', { destination: this.id });
+      this.options.events.emit('resumed', { destination: this.id });
     this.changed();
   }
 
@@ -253,7 +246,7 @@ export class DeliveryGate {
     else this.log.info('circuit breaker closed');
     const event =
       state === 'open' ? 'breaker-open' : state === 'half-open' ? 'breaker-half-open' : 'breaker-close';
-    this.o.events.emit(event, { destination: this.id });
+    this.options.events.emit(event, { destination: this.id });
     this.changed();
   }
 
@@ -268,7 +261,7 @@ export class DeliveryGate {
         { reason: this.reason() ?? this.breakerState },
         flowing ? 'sending resumed' : 'sending paused',
       );
-      this.o.onFlowing(flowing);
+      this.options.onFlowing(flowing);
     }
     if (this.retryAfterUntil > this.clock.now()) {
       this.clock.clear(this.wakeTimer);
@@ -278,7 +271,7 @@ export class DeliveryGate {
           if (!this.shared && this.retryAfterUntil <= this.clock.now()) {
             // The wait ran out here; a refresh that finds no Retry-After left will not say so.
             this.retryAfterUntil = 0;
-            this.o.events.emit('resumed', { destination: this.id });
+            this.options.events.emit('resumed', { destination: this.id });
           }
           this.changed();
           this.refresh().catch((err) => this.log.warn({ err }, 'pause state read failed'));

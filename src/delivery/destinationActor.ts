@@ -1,6 +1,6 @@
 // The delivery actor of one destination: composes the partition runner (consume, window, commits),
 // the gate (breaker, pauses, Retry-After), deliver() (admit, rate limit, sign, POST), decide()
-// (what the outcome means) and the executor (retry, dead letter, pause, attempt record), and
+// (what the outcome means) and the actions of act.ts (retry, dead letter, pause, attempt record), and
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
 import { type Clock, settledBy, systemClock, type TimerHandle } from '../clock.ts';
@@ -13,7 +13,7 @@ import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { DestinationControl } from '../redis/destinationControl.ts';
 import type { PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import { type AttemptSink, type DeadLetterSink, Executor, type RetrySink } from './act.ts';
+import { Actions, type AttemptSink, type DeadLetterSink, type RetrySink } from './act.ts';
 import type { Breaker } from './breaker.ts';
 import { decide } from './decide.ts';
 import { Deliverer } from './deliver.ts';
@@ -80,14 +80,14 @@ export interface ActorSettings {
 }
 
 export class DestinationActor {
-  private readonly o: DestinationActorOptions;
+  private readonly options: DestinationActorOptions;
   private readonly id: string;
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly runner: PartitionRunner;
   private readonly gate: DeliveryGate;
-  private readonly executor: Executor;
+  private readonly actions: Actions;
   /** What a reload can replace: the configuration, and the deliverer and sender built from it. */
   private destination: DestinationConfig;
   private deliverer: Deliverer;
@@ -103,7 +103,7 @@ export class DestinationActor {
   private rescuing = false;
 
   constructor(options: DestinationActorOptions) {
-    this.o = options;
+    this.options = options;
     this.id = options.destination.id;
     this.destination = options.destination;
     this.sender = options.sender;
@@ -140,7 +140,7 @@ export class DestinationActor {
       clock: this.clock,
     });
     this.deliverer = this.newDeliverer();
-    this.executor = new Executor({
+    this.actions = new Actions({
       destination: this.id,
       topic: options.topic,
       deliveredKeys: options.deliveredKeys,
@@ -158,17 +158,17 @@ export class DestinationActor {
     return new Deliverer({
       destination: this.destination,
       sender: this.sender,
-      deliveredKeys: this.o.deliveredKeys,
+      deliveredKeys: this.options.deliveredKeys,
       gate: this.gate,
       ...(this.rateLimiter ? { rateLimiter: this.rateLimiter } : {}),
-      ...(this.o.credentials ? { credentials: this.o.credentials } : {}),
+      ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
       clock: this.clock,
     });
   }
 
   /** The delivery log has these deliveries' records and their marks are confirmed. */
   recorded(eventIds: readonly string[]): void {
-    this.executor.recorded(eventIds);
+    this.actions.recorded(eventIds);
   }
 
   /**
@@ -182,7 +182,7 @@ export class DestinationActor {
     this.destination = next.destination;
     if (next.sender) this.sender = next.sender;
     if (next.rateLimit) this.rateLimiter = next.rateLimit.limiter;
-    this.o.deliveredKeys.setLockMs(next.lockMs);
+    this.options.deliveredKeys.setLockMs(next.lockMs);
     const oldBreaker = next.breaker ? this.gate.replaceBreaker(next.breaker) : undefined;
     this.deliverer = this.newDeliverer();
     const oldSender = old.sender !== this.sender ? old.sender : undefined;
@@ -219,7 +219,7 @@ export class DestinationActor {
     const cut = () => {
       this.sender.destroy();
       for (const s of this.retiringSenders) s.destroy();
-      this.o.credentials?.abort?.();
+      this.options.credentials?.abort?.();
     };
     try {
       await this.runner.stop(deadline, cut);
@@ -235,14 +235,14 @@ export class DestinationActor {
     const { meta } = message;
     const attempt = meta.attemptsBefore + 1;
     for (;;) {
-      const gate = await this.gate.passOr(signal, () => this.heldTooLong(message));
+      const gate = await this.gate.waitToPass(signal, () => this.isHeldTooLong(message));
       if (gate === 'abandoned') return false;
       if (gate === 'give-up') {
         const state = this.gate.state();
         if (
-          await this.executor.heldTooLong(message, {
+          await this.actions.rescueHeld(message, {
             reason: state.reason ?? 'held',
-            retentionMs: this.o.retentionMs,
+            retentionMs: this.options.retentionMs,
           })
         )
           return true;
@@ -255,12 +255,12 @@ export class DestinationActor {
         case 'rejected':
           continue; // the breaker opened meanwhile: wait at the gate
         case 'skipped':
-          this.executor.skipped(message, delivery);
+          this.actions.skipped(message, delivery);
           return true;
         case 'crash-loop':
-          if (await this.executor.crashLoop(message, delivery)) return true;
+          if (await this.actions.crashLoop(message, delivery)) return true;
           // The DLQ refused it (its record limit): it is sent after all.
-          await this.o.deliveredKeys.release(message.meta.eventId, delivery.token);
+          await this.options.deliveredKeys.release(message.meta.eventId, delivery.token);
           continue;
         case 'attempted': {
           const firstAttemptAt = meta.firstAttemptAt ?? delivery.sentAt;
@@ -269,11 +269,11 @@ export class DestinationActor {
             attempt,
             firstAttemptAt,
             policy: this.destination.retry,
-            tiers: this.o.tiers,
+            tiers: this.options.tiers,
             now: this.clock.now(),
             random: this.random,
           });
-          if (await this.executor.apply(message, { number: attempt, firstAttemptAt, delivery }, action))
+          if (await this.actions.apply(message, { number: attempt, firstAttemptAt, delivery }, action))
             return true;
           // Paused: the message waits at the gate and is sent again after the resume.
         }
@@ -283,10 +283,10 @@ export class DestinationActor {
 
   /** The age past which a held message leaves for the DLQ rather than wait for Kafka to delete it. */
   private rescueAgeMs(): number {
-    return (this.o.rescueAtShare ?? 0.75) * this.o.retentionMs;
+    return (this.options.rescueAtShare ?? 0.75) * this.options.retentionMs;
   }
 
-  private heldTooLong(message: DeliveryMessage): boolean {
+  private isHeldTooLong(message: DeliveryMessage): boolean {
     return this.clock.now() - message.timestamp >= this.rescueAgeMs();
   }
 
@@ -306,14 +306,14 @@ export class DestinationActor {
       this.runner.setFlowing(this.gateFlowing || rescuing);
       if (rescuing)
         this.log.warn(
-          { rescueAfterMs: this.rescueAgeMs(), retentionMs: this.o.retentionMs },
+          { rescueAfterMs: this.rescueAgeMs(), retentionMs: this.options.retentionMs },
           'held messages reached their rescue age: moving them to the DLQ (held-too-long) before the topic retention deletes them',
         );
     }
     if (rescuing) this.gate.poke();
     if (!oldest) return;
     const ageMs = this.clock.now() - oldest.timestamp;
-    const { retentionMs } = this.o;
+    const { retentionMs } = this.options;
     if (!atRetentionRisk(ageMs, retentionMs) || this.clock.now() - this.lastRetentionWarning < 60_000) return;
     this.lastRetentionWarning = this.clock.now();
     const state = this.gate.state();
@@ -321,7 +321,7 @@ export class DestinationActor {
       { partition: oldest.partition, ageMs, retentionMs, paused: !state.open, reason: state.reason },
       'oldest undelivered message is at risk of the topic retention: resume or fix the destination, or raise retention',
     );
-    this.o.events.emit('retention-risk', {
+    this.options.events.emit('retention-risk', {
       destination: this.id,
       partition: oldest.partition,
       ageMs,

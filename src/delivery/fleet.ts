@@ -14,7 +14,7 @@ import { CourierError } from '../errors.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
 import type { ClientTls } from '../net/dispatcher.ts';
-import { describeProxy, egressRules, proxyFor } from '../net/egress.ts';
+import { describeProxy, destinationProxy } from '../net/egress.ts';
 import type { Tier } from '../policy/retry.ts';
 import { claimLockMs } from '../policy/timeouts.ts';
 import type { CourierRedis } from '../redis/client.ts';
@@ -64,7 +64,7 @@ interface LiveDestination {
 const userAgent = `courier/${VERSION}`;
 
 export class DestinationFleet {
-  private readonly o: FleetOptions;
+  private readonly options: FleetOptions;
   private config: CourierConfig;
   private sinks: FleetSinks | undefined;
   private readonly running = new Map<string, LiveDestination>();
@@ -73,7 +73,7 @@ export class DestinationFleet {
   private closed = false;
 
   constructor(options: FleetOptions) {
-    this.o = options;
+    this.options = options;
     this.config = options.config;
   }
 
@@ -161,20 +161,21 @@ export class DestinationFleet {
     this.closed = true;
     const results = await Promise.allSettled([...this.running.keys()].map((id) => this.stop(id, deadline)));
     for (const r of results)
-      if (r.status === 'rejected') this.o.logger.error({ err: r.reason }, 'stop failed');
+      if (r.status === 'rejected') this.options.logger.error({ err: r.reason }, 'stop failed');
   }
 
   /** Builds a destination's credentials and actor and starts it (its consumer joins its group). */
   private async start(destination: DestinationConfig): Promise<void> {
     const { config } = this;
-    const { logger, redis, liveness } = this.o;
+    const { logger, redis, liveness } = this.options;
     const sinks = this.sinks;
     if (!sinks) throw new CourierError('APP_NOT_RUNNING', 'the deliver role has not started');
     const keys = redisKeys(config.kafka.topicPrefix);
     const groupId = consumerGroups(config).deliver(destination.id);
-    const egress = egressRules(config.network, destination.proxy, process.env);
     const tokenProxy =
-      destination.auth?.type === 'oauth2' ? proxyFor(destination.auth.tokenUrl, egress) : undefined;
+      destination.auth?.type === 'oauth2'
+        ? destinationProxy(config.network, destination, destination.auth.tokenUrl)
+        : undefined;
     // Credentials: built first, they fail at start when unusable; closed after the actor.
     const credentials = createCredentials({
       destination,
@@ -196,7 +197,7 @@ export class DestinationFleet {
     });
     this.markSets.set(destination.id, deliveredKeys);
     const actor = new DestinationActor({
-      kafka: this.o.kafka,
+      kafka: this.options.kafka,
       groupId,
       topic: topicNames(config).dest(destination.id),
       destination,
@@ -205,15 +206,15 @@ export class DestinationFleet {
       deliveredKeys,
       ...sinks,
       ...(rateLimiter ? { rateLimiter } : {}),
-      watch: this.o.watch,
-      events: this.o.events,
+      watch: this.options.watch,
+      events: this.options.events,
       logger,
-      sessionTimeoutMs: this.o.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
+      sessionTimeoutMs: this.options.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       retentionMs: config.kafka.retentionMs,
       rescueAtShare: config.kafka.rescueAtRetentionShare,
       window: destination.window,
       handOvers: new HandOvers({ redis, keys, groupId, owner: liveness.id }),
-      ...(this.o.pausePollMs ? { pausePollMs: this.o.pausePollMs } : {}),
+      ...(this.options.pausePollMs ? { pausePollMs: this.options.pausePollMs } : {}),
     });
     this.running.set(destination.id, { config: destination, actor, credentials });
     if (this.closed) throw new CourierError('APP_STOPPED', 'courier was stopped while starting');
@@ -251,9 +252,9 @@ export class DestinationFleet {
   private senderFor(destination: DestinationConfig, credentials: DestinationCredentials): WebhookSender {
     const { network } = this.config;
     const timeout = requestTimeout(destination);
-    const proxy = proxyFor(destination.url, egressRules(network, destination.proxy, process.env));
+    const proxy = destinationProxy(network, destination, destination.url);
     if (proxy) {
-      this.o.logger.info(
+      this.options.logger.info(
         { destination: destination.id, proxy: describeProxy(proxy) },
         'deliveries go through a proxy',
       );
@@ -268,19 +269,19 @@ export class DestinationFleet {
       userAgent,
       ...(credentials.tls ? { tls: credentials.tls } : {}),
       ...(proxy ? { proxy } : {}),
-      events: this.o.events,
+      events: this.options.events,
     });
   }
 
   private rateLimiterFor(destination: DestinationConfig): RateLimiter | undefined {
     if (!destination.rateLimit) return undefined;
     return new RateLimiter({
-      redis: this.o.redis,
+      redis: this.options.redis,
       key: redisKeys(this.config.kafka.topicPrefix).rate(destination.id),
       destination: destination.id,
       perSecond: destination.rateLimit.perSecond,
       burst: destination.rateLimit.burst,
-      events: this.o.events,
+      events: this.options.events,
     });
   }
 }

@@ -4,12 +4,13 @@
 // `concurrency`), finish one by one, and the committed offset of a partition is the highest one
 // below which everything is finished. Held messages (a paused destination, a Retry-After, an
 // open circuit) stay in the window: nothing is read twice. Backpressure pauses the partitions
-// whose window is full, never the fetch loop; the gate pauses them all while it is shut.
+// whose window is full, never the fetch loop; while the gate is shut, each partition is fetched until
+// its window holds a message, then paused (a resume then has work at hand at once).
 // It never imports the actor: it is given a handler, and the consumer through a narrow port (the
 // kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
 import type { Consumer, Kafka } from 'kafkajs';
 import { type Clock, preciseNow, settledBy, sleep, systemClock } from '../clock.ts';
-import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
+import { roleConsumer } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
 import type { Logger } from '../telemetry/logger.ts';
@@ -35,12 +36,11 @@ const CUT_GRACE_MS = 2_000;
 
 /** The kafkajs consumer of a destination topic, as the runner wants it. */
 export function destinationConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs?: number): Consumer {
-  return kafka.consumer({
+  return roleConsumer(kafka, {
     groupId,
-    ...sessionSettings(sessionTimeoutMs),
+    sessionTimeoutMs,
     maxBytesPerPartition: 512 * 1024,
     maxWaitTimeInMs: 100,
-    retry: { ...CONSUMER_RETRY },
   });
 }
 
@@ -92,7 +92,7 @@ class Window {
 }
 
 export class PartitionRunner {
-  private readonly o: PartitionRunnerOptions;
+  private readonly options: PartitionRunnerOptions;
   private readonly consumer: RunnerConsumer;
   private readonly clock: Clock;
   /** Group joins of this runner (one per generation it took part in) and the generation now. */
@@ -109,7 +109,7 @@ export class PartitionRunner {
   private readonly commits: PeriodicCommit;
 
   constructor(options: PartitionRunnerOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child({ component: 'partition-runner', topic: options.topic });
     this.scheduler = new KeyedScheduler(options.concurrency);
     this.consumer = options.consumer;
@@ -136,10 +136,10 @@ export class PartitionRunner {
       this.joins += 1;
       this.log.info(
         {
-          groupId: this.o.groupId,
+          groupId: this.options.groupId,
           memberId: payload.memberId,
           join: this.joins,
-          partitions: payload.memberAssignment[this.o.topic] ?? [],
+          partitions: payload.memberAssignment[this.options.topic] ?? [],
         },
         'joined consumer group',
       );
@@ -151,14 +151,14 @@ export class PartitionRunner {
         if (payload.groupGenerationId === this.generationId) return;
         this.generationId = payload.groupGenerationId;
         this.log.info(
-          { groupId: this.o.groupId, generationId: this.generationId },
+          { groupId: this.options.groupId, generationId: this.generationId },
           'consumer group generation',
         );
       });
     }
-    this.o.watch?.add(this.o.name, this.consumer, this.o.groupId);
+    this.options.watch?.add(this.options.name, this.consumer, this.options.groupId);
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.o.topic, fromBeginning: true });
+    await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 8,
@@ -183,7 +183,7 @@ export class PartitionRunner {
     this.stopping = true;
     this.commits.stopTimer();
     try {
-      this.consumer.pause([{ topic: this.o.topic }]);
+      this.consumer.pause([{ topic: this.options.topic }]);
     } catch {
       // Not running yet (a start that failed): nothing to pause.
     }
@@ -213,8 +213,8 @@ export class PartitionRunner {
       const next = w.tracker.committable();
       return next === undefined ? [] : [{ partition: w.partition, next }];
     });
-    if (!this.o.handOvers || handed.length === 0) return Promise.resolve();
-    return this.o.handOvers.write(handed).catch((err) => {
+    if (!this.options.handOvers || handed.length === 0) return Promise.resolve();
+    return this.options.handOvers.write(handed).catch((err) => {
       this.log.warn({ err }, 'hand-over not written: the next holders read from the committed offsets');
     });
   }
@@ -227,7 +227,7 @@ export class PartitionRunner {
   private takeOver(partition: number, first: number): Promise<void> {
     const w = this.windowOf(partition);
     w.checked ??= (async () => {
-      const handed = await this.o.handOvers?.read(partition).catch(() => undefined);
+      const handed = await this.options.handOvers?.read(partition).catch(() => undefined);
       if (!handed || !(handed.next > first) || w.tracker.committable() !== undefined) return;
       w.tracker.startAt(handed.next);
       this.log.info(
@@ -260,7 +260,7 @@ export class PartitionRunner {
     // committed in the new generation, and what kafkajs reads again from the committed offset is
     // already tracked (so not handled twice). A partition handed on is the new owner's from the
     // committed offset: sends in flight finish, their offsets are not ours to commit.
-    const next = new Set(assignment[this.o.topic] ?? []);
+    const next = new Set(assignment[this.options.topic] ?? []);
     const handedOn: Window[] = [];
     for (const [partition, w] of this.windows) {
       if (next.has(partition)) continue;
@@ -271,10 +271,10 @@ export class PartitionRunner {
     }
     void this.handOver(handedOn);
     if (this.paused.size > 0) {
-      this.consumer.resume([{ topic: this.o.topic, partitions: [...this.paused] }]);
+      this.consumer.resume([{ topic: this.options.topic, partitions: [...this.paused] }]);
       this.paused.clear();
     }
-    this.assigned = assignment[this.o.topic] ?? [];
+    this.assigned = assignment[this.options.topic] ?? [];
     for (const p of this.assigned) this.syncPause(p);
   }
 
@@ -307,7 +307,7 @@ export class PartitionRunner {
         for (;;) {
           if (signal.aborted) return;
           try {
-            if (await this.o.handle(message, signal)) w.tracker.finish(message.offset);
+            if (await this.options.handle(message, signal)) w.tracker.finish(message.offset);
             return;
           } catch (err) {
             this.log.error(
@@ -331,8 +331,8 @@ export class PartitionRunner {
     if (this.stopping) return;
     const w = this.windows.get(partition);
     const share = Math.max(1, this.assigned.length);
-    const maxMessages = Math.max(this.o.concurrency, Math.ceil(this.o.window.messages / share));
-    const maxBytes = Math.ceil(this.o.window.bytes / share);
+    const maxMessages = Math.max(this.options.concurrency, Math.ceil(this.options.window.messages / share));
+    const maxBytes = Math.ceil(this.options.window.bytes / share);
     const count = w?.tracker.unfinished ?? 0;
     const bytes = w?.bytes ?? 0;
     const isPaused = this.paused.has(partition);
@@ -344,10 +344,10 @@ export class PartitionRunner {
     // that the age of what waits is known (held messages are rescued before the retention).
     const want = (!this.flowing && count > 0) || full;
     if (want && !isPaused) {
-      this.consumer.pause([{ topic: this.o.topic, partitions: [partition] }]);
+      this.consumer.pause([{ topic: this.options.topic, partitions: [partition] }]);
       this.paused.add(partition);
     } else if (!want && isPaused) {
-      this.consumer.resume([{ topic: this.o.topic, partitions: [partition] }]);
+      this.consumer.resume([{ topic: this.options.topic, partitions: [partition] }]);
       this.paused.delete(partition);
     }
   }

@@ -32,7 +32,7 @@ interface Waiter {
 }
 
 export class RateLimiter {
-  private readonly o: RateLimiterOptions;
+  private readonly options: RateLimiterOptions;
   private readonly intervalMs: number;
   /** Collect this long between Redis calls while a backlog waits, so each call grants a block. */
   private readonly gatherMs: number;
@@ -49,7 +49,7 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     if (!(options.perSecond > 0)) throw new RangeError('perSecond must be positive');
     if (!(options.burst >= 1)) throw new RangeError('burst must be at least 1');
-    this.o = options;
+    this.options = options;
     this.clock = options.clock ?? systemClock;
     this.intervalMs = 1000 / options.perSecond;
     // Long enough that a call finds about a burst's worth of permits (shared by all instances).
@@ -106,17 +106,17 @@ export class RateLimiter {
     }
     this.asking = true;
     this.lastCallAt = this.clock.now();
-    const wanted = Math.min(this.waiters.length, this.o.burst);
-    this.o.redis
-      .takePermits(this.o.key, this.intervalMs, this.o.burst, wanted)
+    const wanted = Math.min(this.waiters.length, this.options.burst);
+    this.options.redis
+      .takePermits(this.options.key, this.intervalMs, this.options.burst, wanted)
       .then(
         ([granted, waitMs]) => {
           const now = this.clock.now();
           this.busy = wanted > 1 || Number(granted) < wanted;
           const woken = this.waiters.splice(0, Number(granted));
           if (woken.length > 0) {
-            this.o.events?.emit('rate-limited', {
-              destination: this.o.destination,
+            this.options.events?.emit('rate-limited', {
+              destination: this.options.destination,
               waitedMs: now - (woken[0] as Waiter).since,
               permits: woken.length,
             });

@@ -3,7 +3,7 @@
 // letters of given event ids. Reads stream through the window and keep only what they return
 // (the newest `limit` entries, or the wanted ids): a 100,000-record DLQ reads in about a second.
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
-import { H, headerString, stringHeaders } from '../kafka/headers.ts';
+import { COURIER_HEADER, headerString, stringHeaders } from '../kafka/headers.ts';
 import { rangesBetween, readRanges } from '../kafka/rangeReader.ts';
 import { readDeadLetter } from '../kafka/records.ts';
 import { statusClass } from '../policy/failures.ts';
@@ -55,7 +55,7 @@ const SNIPPET_START = 120;
 export function deadLetterEntry(message: KafkaMessage, partition: number): DeadLetterEntry | undefined {
   const letter = readDeadLetter(message.headers);
   if (!letter) return undefined;
-  const type = headerString(message.headers, H.eventType);
+  const type = headerString(message.headers, COURIER_HEADER.eventType);
   return {
     eventId: letter.eventId,
     ...(type ? { type } : {}),
@@ -150,7 +150,7 @@ export async function findLatestByEventId(
     ranges,
     timeoutMs: 600_000,
     onMessage: (message, partition) => {
-      const eventId = headerString(message.headers, H.eventId);
+      const eventId = headerString(message.headers, COURIER_HEADER.eventId);
       if (!eventId || !o.eventIds.has(eventId)) return undefined;
       const earlier = found.get(eventId);
       if (!earlier || Number(message.timestamp) >= Number(earlier.message.timestamp)) {

@@ -19,7 +19,7 @@ import { createKafka, createProducer } from '../kafka/client.ts';
 import { eventsCodec } from '../kafka/codec.ts';
 import { TopicLimits } from '../kafka/sizedSend.ts';
 import { consumerGroups, topicNames } from '../kafka/topics.ts';
-import { egressRules, proxyFor } from '../net/egress.ts';
+import { destinationProxy } from '../net/egress.ts';
 import { createRedis } from '../redis/client.ts';
 import { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import { DestinationControl } from '../redis/destinationControl.ts';
@@ -65,7 +65,7 @@ async function checkDestination(
   const tls = destinationTls(destination); // an mTLS receiver answers only with the client certificate
   const expect = check?.expectStatus;
   const url = check?.url ?? destination.url;
-  const proxy = proxyFor(url, egressRules(o.config.network, destination.proxy, process.env));
+  const proxy = destinationProxy(o.config.network, destination, url);
   const answer = await checkReadiness({
     url,
     ...(proxy ? { proxy } : {}),

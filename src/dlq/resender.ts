@@ -3,7 +3,7 @@ import { type CloudEvent, toCloudEvent } from '../cloudevents/cloudEvent.ts';
 import type { CourierConfig } from '../config/schema.ts';
 import { CourierError } from '../errors.ts';
 import type { EventCodec } from '../kafka/codec.ts';
-import { H, headerString } from '../kafka/headers.ts';
+import { COURIER_HEADER, headerString } from '../kafka/headers.ts';
 import { destinationRecord, type EventMeta, readEventMeta, userHeaders } from '../kafka/records.ts';
 import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { FanOut, RoutedPart } from '../shaping/fanOut.ts';
@@ -55,8 +55,8 @@ export function replayHeaders(
     offset: string;
   },
 ): IHeaders {
-  const eventId = headerString(source, H.eventId);
-  const eventType = headerString(source, H.eventType);
+  const eventId = headerString(source, COURIER_HEADER.eventId);
+  const eventType = headerString(source, COURIER_HEADER.eventType);
   // What the router computed for the destination travels on (headers taken from the event, the
   // transform mark).
   const carried = readEventMeta(source, '');
@@ -82,7 +82,7 @@ export function replayHeaders(
   });
   const headers = record.headers as IHeaders;
   // No id invented: the delivery core qualifies a record without one by its own offset.
-  if (!eventId) delete headers[H.eventId];
+  if (!eventId) delete headers[COURIER_HEADER.eventId];
   return headers;
 }
 
@@ -91,7 +91,7 @@ export class Resender {
   private nextSendAt = Date.now();
   private readonly spacingMs: number;
   private readonly replayedAt = new Date().toISOString();
-  private readonly o: {
+  private readonly options: {
     options: ReplayOptions;
     producer: Producer;
     delivered: DeliveredKeySet;
@@ -103,8 +103,8 @@ export class Resender {
     codec?: EventCodec;
   };
 
-  constructor(options: Resender['o']) {
-    this.o = options;
+  constructor(options: Resender['options']) {
+    this.options = options;
     this.spacingMs = 1000 / options.options.rate;
   }
 
@@ -118,7 +118,7 @@ export class Resender {
   ): Promise<{ record: Message } | { failed: string } | { notForIt: string }> {
     const json = JSON.stringify(event);
     const parts: RoutedPart[] = [];
-    const [summary] = await this.o.fanOut.route(
+    const [summary] = await this.options.fanOut.route(
       [
         {
           event,
@@ -152,11 +152,11 @@ export class Resender {
     message: KafkaMessage,
     partition: number,
   ): Promise<{ key: Buffer; value: Buffer; headers: IHeaders; eventId: string } | undefined> {
-    const { options, summary } = this.o;
+    const { options, summary } = this.options;
     const where = `partition ${partition} offset ${message.offset}`;
     let event: CloudEvent;
     try {
-      event = await (this.o.codec as EventCodec).decode(message.value);
+      event = await (this.options.codec as EventCodec).decode(message.value);
     } catch (err) {
       if (err instanceof CourierError && err.retriable) throw err;
       summary.notForIt = (summary.notForIt ?? 0) + 1;
@@ -203,13 +203,13 @@ export class Resender {
   }
 
   async handle(message: KafkaMessage, partition: number): Promise<void> {
-    const { options, summary } = this.o;
+    const { options, summary } = this.options;
     summary.found += 1;
     if (options.source === 'events') {
       const routed = await this.routeEvent(message, partition);
       if (!routed) return;
       const where = `partition ${partition} offset ${message.offset}`;
-      if (await this.o.delivered.isDelivered(routed.eventId)) {
+      if (await this.options.delivered.isDelivered(routed.eventId)) {
         summary.skipped += 1;
         options.print(`skip     ${routed.eventId} (${where}): already delivered`);
         return;
@@ -219,20 +219,20 @@ export class Resender {
         return;
       }
       await this.pace();
-      await this.o.producer.send({ topic: this.o.topic, acks: -1, messages: [routed] });
+      await this.options.producer.send({ topic: this.options.topic, acks: -1, messages: [routed] });
       summary.resent += 1;
       options.print(`sent     ${routed.eventId} (${where})`);
       return;
     }
-    const eventId = headerString(message.headers, H.eventId) ?? '(unknown)';
+    const eventId = headerString(message.headers, COURIER_HEADER.eventId) ?? '(unknown)';
     const where = `partition ${partition} offset ${message.offset}`;
-    if (options.source === 'dlq' && (await this.o.delivered.isDelivered(eventId))) {
+    if (options.source === 'dlq' && (await this.options.delivered.isDelivered(eventId))) {
       summary.skipped += 1;
       options.print(`skip     ${eventId} (${where}): already delivered`);
       return;
     }
     if (options.dryRun) {
-      const cls = headerString(message.headers, H.errorClass);
+      const cls = headerString(message.headers, COURIER_HEADER.errorClass);
       options.print(`would re-send ${eventId} (${where}${cls ? `, ${cls}` : ''})`);
       return;
     }
@@ -279,7 +279,7 @@ export class Resender {
       record = routed.record;
     }
     await this.pace();
-    await this.o.producer.send({ topic: this.o.topic, acks: -1, messages: [record] });
+    await this.options.producer.send({ topic: this.options.topic, acks: -1, messages: [record] });
     summary.resent += 1;
     options.print(`re-sent  ${eventId} (${where})`);
   }

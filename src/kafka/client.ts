@@ -1,13 +1,12 @@
 // The Kafka client: one kafkajs instance per process, its log lines routed into pino.
 import {
+  type Consumer,
   Kafka,
   type KafkaConfig,
   type LogEntry,
   logLevel,
-  type Message,
   Partitioners,
   type Producer,
-  type TopicMessages,
 } from 'kafkajs';
 import type { CourierConfig } from '../config/schema.ts';
 import { tlsOptions } from '../config/tls.ts';
@@ -71,17 +70,6 @@ export function createProducer(kafka: Kafka): Producer {
   });
 }
 
-/** Messages for several topics, grouped as `sendBatch` takes them (order kept within a topic). */
-export function groupByTopic(entries: Iterable<{ topic: string; message: Message }>): TopicMessages[] {
-  const byTopic = new Map<string, Message[]>();
-  for (const { topic, message } of entries) {
-    const messages = byTopic.get(topic);
-    if (messages) messages.push(message);
-    else byTopic.set(topic, [message]);
-  }
-  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-}
-
 /**
  * How a consumer retries a failing fetch or join: at most a second apart, for about a minute,
  * so that a broker restart does not crash it. A crashed consumer is restarted by kafkajs as a
@@ -104,4 +92,26 @@ export function sessionSettings(sessionTimeoutMs = 30_000): {
     sessionTimeout: sessionTimeoutMs,
     heartbeatInterval: Math.min(1000, Math.floor(sessionTimeoutMs / 4)),
   };
+}
+
+/**
+ * A role's consumer (the router's, the delay consumer's, a destination's): its group, the
+ * session and heartbeat above, CONSUMER_RETRY, and how long a fetch waits and takes.
+ */
+export function roleConsumer(
+  kafka: Kafka,
+  options: {
+    groupId: string;
+    sessionTimeoutMs?: number | undefined;
+    maxWaitTimeInMs: number;
+    maxBytesPerPartition?: number;
+  },
+): Consumer {
+  return kafka.consumer({
+    groupId: options.groupId,
+    maxWaitTimeInMs: options.maxWaitTimeInMs,
+    ...(options.maxBytesPerPartition ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
+    ...sessionSettings(options.sessionTimeoutMs),
+    retry: { ...CONSUMER_RETRY },
+  });
 }

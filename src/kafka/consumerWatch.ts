@@ -29,11 +29,11 @@ export interface ConsumerWatchOptions {
 export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] }> {
   private readonly consumers = new Map<string, ConsumerHealth>();
   private firstFatal: ConsumerCrashedError | undefined;
-  private readonly o: ConsumerWatchOptions;
+  private readonly options: ConsumerWatchOptions;
 
   constructor(options: ConsumerWatchOptions = {}) {
     super();
-    this.o = options;
+    this.options = options;
   }
 
   /** Starts watching a consumer (call it before `consumer.run`). */
@@ -59,7 +59,7 @@ export class ConsumerWatch extends EventEmitter<{ fatal: [ConsumerCrashedError] 
       health.error = error?.message;
       if (restart) {
         health.state = 'restarting';
-        if (memberId) this.o.onRestart?.(groupId, memberId);
+        if (memberId) this.options.onRestart?.(groupId, memberId);
         memberId = undefined;
         return;
       }

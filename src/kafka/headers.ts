@@ -1,7 +1,7 @@
 // Kafka header names Courier writes and reads, and helpers to read them.
 import type { IHeaders } from 'kafkajs';
 
-export const H = {
+export const COURIER_HEADER = {
   eventId: 'courier-event-id',
   eventType: 'courier-event-type',
   destination: 'courier-destination',

@@ -30,18 +30,18 @@ export interface PeriodicCommitOptions {
 }
 
 export class PeriodicCommit {
-  private readonly o: PeriodicCommitOptions;
+  private readonly options: PeriodicCommitOptions;
   private readonly clock: Clock;
   private timer: TimerHandle | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(options: PeriodicCommitOptions) {
-    this.o = options;
+    this.options = options;
     this.clock = options.clock ?? systemClock;
   }
 
   start(): void {
-    this.timer = this.clock.setInterval(() => void this.flush(), this.o.intervalMs);
+    this.timer = this.clock.setInterval(() => void this.flush(), this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -53,23 +53,25 @@ export class PeriodicCommit {
   /** Commits what is committable now, after any round still running. */
   flush(): Promise<void> {
     this.chain = this.chain.then(async () => {
-      const round = this.o.collect();
+      const round = this.options.collect();
       if (!round || round.offsets.length === 0) return;
-      if (this.o.beforeCommit && !(await this.o.beforeCommit())) {
-        this.o.logger.debug('offset commit held back: the delivery log has not written everything below it');
+      if (this.options.beforeCommit && !(await this.options.beforeCommit())) {
+        this.options.logger.debug(
+          'offset commit held back: the delivery log has not written everything below it',
+        );
         return;
       }
       try {
-        await this.o.consumer.commitOffsets(
+        await this.options.consumer.commitOffsets(
           round.offsets.map((o) => ({
-            topic: this.o.topic,
+            topic: this.options.topic,
             partition: o.partition,
             offset: String(o.offset),
           })),
         );
         round.committed();
       } catch (err) {
-        this.o.logger.debug({ err }, 'offset commit skipped');
+        this.options.logger.debug({ err }, 'offset commit skipped');
       }
     });
     return this.chain;

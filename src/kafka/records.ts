@@ -4,7 +4,7 @@
 // stage copies another stage's headers wholesale, and no `courier-*` header a producer set is
 // ever carried (only Courier's stages write those). Pure.
 import type { IHeaders, Message } from 'kafkajs';
-import { H, headerNumber, headerString, isCourierHeader } from './headers.ts';
+import { COURIER_HEADER, headerNumber, headerString, isCourierHeader } from './headers.ts';
 
 /** What a destination record says about its event. */
 export interface EventMeta {
@@ -46,16 +46,16 @@ export function userHeaders(headers: IHeaders | undefined): IHeaders {
 
 /** The metadata of a destination (or retry) record; `fallbackId` when it has no event id header. */
 export function readEventMeta(headers: IHeaders | undefined, fallbackId: string): EventMeta {
-  const eventType = headerString(headers, H.eventType);
-  const firstAttemptAt = headerNumber(headers, H.firstAttemptAt);
-  const replayedAt = headerString(headers, H.replayedAt);
-  const replayOffset = headerString(headers, H.replayOffset);
-  const replaySource = headerString(headers, H.replaySource);
-  const configVersion = headerString(headers, H.configVersion);
+  const eventType = headerString(headers, COURIER_HEADER.eventType);
+  const firstAttemptAt = headerNumber(headers, COURIER_HEADER.firstAttemptAt);
+  const replayedAt = headerString(headers, COURIER_HEADER.replayedAt);
+  const replayOffset = headerString(headers, COURIER_HEADER.replayOffset);
+  const replaySource = headerString(headers, COURIER_HEADER.replaySource);
+  const configVersion = headerString(headers, COURIER_HEADER.configVersion);
   return {
-    eventId: headerString(headers, H.eventId) || fallbackId,
+    eventId: headerString(headers, COURIER_HEADER.eventId) || fallbackId,
     ...(eventType ? { eventType } : {}),
-    attemptsBefore: headerNumber(headers, H.attempt) ?? 0,
+    attemptsBefore: headerNumber(headers, COURIER_HEADER.attempt) ?? 0,
     ...(firstAttemptAt === undefined ? {} : { firstAttemptAt }),
     ...(replayedAt
       ? {
@@ -66,10 +66,10 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
           },
         }
       : {}),
-    force: headerString(headers, H.replayForce) === '1',
+    force: headerString(headers, COURIER_HEADER.replayForce) === '1',
     ...requestHeadersOf(headers),
-    ...(headerString(headers, H.transformed) === '1' ? { transformed: true } : {}),
-    ...(headerString(headers, H.body) === 'event' ? { unshaped: true } : {}),
+    ...(headerString(headers, COURIER_HEADER.transformed) === '1' ? { transformed: true } : {}),
+    ...(headerString(headers, COURIER_HEADER.body) === 'event' ? { unshaped: true } : {}),
     ...(configVersion ? { configVersion } : {}),
   };
 }
@@ -77,9 +77,9 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
 function requestHeadersOf(headers: IHeaders | undefined): Pick<EventMeta, 'headers'> {
   const out: Record<string, string> = {};
   for (const name of Object.keys(headers ?? {})) {
-    if (!name.startsWith(H.requestHeader)) continue;
+    if (!name.startsWith(COURIER_HEADER.requestHeader)) continue;
     const value = headerString(headers, name);
-    if (value !== undefined) out[name.slice(H.requestHeader.length)] = value;
+    if (value !== undefined) out[name.slice(COURIER_HEADER.requestHeader.length)] = value;
   }
   return Object.keys(out).length > 0 ? { headers: out } : {};
 }
@@ -87,20 +87,22 @@ function requestHeadersOf(headers: IHeaders | undefined): Pick<EventMeta, 'heade
 /** The event's identity and replay marks: what every record of the event carries. */
 function identityHeaders(meta: EventMeta): Record<string, string> {
   return {
-    [H.eventId]: meta.eventId,
-    ...(meta.eventType ? { [H.eventType]: meta.eventType } : {}),
+    [COURIER_HEADER.eventId]: meta.eventId,
+    ...(meta.eventType ? { [COURIER_HEADER.eventType]: meta.eventType } : {}),
     ...(meta.replay
       ? {
-          [H.replayedAt]: meta.replay.at,
-          ...(meta.replay.offset ? { [H.replayOffset]: meta.replay.offset } : {}),
-          ...(meta.replay.source ? { [H.replaySource]: meta.replay.source } : {}),
+          [COURIER_HEADER.replayedAt]: meta.replay.at,
+          ...(meta.replay.offset ? { [COURIER_HEADER.replayOffset]: meta.replay.offset } : {}),
+          ...(meta.replay.source ? { [COURIER_HEADER.replaySource]: meta.replay.source } : {}),
         }
       : {}),
-    ...(meta.force ? { [H.replayForce]: '1' } : {}),
-    ...Object.fromEntries(Object.entries(meta.headers ?? {}).map(([n, v]) => [`${H.requestHeader}${n}`, v])),
-    ...(meta.transformed ? { [H.transformed]: '1' } : {}),
-    ...(meta.unshaped ? { [H.body]: 'event' } : {}),
-    ...(meta.configVersion ? { [H.configVersion]: meta.configVersion } : {}),
+    ...(meta.force ? { [COURIER_HEADER.replayForce]: '1' } : {}),
+    ...Object.fromEntries(
+      Object.entries(meta.headers ?? {}).map(([n, v]) => [`${COURIER_HEADER.requestHeader}${n}`, v]),
+    ),
+    ...(meta.transformed ? { [COURIER_HEADER.transformed]: '1' } : {}),
+    ...(meta.unshaped ? { [COURIER_HEADER.body]: 'event' } : {}),
+    ...(meta.configVersion ? { [COURIER_HEADER.configVersion]: meta.configVersion } : {}),
   };
 }
 
@@ -113,9 +115,11 @@ export function destinationRecord(destination: string, event: CarriedEvent): Mes
     headers: {
       ...event.userHeaders,
       ...identityHeaders(meta),
-      [H.destination]: destination,
-      [H.attempt]: String(meta.attemptsBefore),
-      ...(meta.firstAttemptAt === undefined ? {} : { [H.firstAttemptAt]: String(meta.firstAttemptAt) }),
+      [COURIER_HEADER.destination]: destination,
+      [COURIER_HEADER.attempt]: String(meta.attemptsBefore),
+      ...(meta.firstAttemptAt === undefined
+        ? {}
+        : { [COURIER_HEADER.firstAttemptAt]: String(meta.firstAttemptAt) }),
     },
   };
 }
@@ -141,9 +145,9 @@ export function retryRecord(event: CarriedEvent, retry: RetryStamp): Message {
     ...next,
     headers: {
       ...next.headers,
-      [H.dueAt]: String(retry.dueAt),
-      [H.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
-      [H.lastError]: retry.lastError ?? '',
+      [COURIER_HEADER.dueAt]: String(retry.dueAt),
+      [COURIER_HEADER.lastStatus]: retry.lastStatus === undefined ? '' : String(retry.lastStatus),
+      [COURIER_HEADER.lastError]: retry.lastError ?? '',
     },
   };
 }
@@ -152,9 +156,9 @@ export function retryRecord(event: CarriedEvent, retry: RetryStamp): Message {
 export function readRetryStamp(
   headers: IHeaders | undefined,
 ): { destination: string; dueAt: number } | undefined {
-  const destination = headerString(headers, H.destination);
+  const destination = headerString(headers, COURIER_HEADER.destination);
   if (!destination) return undefined;
-  return { destination, dueAt: headerNumber(headers, H.dueAt) ?? 0 };
+  return { destination, dueAt: headerNumber(headers, COURIER_HEADER.dueAt) ?? 0 };
 }
 
 /** What the DLQ records about a message's last attempt (its headers). */
@@ -179,15 +183,15 @@ export function deadLetterRecord(event: CarriedEvent, letter: DeadLetter, snippe
     headers: {
       ...event.userHeaders,
       ...identityHeaders(event.meta),
-      [H.destination]: letter.destination,
-      [H.eventId]: letter.eventId,
-      [H.errorClass]: letter.errorClass,
-      [H.attempts]: String(letter.attempts),
-      [H.firstAttemptAt]: String(letter.firstAttemptAt),
-      [H.lastAttemptAt]: String(letter.lastAttemptAt),
-      [H.lastStatus]: letter.lastStatus === undefined ? '' : String(letter.lastStatus),
-      [H.lastError]: letter.lastError ?? '',
-      [H.responseSnippet]: Buffer.from(letter.responseSnippet ?? '')
+      [COURIER_HEADER.destination]: letter.destination,
+      [COURIER_HEADER.eventId]: letter.eventId,
+      [COURIER_HEADER.errorClass]: letter.errorClass,
+      [COURIER_HEADER.attempts]: String(letter.attempts),
+      [COURIER_HEADER.firstAttemptAt]: String(letter.firstAttemptAt),
+      [COURIER_HEADER.lastAttemptAt]: String(letter.lastAttemptAt),
+      [COURIER_HEADER.lastStatus]: letter.lastStatus === undefined ? '' : String(letter.lastStatus),
+      [COURIER_HEADER.lastError]: letter.lastError ?? '',
+      [COURIER_HEADER.responseSnippet]: Buffer.from(letter.responseSnippet ?? '')
         .subarray(0, snippetBytes)
         .toString('utf8'),
     },
@@ -196,20 +200,20 @@ export function deadLetterRecord(event: CarriedEvent, letter: DeadLetter, snippe
 
 /** The DLQ headers of a dead letter, as written by `deadLetterRecord`; undefined when it is not one. */
 export function readDeadLetter(headers: IHeaders | undefined): DeadLetter | undefined {
-  const destination = headerString(headers, H.destination);
-  const eventId = headerString(headers, H.eventId);
-  const errorClass = headerString(headers, H.errorClass);
+  const destination = headerString(headers, COURIER_HEADER.destination);
+  const eventId = headerString(headers, COURIER_HEADER.eventId);
+  const errorClass = headerString(headers, COURIER_HEADER.errorClass);
   if (!destination || !eventId || !errorClass) return undefined;
-  const lastStatus = headerNumber(headers, H.lastStatus);
-  const lastError = headerString(headers, H.lastError);
-  const responseSnippet = headerString(headers, H.responseSnippet);
+  const lastStatus = headerNumber(headers, COURIER_HEADER.lastStatus);
+  const lastError = headerString(headers, COURIER_HEADER.lastError);
+  const responseSnippet = headerString(headers, COURIER_HEADER.responseSnippet);
   return {
     destination,
     eventId,
     errorClass,
-    attempts: headerNumber(headers, H.attempts) ?? 0,
-    firstAttemptAt: headerNumber(headers, H.firstAttemptAt) ?? 0,
-    lastAttemptAt: headerNumber(headers, H.lastAttemptAt) ?? 0,
+    attempts: headerNumber(headers, COURIER_HEADER.attempts) ?? 0,
+    firstAttemptAt: headerNumber(headers, COURIER_HEADER.firstAttemptAt) ?? 0,
+    lastAttemptAt: headerNumber(headers, COURIER_HEADER.lastAttemptAt) ?? 0,
     ...(lastStatus === undefined ? {} : { lastStatus }),
     ...(lastError ? { lastError } : {}),
     ...(responseSnippet ? { responseSnippet } : {}),

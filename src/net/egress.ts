@@ -91,3 +91,17 @@ export function egressRules(
     env,
   };
 }
+
+/**
+ * The proxy a destination's requests to `url` go through (its delivery URL, or its OAuth2 token
+ * endpoint), if any: its `proxy`, else `network.proxy`, else the environment's HTTPS_PROXY and
+ * NO_PROXY.
+ */
+export function destinationProxy(
+  network: { proxy?: string | false; noProxy: readonly string[] },
+  destination: { proxy?: string | false | undefined },
+  url: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  return proxyFor(url, egressRules(network, destination.proxy, env));
+}

@@ -58,13 +58,13 @@ const ACTION_TYPE = {
 } as const;
 
 export class AlertEvaluator {
-  private readonly o: AlertEvaluatorOptions;
+  private readonly options: AlertEvaluatorOptions;
   private readonly redis: CourierRedis;
   private readonly log: Logger;
   private readonly now: () => number;
 
   constructor(options: AlertEvaluatorOptions) {
-    this.o = options;
+    this.options = options;
     this.redis = options.redis;
     this.log = options.logger.child({ component: 'alerts' });
     this.now = options.now ?? Date.now;
@@ -72,12 +72,12 @@ export class AlertEvaluator {
 
   /** Alerts by a reloaded configuration (thresholds, operator webhooks) from the next evaluation on. */
   setConfig(next: CourierConfig): void {
-    this.o.config = next;
+    this.options.config = next;
   }
 
   /** Evaluates every destination of the report; returns the notices this instance sent. */
   async evaluate(report: StatusReport): Promise<AlertNotice[]> {
-    const { config } = this.o;
+    const { config } = this.options;
     const thresholds = { ...config.alerts.thresholds, retentionMs: config.kafka.retentionMs };
     const now = this.now();
     const sent: AlertNotice[] = [];
@@ -88,9 +88,9 @@ export class AlertEvaluator {
         ? conditions.filter((c) => c.code !== 'backlog-old' && c.code !== 'retention-risk')
         : conditions;
       for (const condition of judged) {
-        this.o.onState?.(row.destination, condition.code, condition.active);
+        this.options.onState?.(row.destination, condition.code, condition.active);
         const [action, since] = await this.redis.alertTransition(
-          this.o.keys.alert(row.destination, condition.code),
+          this.options.keys.alert(row.destination, condition.code),
           condition.active ? '1' : '0',
           now,
           config.alerts.repeatMs,
@@ -106,9 +106,9 @@ export class AlertEvaluator {
       }
     }
     for (const condition of evaluateGlobalAlerts(report, config.idempotency.windowMs, now)) {
-      this.o.onState?.('', condition.code, condition.active);
+      this.options.onState?.('', condition.code, condition.active);
       const [action, since] = await this.redis.alertTransition(
-        this.o.keys.alert(GLOBAL, condition.code),
+        this.options.keys.alert(GLOBAL, condition.code),
         condition.active ? '1' : '0',
         now,
         config.alerts.repeatMs,
@@ -167,7 +167,7 @@ export class AlertEvaluator {
     };
     if (notice.type === 'courier.alert.resolved') this.log.warn(fields, `ALERT resolved: ${notice.summary}`);
     else this.log.error(fields, `ALERT ${notice.alert}: ${notice.summary}`);
-    const { config } = this.o;
+    const { config } = this.options;
     const urls = new Set<string>();
     if (config.alerts.url) urls.add(config.alerts.url);
     const own = config.destinations.find((d) => d.id === notice.destination)?.alerts?.url;
@@ -186,7 +186,7 @@ export class AlertEvaluator {
     secret: string,
     fields: Record<string, string>,
   ): Promise<void> {
-    const doFetch = this.o.fetch ?? fetch;
+    const doFetch = this.options.fetch ?? fetch;
     for (let attempt = 1; attempt <= 3; attempt++) {
       const timestampSeconds = Math.floor(this.now() / 1000);
       try {

@@ -125,7 +125,7 @@ export class CourierMetrics {
     });
     this.paused = new Gauge({
       name: 'courier_destination_paused',
-      help: 'Whether the destination is paused (1), labelled with the reason (operator, auth, gone, retry-after…)',
+      help: 'Whether the destination is paused (1), labelled with the reason (operator, auth-rejected, forbidden, auth-revoked, gone, retry-after)',
       labelNames: ['destination', 'reason'],
       aggregator: 'max',
       registers,

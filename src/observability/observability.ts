@@ -5,11 +5,8 @@
 // while they start) and stops it after them.
 import type { Admin, Kafka } from 'kafkajs';
 import { AttemptFilters } from '../attempts/attemptFilters.ts';
-import { AttemptReader } from '../attempts/attemptReader.ts';
-import { inspectEvent } from '../attempts/inspect.ts';
 import { requestTimeout } from '../config/destination.ts';
 import type { CourierConfig } from '../config/schema.ts';
-import { type DeadLetterEntry, latestDeadLetters } from '../dlq/deadLetters.ts';
 import { topicNames } from '../kafka/topics.ts';
 import { type CourierRedis, createRedis } from '../redis/client.ts';
 import { DestinationControl } from '../redis/destinationControl.ts';
@@ -20,9 +17,9 @@ import { AlertEvaluator } from './alerts.ts';
 import { BacklogProbe, type BacklogSnapshot, type GroupNames } from './backlog.ts';
 import { readStatus, type StatusReport, statsBucketMs } from './destinationStatus.ts';
 import { CourierMetrics, clusterWorkerRegistries } from './metrics.ts';
+import { statusPages } from './pages.ts';
 import { RollingStatsWriter } from './rollingStats.ts';
 import { check, ObservabilityServer, type Readiness } from './server.ts';
-import { renderEventPage, renderStatusPage } from './statusPage.ts';
 
 export interface ObservabilityOptions {
   config: CourierConfig;
@@ -52,7 +49,7 @@ export interface ObservabilityOptions {
 
 export class Observability {
   readonly metrics: CourierMetrics;
-  private readonly o: ObservabilityOptions;
+  private readonly options: ObservabilityOptions;
   private readonly log: Logger;
   private readonly redis: CourierRedis;
   /** Whether `redis` is this object's own (disconnected on stop) or the caller's. */
@@ -68,12 +65,11 @@ export class Observability {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<void>>();
   private backlog: { at: number; snapshot: BacklogSnapshot } | undefined;
-  private deadLetterCache: { key: string; at: number; value: Record<string, DeadLetterEntry[]> } | undefined;
   private adminConnecting: Promise<Admin> | undefined;
   private stopping = false;
 
   constructor(options: ObservabilityOptions) {
-    this.o = options;
+    this.options = options;
     const { config } = options;
     this.log = options.logger.child({ component: 'observability' });
     this.metrics = new CourierMetrics();
@@ -119,7 +115,7 @@ export class Observability {
    * ones are dropped, and probes, alerts and the status page read the new one from now on.
    */
   async setConfig(next: CourierConfig): Promise<void> {
-    const before = new Map(this.o.config.destinations.map((d) => [d.id, d]));
+    const before = new Map(this.options.config.destinations.map((d) => [d.id, d]));
     const after = new Set(next.destinations.map((d) => d.id));
     for (const d of next.destinations) {
       const old = before.get(d.id);
@@ -128,9 +124,8 @@ export class Observability {
         this.metrics.timeout.set({ destination: d.id }, requestTimeout(d).timeoutMs / 1000);
     }
     for (const id of before.keys()) if (!after.has(id)) await this.metrics.forgetDestination(id);
-    this.o.config = next;
+    this.options.config = next;
     this.alerts.setConfig(next);
-    this.deadLetterCache = undefined;
   }
 
   /** The bound port of the endpoint, when serving. */
@@ -139,22 +134,35 @@ export class Observability {
   }
 
   async start(): Promise<void> {
-    const { config } = this.o;
-    this.unsubscribe = this.metrics.subscribe(this.o.events);
-    this.stats.subscribe(this.o.events);
+    const { config } = this.options;
+    this.unsubscribe = this.metrics.subscribe(this.options.events);
+    this.stats.subscribe(this.options.events);
     this.stats.start();
     if (this.ownsRedis) this.redis.connect().catch(() => {});
     this.every(config.observability.probeIntervalMs, () => this.probeOnce().then(() => {}));
     this.every(config.alerts.evaluateIntervalMs, () => this.evaluateOnce());
-    if (this.o.serve ?? (config.observability.enabled && !this.o.clusterWorker)) {
+    if (this.options.serve ?? (config.observability.enabled && !this.options.clusterWorker)) {
       this.server = new ObservabilityServer({
         host: config.observability.host,
         port: config.observability.port,
-        logger: this.o.logger,
-        metrics: this.o.scrape ?? (() => this.metrics.scrape()),
+        logger: this.options.logger,
+        metrics: this.options.scrape ?? (() => this.metrics.scrape()),
         readiness: () => this.readiness(),
-        ...(config.observability.statusPage ? { pages: this.pages() } : {}),
-        ...(config.observability.reloadEndpoint && this.o.reload ? { reload: this.o.reload } : {}),
+        ...(config.observability.statusPage
+          ? {
+              pages: statusPages({
+                config: () => this.options.config,
+                kafka: this.options.kafka,
+                admin: () => this.connectAdmin(),
+                filters: this.filters,
+                control: this.control,
+                status: () => this.status(),
+              }),
+            }
+          : {}),
+        ...(config.observability.reloadEndpoint && this.options.reload
+          ? { reload: this.options.reload }
+          : {}),
       });
       await this.server.start();
     }
@@ -213,7 +221,7 @@ export class Observability {
 
   /** Reads offsets and shared pause state into the gauges. */
   async probeOnce(): Promise<BacklogSnapshot> {
-    const { config } = this.o;
+    const { config } = this.options;
     await this.connectAdmin();
     const ids = config.destinations.map((d) => d.id);
     const snapshot = await this.probe.read(ids, config.retryTiers);
@@ -236,11 +244,11 @@ export class Observability {
   async status(): Promise<StatusReport> {
     await this.connectAdmin().catch(() => {});
     const fresh =
-      this.backlog && Date.now() - this.backlog.at < this.o.config.observability.probeIntervalMs
+      this.backlog && Date.now() - this.backlog.at < this.options.config.observability.probeIntervalMs
         ? this.backlog.snapshot
         : undefined;
     return readStatus({
-      config: this.o.config,
+      config: this.options.config,
       redis: this.redis,
       probe: this.probe,
       ...(fresh ? { backlog: fresh } : {}),
@@ -259,79 +267,10 @@ export class Observability {
     const [redis, kafka, consumers] = await Promise.all([
       check(() => this.redis.ping(), 1000),
       check(() => this.connectAdmin().then((a) => a.describeCluster()), 3000),
-      this.o.consumers ? Promise.resolve(this.o.consumers()) : undefined,
+      this.options.consumers ? Promise.resolve(this.options.consumers()) : undefined,
     ]);
     const checks: Readiness['checks'] = { redis, kafka, ...(consumers?.checks ?? {}) };
     return { ready: redis.ok && kafka.ok && (consumers?.ready ?? true), checks };
-  }
-
-  /**
-   * The newest dead letters of the given destinations (none when Kafka cannot be read), read at
-   * most once per probe interval: each read is a short-lived consumer group.
-   */
-  private async latestDeadLetters(
-    destinations: string[],
-    n: number,
-  ): Promise<Record<string, DeadLetterEntry[]>> {
-    const { config } = this.o;
-    const key = destinations.join(',');
-    const cached = this.deadLetterCache;
-    if (cached && cached.key === key && Date.now() - cached.at < config.observability.probeIntervalMs) {
-      return cached.value;
-    }
-    const names = topicNames(config);
-    const admin = await this.connectAdmin().catch(() => undefined);
-    if (!admin) return {};
-    const entries = await Promise.all(
-      destinations.map((d) =>
-        latestDeadLetters({
-          kafka: this.o.kafka,
-          admin,
-          topic: names.dlq(d),
-          groupPrefix: `${config.kafka.topicPrefix}-status-page`,
-          n,
-        }).catch(() => []),
-      ),
-    );
-    const value = Object.fromEntries(destinations.map((d, i) => [d, entries[i] ?? []]));
-    this.deadLetterCache = { key, at: Date.now(), value };
-    return value;
-  }
-
-  private pages() {
-    const { config } = this.o;
-    const refreshSeconds = Math.max(2, Math.round(config.observability.probeIntervalMs / 1000));
-    const reader = new AttemptReader({
-      kafka: this.o.kafka,
-      admin: this.admin,
-      topic: topicNames(config).attempts,
-      partitions: config.kafka.partitions.attempts,
-      filters: this.filters,
-      groupPrefix: `${config.kafka.topicPrefix}-status-page`,
-    });
-    return {
-      overview: async () => {
-        const report = await this.status();
-        const withDeadLetters = report.destinations.filter((r) => r.dlqDepth > 0).map((r) => r.destination);
-        const deadLetters = await this.latestDeadLetters(withDeadLetters, 5);
-        return renderStatusPage(report, {
-          refreshSeconds,
-          successWindowMs: config.alerts.thresholds.successWindowMs,
-          deadLetters,
-        });
-      },
-      json: () => this.status(),
-      event: async (eventId: string) => {
-        if (eventId) await this.connectAdmin();
-        const found = eventId ? await inspectEvent({ eventId, reader }) : { destinations: {}, attempts: [] };
-        const paused: Record<string, string> = {};
-        for (const d of Object.keys(found.destinations)) {
-          const s = await this.control.state(d);
-          if (s.paused) paused[d] = s.reason;
-        }
-        return renderEventPage(eventId, found, paused);
-      },
-    };
   }
 }
 

@@ -89,7 +89,7 @@ export interface RollingStatsOptions {
 }
 
 export class RollingStatsWriter {
-  private readonly o: RollingStatsOptions;
+  private readonly options: RollingStatsOptions;
   private readonly now: () => number;
   private increments = new Map<string, Map<string, number>>();
   private lastErrors = new Map<string, LastError>();
@@ -103,7 +103,7 @@ export class RollingStatsWriter {
   private unsubscribe: (() => void) | undefined;
 
   constructor(options: RollingStatsOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? Date.now;
   }
 
@@ -156,7 +156,7 @@ export class RollingStatsWriter {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.flush(), this.o.flushMs ?? 1000);
+    this.timer = setInterval(() => void this.flush(), this.options.flushMs ?? 1000);
     this.timer.unref();
   }
 
@@ -177,7 +177,7 @@ export class RollingStatsWriter {
 
   /** Writes everything accumulated since the last flush in one pipeline. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.write()).catch((err) => this.o.onError?.(err));
+    this.flushing = this.flushing.then(() => this.write()).catch((err) => this.options.onError?.(err));
     return this.flushing;
   }
 
@@ -199,7 +199,7 @@ export class RollingStatsWriter {
     this.lastDelivered = new Map();
     this.pending = new Map();
     this.breakers = new Map();
-    const { keys, bucketMs, retainMs } = this.o;
+    const { keys, bucketMs, retainMs } = this.options;
     const index = Math.floor(this.now() / bucketMs);
     const keepMs = retainMs + 2 * bucketMs;
     // The last error and delivery outlive the window: `courier status` shows them a day later.
@@ -209,7 +209,7 @@ export class RollingStatsWriter {
     const of = (d: string) => {
       let pipeline = pipelines.get(d);
       if (!pipeline) {
-        pipeline = this.o.redis.pipeline();
+        pipeline = this.options.redis.pipeline();
         pipelines.set(d, pipeline);
       }
       return pipeline;

@@ -51,12 +51,12 @@ export interface ObservabilityServerOptions {
 }
 
 export class ObservabilityServer {
-  private readonly o: ObservabilityServerOptions;
+  private readonly options: ObservabilityServerOptions;
   private readonly server: Server;
   private readonly log: Logger;
 
   constructor(options: ObservabilityServerOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child({ component: 'observability' });
     this.server = createServer((req, res) => {
       this.route(req, res).catch((err) => {
@@ -69,18 +69,18 @@ export class ObservabilityServer {
 
   async start(): Promise<void> {
     const listening = once(this.server, 'listening');
-    this.server.listen(this.o.port, this.o.host);
+    this.server.listen(this.options.port, this.options.host);
     try {
       await listening;
     } catch (err) {
-      throw new ObservabilityListenError(this.o.host, this.o.port, err);
+      throw new ObservabilityListenError(this.options.host, this.options.port, err);
     }
-    this.log.info({ host: this.o.host, port: this.port }, 'observability endpoint listening');
+    this.log.info({ host: this.options.host, port: this.port }, 'observability endpoint listening');
   }
 
   /** The bound port (useful when configured as 0). */
   get port(): number {
-    return (this.server.address() as AddressInfo | null)?.port ?? this.o.port;
+    return (this.server.address() as AddressInfo | null)?.port ?? this.options.port;
   }
 
   async stop(): Promise<void> {
@@ -92,13 +92,13 @@ export class ObservabilityServer {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (path === '/-/reload' && this.o.reload) {
+    if (path === '/-/reload' && this.options.reload) {
       if (req.method !== 'POST' && req.method !== 'PUT') {
         send(res, 405, 'text/plain; charset=utf-8', 'POST to reload\n');
         return;
       }
       req.resume(); // a body is never read: only the file on disk is reloaded
-      const result = await this.o.reload();
+      const result = await this.options.reload();
       send(res, result.ok ? 200 : 409, 'application/json', `${JSON.stringify(result)}\n`);
       return;
     }
@@ -107,20 +107,20 @@ export class ObservabilityServer {
       return;
     }
     if (path === '/metrics') {
-      const { contentType, body } = await this.o.metrics();
+      const { contentType, body } = await this.options.metrics();
       send(res, 200, contentType, body);
     } else if (path === '/healthz') {
       send(res, 200, 'application/json', `${JSON.stringify({ ok: true })}\n`);
     } else if (path === '/readyz') {
-      const readiness = await this.o.readiness();
+      const readiness = await this.options.readiness();
       send(res, readiness.ready ? 200 : 503, 'application/json', `${JSON.stringify(readiness)}\n`);
-    } else if (this.o.pages && (path === '/' || path === '/status')) {
-      send(res, 200, 'text/html; charset=utf-8', await this.o.pages.overview());
-    } else if (this.o.pages && path === '/status.json') {
-      send(res, 200, 'application/json', `${JSON.stringify(await this.o.pages.json())}\n`);
-    } else if (this.o.pages && (path.startsWith('/events/') || path === '/events')) {
+    } else if (this.options.pages && (path === '/' || path === '/status')) {
+      send(res, 200, 'text/html; charset=utf-8', await this.options.pages.overview());
+    } else if (this.options.pages && path === '/status.json') {
+      send(res, 200, 'application/json', `${JSON.stringify(await this.options.pages.json())}\n`);
+    } else if (this.options.pages && (path.startsWith('/events/') || path === '/events')) {
       const id = path === '/events' ? (url.searchParams.get('id') ?? '') : decodeURIComponent(path.slice(8));
-      const page = await this.o.pages.event(id.trim());
+      const page = await this.options.pages.event(id.trim());
       send(res, page.found ? 200 : 404, 'text/html; charset=utf-8', page.html);
     } else {
       send(res, 404, 'text/plain; charset=utf-8', 'not found\n');

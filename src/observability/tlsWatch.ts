@@ -5,7 +5,7 @@
 // through an egress proxy are not probed (the tunnel's handshake is not observed either).
 import type { CourierConfig } from '../config/schema.ts';
 import type { ClientTls, ServerCertificate } from '../net/dispatcher.ts';
-import { egressRules, proxyFor } from '../net/egress.ts';
+import { destinationProxy } from '../net/egress.ts';
 import { probeServerCertificate } from '../net/tlsProbe.ts';
 import type { TlsCertificates } from '../redis/tlsCertificates.ts';
 import type { PipelineEmitter, PipelineEvents } from '../telemetry/events.ts';
@@ -27,12 +27,12 @@ export interface TlsWatchOptions {
 }
 
 export class TlsWatch {
-  private readonly o: TlsWatchOptions;
+  private readonly options: TlsWatchOptions;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
   constructor(options: TlsWatchOptions) {
-    this.o = options;
+    this.options = options;
     // From the first delivery on, before the first look.
     options.events.on('server-certificate', this.onCertificate);
   }
@@ -42,19 +42,19 @@ export class TlsWatch {
 
   /** A delivery's handshake, or a probe, saw this certificate. */
   private seen(destination: string, cert: ServerCertificate): void {
-    this.o.certificates
+    this.options.certificates
       .seen(destination, cert)
-      .catch((err) => this.o.logger.debug({ err, destination }, 'server certificate not recorded'));
+      .catch((err) => this.options.logger.debug({ err, destination }, 'server certificate not recorded'));
   }
 
   start(): void {
     this.check();
-    this.timer = setInterval(() => this.check(), this.o.checkEveryMs ?? 600_000);
+    this.timer = setInterval(() => this.check(), this.options.checkEveryMs ?? 600_000);
     this.timer.unref();
   }
 
   stop(): void {
-    this.o.events.off('server-certificate', this.onCertificate);
+    this.options.events.off('server-certificate', this.onCertificate);
     clearInterval(this.timer);
   }
 
@@ -66,14 +66,14 @@ export class TlsWatch {
   }
 
   private async probeStale(): Promise<void> {
-    const config = this.o.config();
+    const config = this.options.config();
     const now = Date.now();
     for (const d of config.destinations) {
       if (!d.url.startsWith('https:')) continue;
-      const last = this.o.certificates.lastSeen(d.id);
-      if (last !== undefined && now - last < (this.o.staleMs ?? 6 * 3_600_000)) continue;
-      if (proxyFor(d.url, egressRules(config.network, d.proxy, process.env))) continue;
-      const tls = this.o.clientTls(d.id);
+      const last = this.options.certificates.lastSeen(d.id);
+      if (last !== undefined && now - last < (this.options.staleMs ?? 6 * 3_600_000)) continue;
+      if (destinationProxy(config.network, d, d.url)) continue;
+      const tls = this.options.clientTls(d.id);
       const cert = await probeServerCertificate({
         url: d.url,
         allowPrivateAddresses: config.network.allowPrivateAddresses,

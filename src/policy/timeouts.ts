@@ -42,7 +42,7 @@ export interface AdaptiveTimeoutOptions {
 }
 
 export class AdaptiveTimeout {
-  private readonly o: Required<AdaptiveTimeoutOptions>;
+  private readonly options: Required<AdaptiveTimeoutOptions>;
   private readonly samples: Float64Array;
   private count = 0;
   private sinceUpdate = 0;
@@ -51,8 +51,8 @@ export class AdaptiveTimeout {
   private value: number;
 
   constructor(options: AdaptiveTimeoutOptions) {
-    this.o = { window: 500, minSamples: 50, every: 25, ...options };
-    this.samples = new Float64Array(this.o.window);
+    this.options = { window: 500, minSamples: 50, every: 25, ...options };
+    this.samples = new Float64Array(this.options.window);
     this.value = options.maxMs;
   }
 
@@ -63,21 +63,21 @@ export class AdaptiveTimeout {
 
   /** The observed tail so far. */
   tail(): { p99Ms: number; p999Ms: number; samples: number } {
-    const n = Math.min(this.count, this.o.window);
+    const n = Math.min(this.count, this.options.window);
     const sorted = this.samples.slice(0, n).sort();
     return { p99Ms: quantile(sorted, 0.99), p999Ms: quantile(sorted, 0.999), samples: n };
   }
 
   /** An answered request took `latencyMs`; returns the change when the timeout moved. */
   observe(latencyMs: number): TimeoutChange | undefined {
-    this.samples[this.count % this.o.window] = latencyMs;
+    this.samples[this.count % this.options.window] = latencyMs;
     this.count += 1;
     this.sinceUpdate += 1;
     if (this.hold > 0) this.hold -= 1;
-    if (this.count < this.o.minSamples || this.sinceUpdate < this.o.every) return undefined;
+    if (this.count < this.options.minSamples || this.sinceUpdate < this.options.every) return undefined;
     this.sinceUpdate = 0;
     const { p99Ms, p999Ms } = this.tail();
-    const target = suggestedTimeout(p99Ms, p999Ms, this.o);
+    const target = suggestedTimeout(p99Ms, p999Ms, this.options);
     let next = this.value;
     if (target > this.value) next = target;
     else if (target < this.value && this.hold === 0) next = Math.max(target, Math.ceil(this.value / 2));
@@ -86,9 +86,9 @@ export class AdaptiveTimeout {
 
   /** A request timed out at the current value: allow half as much again, and hold it a while. */
   timedOut(): TimeoutChange | undefined {
-    this.hold = this.o.minSamples;
+    this.hold = this.options.minSamples;
     const { p99Ms, p999Ms } = this.tail();
-    return this.set(Math.min(this.o.maxMs, Math.ceil(this.value * 1.5)), p99Ms, p999Ms, 'timeout');
+    return this.set(Math.min(this.options.maxMs, Math.ceil(this.value * 1.5)), p99Ms, p999Ms, 'timeout');
   }
 
   private set(

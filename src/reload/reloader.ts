@@ -60,7 +60,7 @@ export function describeDiff(diff: Pick<ConfigDiff, 'added' | 'removed' | 'chang
 }
 
 export class Reloader {
-  private readonly o: ReloaderOptions;
+  private readonly options: ReloaderOptions;
   private readonly log: Logger;
   private running: Promise<ReloadResult> | undefined;
   private queued: Promise<ReloadResult> | undefined;
@@ -68,7 +68,7 @@ export class Reloader {
   private queuedConfig: CourierConfig | undefined;
 
   constructor(options: ReloaderOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child({ component: 'reload' });
   }
 
@@ -98,22 +98,22 @@ export class Reloader {
    * supervisor hands its workers, so that every worker applies the same one).
    */
   private async once(trigger: string, supplied?: CourierConfig): Promise<ReloadResult> {
-    const { target } = this.o;
+    const { target } = this.options;
     const version = configVersion(target.config);
     const rejected = (reason: 'invalid' | 'refused' | 'failed', problems: string[], message: string) => {
       this.log.error({ trigger, reason, problems, version }, message);
-      this.o.events?.emit('config-rejected', { problems });
+      this.options.events?.emit('config-rejected', { problems });
       return { ok: false as const, trigger, reason, problems, version };
     };
     let next: CourierConfig;
     try {
-      next = supplied ?? (this.o.load ?? ((path) => loadConfig({ path })))(this.o.path);
+      next = supplied ?? (this.options.load ?? ((path) => loadConfig({ path })))(this.options.path);
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems : [String((err as Error).message ?? err)];
       return rejected(
         'invalid',
         problems,
-        `configuration reload failed: ${this.o.path} has ${problems.length} problem(s); the running configuration stays:\n  ${problems.join('\n  ')}`,
+        `configuration reload failed: ${this.options.path} has ${problems.length} problem(s); the running configuration stays:\n  ${problems.join('\n  ')}`,
       );
     }
     const diff = diffConfigs(target.config, next);
@@ -121,7 +121,7 @@ export class Reloader {
       return rejected(
         'refused',
         diff.restartNeeded.map((f) => `${f}: only a restart can change this`),
-        `configuration reload refused: only a restart can change ${diff.restartNeeded.join(', ')}; nothing of ${this.o.path} was applied`,
+        `configuration reload refused: only a restart can change ${diff.restartNeeded.join(', ')}; nothing of ${this.options.path} was applied`,
       );
     }
     const nextVersion = configVersion(next);
@@ -136,7 +136,7 @@ export class Reloader {
         `configuration reload failed while applying: ${(err as Error).message}`,
       );
     }
-    this.o.events?.emit('config-applied', { version: nextVersion, at: Date.now() });
+    this.options.events?.emit('config-applied', { version: nextVersion, at: Date.now() });
     this.log.info(
       { trigger, version: nextVersion, previous: version, ...summary },
       `configuration reloaded (${trigger}): ${describeDiff(diff)}`,

@@ -21,7 +21,7 @@ export interface ConfigWatcherOptions {
 }
 
 export class ConfigWatcher {
-  private readonly o: ConfigWatcherOptions;
+  private readonly options: ConfigWatcherOptions;
   private readonly path: string;
   private last: string | undefined;
   private readonly watchers = new Map<string, FSWatcher>();
@@ -30,14 +30,14 @@ export class ConfigWatcher {
   private stopped = false;
 
   constructor(options: ConfigWatcherOptions) {
-    this.o = options;
+    this.options = options;
     this.path = resolve(options.path);
   }
 
   start(): void {
     this.last = this.read()?.hash;
     this.watchDirectories();
-    this.poll = setInterval(() => this.check(), this.o.pollMs ?? 5000);
+    this.poll = setInterval(() => this.look(), this.options.pollMs ?? 5000);
     this.poll.unref();
   }
 
@@ -78,27 +78,32 @@ export class ConfigWatcher {
         // A ConfigMap swap names `..data` or a timestamped directory, not the file: any event in
         // the directory means a look (a hash of a few small files).
         const w = watch(dir, { persistent: false }, () => this.soon());
-        w.on('error', (err) => this.o.logger.warn({ err, dir }, 'config watch failed; polling only'));
+        w.on('error', (err) => this.options.logger.warn({ err, dir }, 'config watch failed; polling only'));
         this.watchers.set(dir, w);
       } catch (err) {
-        this.o.logger.warn({ err, dir }, 'cannot watch a config directory; polling only');
+        this.options.logger.warn({ err, dir }, 'cannot watch a config directory; polling only');
       }
     }
   }
 
   private soon(): void {
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.check(), this.o.debounceMs ?? 300);
+    this.debounce = setTimeout(() => this.look(), this.options.debounceMs ?? 300);
     this.debounce.unref();
   }
 
-  private check(): void {
-    if (this.stopped) return;
+  /**
+   * One look at the files (what each directory event, after the debounce, and each poll does):
+   * true, and `onChange` told, when their contents changed since the last look.
+   */
+  look(): boolean {
+    if (this.stopped) return false;
     const now = this.read();
     // Unreadable for a moment (a rename in progress): wait for the next event or poll.
-    if (now === undefined || now.hash === this.last) return;
+    if (now === undefined || now.hash === this.last) return false;
     this.last = now.hash;
     this.watchDirectories();
-    this.o.onChange();
+    this.options.onChange();
+    return true;
   }
 }

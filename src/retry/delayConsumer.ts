@@ -12,7 +12,7 @@
 // when it is attempted, and re-parking would let an absurd due time circle the tiers forever.
 
 import type { Consumer, EachBatchPayload, Kafka, Message, Producer } from 'kafkajs';
-import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
+import { roleConsumer } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { destinationRecord, readEventMeta, readRetryStamp, userHeaders } from '../kafka/records.ts';
 import { sendSized, type TopicLimits } from '../kafka/sizedSend.ts';
@@ -39,28 +39,27 @@ export interface DelayConsumerOptions {
 }
 
 export class DelayConsumer {
-  private readonly o: DelayConsumerOptions;
+  private readonly options: DelayConsumerOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(options: DelayConsumerOptions) {
-    this.o = options;
+    this.options = options;
     this.now = options.now ?? Date.now;
     this.log = options.logger.child({ component: 'delay-consumer' });
-    this.consumer = options.kafka.consumer({
+    this.consumer = roleConsumer(options.kafka, {
       groupId: options.groupId,
       maxWaitTimeInMs: 250,
-      ...sessionSettings(options.sessionTimeoutMs),
-      retry: { ...CONSUMER_RETRY },
+      sessionTimeoutMs: options.sessionTimeoutMs,
     });
     options.watch?.add('retry', this.consumer, options.groupId);
   }
 
   async start(): Promise<void> {
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.o.topics, fromBeginning: true });
+    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -88,7 +87,7 @@ export class DelayConsumer {
     let notDueOffset: string | undefined;
     let notDueAt = 0;
 
-    const tierMs = this.o.tierMs.get(topic);
+    const tierMs = this.options.tierMs.get(topic);
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) break;
       const stamp = readRetryStamp(message.headers);
@@ -122,7 +121,7 @@ export class DelayConsumer {
         meta: readEventMeta(message.headers, `offset-${topic}-${partition}-${message.offset}`),
       };
       due.push({
-        topic: this.o.destinationTopic(stamp.destination),
+        topic: this.options.destinationTopic(stamp.destination),
         message: destinationRecord(stamp.destination, event),
         destination: stamp.destination,
       });
@@ -130,7 +129,7 @@ export class DelayConsumer {
     }
 
     if (due.length > 0) {
-      const { tooLarge } = await sendSized(this.o.producer, this.o.limits, due);
+      const { tooLarge } = await sendSized(this.options.producer, this.options.limits, due);
       // Only when a destination topic's limit is below its retry tier's: skipped, the record
       // stays on the retry topic (offset logged) for an operator to recover.
       for (const t of tooLarge) {
@@ -154,7 +153,7 @@ export class DelayConsumer {
           perDestination.set(d.destination, (perDestination.get(d.destination) ?? 0) + 1);
       }
       for (const [destination, count] of perDestination) {
-        this.o.events.emit('forwarded', { destination, count });
+        this.options.events.emit('forwarded', { destination, count });
       }
     }
     if (lastForwarded !== undefined) {

@@ -4,7 +4,7 @@
 // `courier-truncated: 1`, `courier-original-size`), and when even that cannot fit, as a reference
 // (source topic, partition, offset, size, reason) without key, value or producer headers.
 import type { IHeaders, Message } from 'kafkajs';
-import { H } from '../kafka/headers.ts';
+import { COURIER_HEADER } from '../kafka/headers.ts';
 import { userHeaders } from '../kafka/records.ts';
 import { estimateRecordBytes, fitsAlone } from '../kafka/sizedSend.ts';
 
@@ -33,7 +33,7 @@ export interface InvalidInput {
 export function invalidRecord(input: InvalidInput, limitBytes: number): Message {
   const value = input.value ?? null;
   const courier: Record<string, string> = {
-    [H.error]: `${input.reason}: ${input.detail}`.slice(0, MAX_ERROR_TEXT),
+    [COURIER_HEADER.error]: `${input.reason}: ${input.detail}`.slice(0, MAX_ERROR_TEXT),
     [INVALID_H.sourceTopic]: input.source.topic,
     [INVALID_H.sourcePartition]: String(input.source.partition),
     [INVALID_H.sourceOffset]: input.source.offset,

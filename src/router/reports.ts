@@ -22,18 +22,18 @@ export interface RouterReportsOptions {
 }
 
 export class RouterReports {
-  private readonly o: RouterReportsOptions;
+  private readonly options: RouterReportsOptions;
   private readonly log: Logger;
   private readonly filterFailures = new Map<string, { count: number; warnedAt: number; last: string }>();
 
   constructor(options: RouterReportsOptions, log: Logger) {
-    this.o = options;
+    this.options = options;
     this.log = log;
   }
 
   /** One message as an event to route (throws for an invalid one). */
   async decode(message: KafkaMessage): Promise<RouteItem> {
-    const event = await this.o.codec.decode(message.value);
+    const event = await this.options.codec.decode(message.value);
     let json: string;
     try {
       json = JSON.stringify(event);
@@ -59,7 +59,7 @@ export class RouterReports {
 
   /** Counts a filter that could not be evaluated, and says so at most once a minute per destination. */
   filterFailed(destination: string, reason: string, message: string): void {
-    this.o.events.emit('filter-failed', { destination, reason });
+    this.options.events.emit('filter-failed', { destination, reason });
     const now = Date.now();
     const seen = this.filterFailures.get(destination) ?? { count: 0, warnedAt: 0, last: '' };
     seen.count += 1;
@@ -77,7 +77,11 @@ export class RouterReports {
 
   /** A dead letter the router wrote (now acknowledged): the pipeline event and its attempt record. */
   deadLettered(d: RoutedDeadLetter): void {
-    this.o.events.emit('dlq', { destination: d.destination, eventId: d.eventId, errorClass: d.errorClass });
+    this.options.events.emit('dlq', {
+      destination: d.destination,
+      eventId: d.eventId,
+      errorClass: d.errorClass,
+    });
     this.log.warn(
       {
         destination: d.destination,
@@ -93,8 +97,8 @@ export class RouterReports {
       { eventId, eventType, destination, attempt: 0, at, outcome: 'dlq', replay: false, configVersion },
       { errorClass: d.errorClass, errorCode: d.errorCode, error: d.error },
     );
-    this.o.events.emit('attempt', record);
-    this.o.attempts?.record(record);
+    this.options.events.emit('attempt', record);
+    this.options.attempts?.record(record);
   }
 
   /** The invalid-topic record for an event that cannot be routed, whatever the error was. */
@@ -104,8 +108,8 @@ export class RouterReports {
     const log = { reason, partition, offset: message.offset, error: detail };
     if (err instanceof InvalidEventError) this.log.warn(log, 'invalid event');
     else this.log.error({ ...log, err }, 'event could not be handled; stored as invalid');
-    this.o.events.emit('invalid', { reason, message: detail, partition, offset: message.offset });
-    const topic = this.o.invalidTopic;
+    this.options.events.emit('invalid', { reason, message: detail, partition, offset: message.offset });
+    const topic = this.options.invalidTopic;
     return {
       topic,
       message: invalidRecord(
@@ -115,9 +119,9 @@ export class RouterReports {
           headers: message.headers,
           reason,
           detail,
-          source: { topic: this.o.eventsTopic, partition, offset: message.offset },
+          source: { topic: this.options.eventsTopic, partition, offset: message.offset },
         },
-        this.o.limits.limitOf(topic),
+        this.options.limits.limitOf(topic),
       ),
     };
   }

@@ -22,7 +22,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import { settledBy } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import { CourierError, InvalidEventError } from '../errors.ts';
-import { CONSUMER_RETRY, sessionSettings } from '../kafka/client.ts';
+import { roleConsumer } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
 import { PeriodicCommit } from '../kafka/periodicCommit.ts';
@@ -85,7 +85,7 @@ export interface RouterOptions {
 }
 
 export class Router {
-  private readonly o: RouterOptions;
+  private readonly options: RouterOptions;
   private readonly consumer: Consumer;
   private readonly log: Logger;
   private readonly holdings: Holdings;
@@ -104,19 +104,18 @@ export class Router {
   private readonly reports: RouterReports;
 
   constructor(options: RouterOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child({ component: 'router' });
     this.reports = new RouterReports(options, this.log);
     this.holdings = new Holdings(options.handOvers, this.log);
     this.marks = new RouterMarks(options.workMarks, this.log);
-    this.consumer = options.kafka.consumer({
+    this.consumer = roleConsumer(options.kafka, {
       groupId: options.groupId,
       maxWaitTimeInMs: 100,
       // Each event becomes a record per destination: smaller fetches keep a batch's fan-out (and
       // the wait for it) short, and heartbeats and commits frequent.
       maxBytesPerPartition: 256 * 1024,
-      ...sessionSettings(options.sessionTimeoutMs),
-      retry: { ...CONSUMER_RETRY },
+      sessionTimeoutMs: options.sessionTimeoutMs,
     });
     options.watch?.add('router', this.consumer, options.groupId);
     this.fanOut = new FanOut({
@@ -139,8 +138,8 @@ export class Router {
   }
 
   async start(): Promise<void> {
-    await this.o.limits.load([this.o.invalidTopic]);
-    await this.fanOut.setRouting(this.o.destinations, this.o.configVersion);
+    await this.options.limits.load([this.options.invalidTopic]);
+    await this.fanOut.setRouting(this.options.destinations, this.options.configVersion);
     // A new generation: a partition handed on is routed by its new owner from the committed
     // offset (what was acknowledged and not committed is routed again); a partition still ours
     // goes on. Marks of partitions handed on are taken away (a graceful hand-over is not a death).
@@ -148,11 +147,11 @@ export class Router {
     // (best effort: the join may win the race), so the partitions' next owners route less again.
     this.consumer.on(this.consumer.events.REBALANCING, () => void this.commits.flush());
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      const handedOn = this.holdings.rejoined(payload.memberAssignment[this.o.eventsTopic] ?? []);
+      const handedOn = this.holdings.rejoined(payload.memberAssignment[this.options.eventsTopic] ?? []);
       void this.marks.release(handedOn);
     });
     await this.consumer.connect();
-    await this.consumer.subscribe({ topic: this.o.eventsTopic, fromBeginning: true });
+    await this.consumer.subscribe({ topic: this.options.eventsTopic, fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -170,7 +169,7 @@ export class Router {
     this.stopping = true;
     this.commits.stopTimer();
     try {
-      this.consumer.pause([{ topic: this.o.eventsTopic }]);
+      this.consumer.pause([{ topic: this.options.eventsTopic }]);
     } catch {
       // Not running (a start that failed): nothing to pause.
     }
@@ -345,14 +344,14 @@ export class Router {
     items: RouteItem[],
     invalid: SizedEntry[],
   ): { direct: Promise<unknown>; all: Promise<void> } {
-    const producers = this.o.producers;
+    const producers = this.options.producers;
     const producer = producers[partition % producers.length] as Producer;
     const writes: Array<Promise<unknown>> = [];
     const send = (entries: SizedEntry[], after?: () => void) => {
       const write = p.writes.then(async () => {
         if (!p.owned) return; // handed on: the next holder routes it again
         if (entries.length > 0) {
-          const { tooLarge } = await sendSized(producer, this.o.limits, entries);
+          const { tooLarge } = await sendSized(producer, this.options.limits, entries);
           // Not expected: every record was checked against its topic's limit.
           for (const t of tooLarge) {
             this.log.error(
@@ -377,7 +376,7 @@ export class Router {
     const direct = Promise.all([...writes]);
     const all = routing.then(async (summaries) => {
       await Promise.all(writes);
-      for (const s of summaries) this.o.events.emit('routed', s);
+      for (const s of summaries) this.options.events.emit('routed', s);
     });
     return { direct, all };
   }
@@ -401,7 +400,7 @@ export class Router {
       'routed records not written: reading the partition again',
     );
     this.writeFailure ??= err;
-    this.consumer.seek({ topic: this.o.eventsTopic, partition, offset: String(pending.first) });
+    this.consumer.seek({ topic: this.options.eventsTopic, partition, offset: String(pending.first) });
   }
 
   /** A record whose holders died three times with it in hand: the invalid topic, and the partition moves on. */
@@ -434,9 +433,9 @@ export class Router {
     p.pending.push(pending);
     p.routedUpTo = Math.max(p.routedUpTo, pending.next);
     payload.resolveOffset(message.offset);
-    const producers = this.o.producers;
+    const producers = this.options.producers;
     const producer = producers[batch.partition % producers.length] as Producer;
-    const write = p.writes.then(() => sendSized(producer, this.o.limits, [entry]));
+    const write = p.writes.then(() => sendSized(producer, this.options.limits, [entry]));
     p.writes = write.catch(() => {});
     try {
       await write;

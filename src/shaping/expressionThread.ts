@@ -81,11 +81,11 @@ export class ExpressionThread {
   private closed = false;
   /** Per version, destinations whose pairs are not evaluated here any more (see `defer`). */
   private readonly deferred = new Map<string, Set<number>>();
-  private readonly o: ExpressionThreadOptions;
+  private readonly options: ExpressionThreadOptions;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: ExpressionThreadOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   /** Runs a job after the ones queued before it. */
@@ -102,7 +102,7 @@ export class ExpressionThread {
     const count = job.pairs.length / 2;
     const results: PairOutcome[] = new Array(count);
     const spentMs: number[] = [];
-    const sources = this.o.sourcesOf(job.version);
+    const sources = this.options.sourcesOf(job.version);
     const destOf = (k: number) => job.pairs[2 * k + 1] as number;
     const deferred = this.deferred.get(job.version);
     let remaining = Array.from({ length: count }, (_, k) => k);
@@ -144,7 +144,11 @@ export class ExpressionThread {
       const k = remaining[ended.pair] ?? (remaining[0] as number);
       const d = destOf(k);
       const source = sources[d];
-      results[k] = { kind: 'fail', code: ended.code, error: failureText(ended, source, this.o.memoryMb) };
+      results[k] = {
+        kind: 'fail',
+        code: ended.code,
+        error: failureText(ended, source, this.options.memoryMb),
+      };
       spentMs[d] = Number.POSITIVE_INFINITY;
       for (const other of remaining)
         if (other !== k && destOf(other) === d) results[other] = { kind: 'deferred' };
@@ -158,7 +162,7 @@ export class ExpressionThread {
     await this.ensureStarted();
     const worker = this.worker as Worker;
     if (!this.configured.has(job.version)) {
-      this.post({ kind: 'configure', version: job.version, sources: this.o.sourcesOf(job.version) });
+      this.post({ kind: 'configure', version: job.version, sources: this.options.sourcesOf(job.version) });
       this.configured.add(job.version);
     }
     this.jobs += 1;
@@ -197,11 +201,11 @@ export class ExpressionThread {
   private ensureStarted(): Promise<void> {
     if (this.worker && this.ready) return this.ready;
     Atomics.store(this.cursor, CURSOR.running, 0);
-    const young = Math.max(4, Math.min(16, Math.floor(this.o.memoryMb / 16)));
+    const young = Math.max(4, Math.min(16, Math.floor(this.options.memoryMb / 16)));
     const worker = new Worker(WORKER_URL, {
       workerData: { cursor: this.cursorBuffer, wall: this.wallBuffer },
       resourceLimits: {
-        maxOldGenerationSizeMb: this.o.memoryMb,
+        maxOldGenerationSizeMb: this.options.memoryMb,
         maxYoungGenerationSizeMb: young,
         stackSizeMb: 4,
       },
@@ -260,7 +264,7 @@ export class ExpressionThread {
     const oom = this.lastError?.code === 'ERR_WORKER_OUT_OF_MEMORY';
     const why = this.lastError ? this.lastError.message : `exit code ${code}`;
     if (!this.closed)
-      this.o.logger.warn(
+      this.options.logger.warn(
         { code, err: this.lastError?.message, errCode: this.lastError?.code, started, pair, stage },
         started
           ? 'expression thread ended under a job: the pair under way fails, the rest is evaluated again'
@@ -294,7 +298,7 @@ export class ExpressionThread {
       if (this.look()) return;
       clearInterval(this.timer);
       this.timer = undefined;
-    }, this.o.watchEveryMs ?? 10);
+    }, this.options.watchEveryMs ?? 10);
     this.timer.unref();
   }
 

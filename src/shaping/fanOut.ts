@@ -88,7 +88,7 @@ interface Routing {
 }
 
 export class FanOut {
-  private readonly o: FanOutOptions;
+  private readonly options: FanOutOptions;
   private routing: Routing = { version: undefined, destinations: [], expressionVersion: '', sources: [] };
   private pool: ExpressionPool | undefined;
   private lanes: ExpressionLanes | undefined;
@@ -97,7 +97,7 @@ export class FanOut {
   private readonly log: Logger;
 
   constructor(options: FanOutOptions) {
-    this.o = options;
+    this.options = options;
     this.log = options.logger.child({ component: 'fan-out' });
   }
 
@@ -106,8 +106,8 @@ export class FanOut {
    * what it began with). Their topics' size limits are read first.
    */
   async setRouting(destinations: DestinationConfig[], version: string | undefined): Promise<void> {
-    await this.o.limits.load(
-      destinations.flatMap((d) => [this.o.destinationTopic(d.id), this.o.dlqTopic(d.id)]),
+    await this.options.limits.load(
+      destinations.flatMap((d) => [this.options.destinationTopic(d.id), this.options.dlqTopic(d.id)]),
     );
     const sources: ShapeSource[] = [];
     const routed = destinations.map((config) => {
@@ -118,11 +118,11 @@ export class FanOut {
     const expressionVersion = createHash('sha256').update(JSON.stringify(sources)).digest('hex').slice(0, 16);
     if (sources.length > 0) {
       if (!this.pool) {
-        this.pool = new ExpressionPool({ ...this.o.expressions, logger: this.log });
+        this.pool = new ExpressionPool({ ...this.options.expressions, logger: this.log });
         // Started now, beside whatever else starts: the first events need not wait for it.
         this.pool.start().catch((err) => this.log.warn({ err }, 'expression hosts not started yet'));
       }
-      this.lanes ??= new ExpressionLanes({ pool: this.pool, logger: this.log, ...this.o.lanes });
+      this.lanes ??= new ExpressionLanes({ pool: this.pool, logger: this.log, ...this.options.lanes });
       this.pool.configure(expressionVersion, sources);
       this.lanes.retain(new Set(sources.map((s) => s.id)));
     }
@@ -209,7 +209,7 @@ export class FanOut {
         return;
     }
     const { carried } = item;
-    const topic = this.o.destinationTopic(d.id);
+    const topic = this.options.destinationTopic(d.id);
     const record = destinationRecord(d.id, {
       ...carried,
       value: result.body === undefined ? carried.value : Buffer.from(result.body),
@@ -220,7 +220,7 @@ export class FanOut {
         ...(result.body === undefined ? {} : { transformed: true }),
       },
     });
-    const limit = this.o.limits.limitOf(topic);
+    const limit = this.options.limits.limitOf(topic);
     if (!fitsAlone(record, limit)) {
       part.deadLetters.push(
         this.deadLetter(
@@ -246,7 +246,7 @@ export class FanOut {
   ): RoutedDeadLetter {
     const at = Date.now();
     const { carried, event } = item;
-    const topic = this.o.dlqTopic(d.id);
+    const topic = this.options.dlqTopic(d.id);
     const errorClass = FAILURE_CLASS[code];
     const message = deadLetterRecord(
       {
@@ -268,7 +268,7 @@ export class FanOut {
       },
       SNIPPET_BYTES,
     );
-    const limit = this.o.limits.limitOf(topic);
+    const limit = this.options.limits.limitOf(topic);
     if (!fitsAlone(message, limit)) {
       this.log.error(
         {

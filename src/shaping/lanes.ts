@@ -83,11 +83,11 @@ interface DestinationState {
 }
 
 export class ExpressionLanes {
-  private readonly o: Required<Omit<LanesOptions, 'onChange'>> & Pick<LanesOptions, 'onChange'>;
+  private readonly options: Required<Omit<LanesOptions, 'onChange'>> & Pick<LanesOptions, 'onChange'>;
   private readonly state = new Map<string, DestinationState>();
 
   constructor(options: LanesOptions) {
-    this.o = {
+    this.options = {
       slowPairMs: 1,
       breachesToSuspend: 3,
       suspendMs: 30_000,
@@ -109,7 +109,7 @@ export class ExpressionLanes {
         busy: false,
         consecutive: 0,
         suspendedUntil: 0,
-        suspendMs: this.o.suspendMs,
+        suspendMs: this.options.suspendMs,
         lastBreach: '',
         nextTicket: 0,
         nextToHand: 0,
@@ -122,7 +122,7 @@ export class ExpressionLanes {
       s.own = false;
       s.consecutive = 0;
       s.suspendedUntil = 0;
-      s.suspendMs = this.o.suspendMs;
+      s.suspendMs = this.options.suspendMs;
     }
     return s;
   }
@@ -154,7 +154,7 @@ export class ExpressionLanes {
     }
     if (shared.length > 0) {
       void this.runShared(batch, shared, tickets).catch((err) => {
-        this.o.logger.error({ err }, 'shared expression job failed');
+        this.options.logger.error({ err }, 'shared expression job failed');
         for (const k of shared) {
           const d = batch.pairs[2 * k + 1] as number;
           this.hand(tickets.get(d) as Ticket, [k], [threadLost(err)]);
@@ -181,7 +181,7 @@ export class ExpressionLanes {
   }
 
   private async runShared(batch: LaneBatch, pairs: number[], tickets: Map<number, Ticket>): Promise<void> {
-    const result = await this.o.pool.run('shared', jobOf(batch, pairs));
+    const result = await this.options.pool.run('shared', jobOf(batch, pairs));
     const perDestination = new Map<number, { pairs: number[]; results: ShapeResult[]; deferred: number[] }>();
     pairs.forEach((k, i) => {
       const d = batch.pairs[2 * k + 1] as number;
@@ -201,18 +201,18 @@ export class ExpressionLanes {
       const breach = entry.results.find((r) => r.kind === 'fail' && BREACHES.has(r.code));
       const spent = (result.spentMs[d] ?? 0) / Math.max(1, entry.pairs.length + entry.deferred.length);
       // A job sent before an earlier one moved the destination out: what it says again is old news.
-      if ((breach || entry.deferred.length > 0 || spent > this.o.slowPairMs) && !s.own) {
+      if ((breach || entry.deferred.length > 0 || spent > this.options.slowPairMs) && !s.own) {
         s.own = true;
         // Shared jobs already queued leave its pairs to its own lane, unevaluated.
-        this.o.pool.defer?.(batch.version, d);
+        this.options.pool.defer?.(batch.version, d);
         const reason = breach
           ? `its expressions broke a limit: ${breach.kind === 'fail' ? breach.error : ''}`
-          : `its expressions took ${spent.toFixed(1)} ms an event in a shared job (over ${this.o.slowPairMs} ms)`;
-        this.o.logger.warn(
+          : `its expressions took ${spent.toFixed(1)} ms an event in a shared job (over ${this.options.slowPairMs} ms)`;
+        this.options.logger.warn(
           { destination: source.id, reason },
           'destination expressions moved to a lane of their own: other destinations no longer wait for them',
         );
-        this.o.onChange?.({ destination: source.id, lane: 'own', reason });
+        this.options.onChange?.({ destination: source.id, lane: 'own', reason });
         if (breach) this.counted(s, source, [breach]);
       }
       this.hand(ticket, entry.pairs, entry.results);
@@ -241,19 +241,19 @@ export class ExpressionLanes {
         // Deferred work may be queued ahead meanwhile: what is done leaves by identity.
         const done = () => s.queue.splice(s.queue.indexOf(work), 1);
         const source = work.batch.sources[work.ticket.destination] as ShapeSource;
-        if (this.o.now() < s.suspendedUntil) {
+        if (this.options.now() < s.suspendedUntil) {
           done();
           this.hand(
             work.ticket,
             work.pairs,
-            work.pairs.map(() => suspended(s, source, this.o.now())),
+            work.pairs.map(() => suspended(s, source, this.options.now())),
           );
           continue;
         }
-        const pairs = work.pairs.slice(0, this.o.ownJobPairs);
+        const pairs = work.pairs.slice(0, this.options.ownJobPairs);
         let result: PoolResult;
         try {
-          result = await this.o.pool.run('own', jobOf(work.batch, pairs));
+          result = await this.options.pool.run('own', jobOf(work.batch, pairs));
         } catch (err) {
           done();
           this.hand(
@@ -287,22 +287,22 @@ export class ExpressionLanes {
       if (r.kind === 'fail' && BREACHES.has(r.code)) {
         s.consecutive += 1;
         s.lastBreach = r.error;
-        if (s.consecutive >= this.o.breachesToSuspend) {
-          s.suspendedUntil = this.o.now() + s.suspendMs;
+        if (s.consecutive >= this.options.breachesToSuspend) {
+          s.suspendedUntil = this.options.now() + s.suspendMs;
           const reason = `${s.consecutive} events in a row broke its limits (last: ${r.error})`;
-          this.o.logger.error(
+          this.options.logger.error(
             { destination: source.id, suspendMs: s.suspendMs, reason },
             'destination expressions suspended: its events are dead-lettered unevaluated until the cool-down ends (replay them once the expression is fixed)',
           );
-          this.o.onChange?.({ destination: source.id, lane: 'suspended', reason });
-          s.suspendMs = Math.min(s.suspendMs * 2, this.o.maxSuspendMs);
-          s.consecutive = this.o.breachesToSuspend - 1;
+          this.options.onChange?.({ destination: source.id, lane: 'suspended', reason });
+          s.suspendMs = Math.min(s.suspendMs * 2, this.options.maxSuspendMs);
+          s.consecutive = this.options.breachesToSuspend - 1;
         }
       } else {
         // Evaluated within its limits: a suspension is over for good.
         if (s.suspendedUntil > 0) {
           s.suspendedUntil = 0;
-          s.suspendMs = this.o.suspendMs;
+          s.suspendMs = this.options.suspendMs;
         }
         s.consecutive = 0;
       }

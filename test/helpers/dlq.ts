@@ -2,7 +2,7 @@
 // holds (to show that nothing was retried or dead-lettered), and the shared pause-state handle.
 import type { KafkaMessage } from 'kafkajs';
 import type { CourierConfig } from '../../src/config/schema.ts';
-import { topicNames } from '../../src/kafka/topics.ts';
+import { consumerGroups, topicNames } from '../../src/kafka/topics.ts';
 import { type CourierRedis, createRedis } from '../../src/redis/client.ts';
 import { DestinationControl } from '../../src/redis/destinationControl.ts';
 import { redisKeys } from '../../src/redis/keys.ts';
@@ -44,4 +44,31 @@ export function destinationControl(config: CourierConfig): {
   const redis = createRedis(config.redis);
   const control = new DestinationControl({ redis, keys: redisKeys(config.kafka.topicPrefix) });
   return { control, redis };
+}
+
+/**
+ * Waits until a destination's consumer group has committed everything its topic holds: every
+ * message read was finished (delivered, retried, dead-lettered) — a definite end, where a window
+ * of "nothing more arrives" is not.
+ */
+export async function waitAllCommitted(
+  config: CourierConfig,
+  destination: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const topic = topicNames(config).dest(destination);
+  const groupId = consumerGroups(config).deliver(destination);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const done = await withAdmin(config, async (admin) => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      return ends.every((e) => Number(e.high) === 0 || (at.get(e.partition) ?? -1) >= Number(e.high));
+    });
+    if (done) return;
+    if (Date.now() > deadline)
+      throw new Error(`${groupId} did not commit all of ${topic} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

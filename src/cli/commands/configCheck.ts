@@ -2,12 +2,12 @@
 // substitution, environment overrides, defaults) and prints it resolved, with every secret
 // masked; or lists every problem, by path. Connects to nothing.
 import { stringify } from 'yaml';
-import { loadConfig } from '../../config/load.ts';
+import { configFilePath, loadConfig } from '../../config/load.ts';
 import { maskSecrets } from '../../config/mask.ts';
 import { ConfigError } from '../../errors.ts';
 
 export function configCheck(options: { path?: string; json: boolean }): number {
-  const source = options.path ?? process.env.COURIER_CONFIG ?? 'courier.yaml';
+  const source = configFilePath(options.path === undefined ? {} : { path: options.path });
   try {
     const config = loadConfig({ path: source });
     if (options.json) {

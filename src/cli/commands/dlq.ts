@@ -5,7 +5,7 @@ import { type RequestAsSent, requestAsSent } from '../../attempts/requestAsSent.
 import { eventHeaders } from '../../config/destination.ts';
 import { findLatestByEventId, listDeadLetters } from '../../dlq/deadLetters.ts';
 import { UsageError } from '../../errors.ts';
-import { H } from '../../kafka/headers.ts';
+import { COURIER_HEADER } from '../../kafka/headers.ts';
 import { type CommandContext, destinationOf, positiveInt, printJson, str, windowFlags } from '../flags.ts';
 import { oneLine, table } from '../table.ts';
 import { withTools } from '../tools.ts';
@@ -126,7 +126,7 @@ export async function dlqShow(ctx: CommandContext): Promise<number> {
     const secret = new Set(
       (destinationConfig ? eventHeaders(destinationConfig) : [])
         .filter((h) => h.secret)
-        .map((h) => `${H.requestHeader}${h.name}`),
+        .map((h) => `${COURIER_HEADER.requestHeader}${h.name}`),
     );
     letter.headers = Object.fromEntries(
       Object.entries(letter.headers).map(([name, value]) => [name, secret.has(name) ? '***' : value]),
