@@ -1,7 +1,8 @@
 // Nothing held reaches Kafka's deletion: a paused destination's backlog (produced before and after
 // Courier starts, more than its window holds) is moved to its DLQ as `held-too-long` once it is
-// `rescueAtRetentionShare` of a short retention old, with why and since when; its group commits
-// past it; and after a resume, a replay delivers every event once.
+// `rescueAtRetentionShare` of a short retention old (the destination's own share, not the
+// instance's), with why and since when; its group commits past it; and after a resume, a replay
+// delivers every event once.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { stringHeaders } from '../src/kafka/headers.ts';
@@ -21,9 +22,11 @@ after(async () => {
 test('a paused backlog moves to the DLQ before a short retention, then replays and delivers', async () => {
   const receiver = await startReceiver();
   const N = 60;
-  const config = testConfig([{ id: 'held', url: receiver.url, window: { messages: 20 } }], {
-    kafka: { retentionMs: 16_000, rescueAtRetentionShare: 0.5 },
-  });
+  // The destination's own share (0.3: 4.8 s) wins over the instance's (0.95: 15.2 s).
+  const config = testConfig(
+    [{ id: 'held', url: receiver.url, window: { messages: 20 }, rescueAtRetentionShare: 0.3 }],
+    { kafka: { retentionMs: 16_000, rescueAtRetentionShare: 0.95 } },
+  );
   await provision(config);
   const { control, redis } = destinationControl(config);
   try {
@@ -38,7 +41,7 @@ test('a paused backlog moves to the DLQ before a short retention, then replays a
       config,
       Array.from({ length: N / 2 }, (_, i) => ({ key: `k${i % 7}`, value: eventJson(`held-${N / 2 + i}`) })),
     );
-    // Held 8 s (half the retention): every one moves to the DLQ, none was sent.
+    // Held 4.8 s (0.3 of the retention): every one moves to the DLQ, none was sent.
     const dlq = await readDlq(config, 'held', N, 60_000);
     assert.equal(dlq.length, N);
     assert.equal(receiver.requests.length, 0, 'nothing was sent while paused');
@@ -47,8 +50,10 @@ test('a paused backlog moves to the DLQ before a short retention, then replays a
       assert.equal(h['courier-error-class'], 'held-too-long');
       assert.match(h['courier-last-error'] ?? '', /^HELD_TOO_LONG: held since .* \(operator/);
       assert.ok(Date.now() - Number(m.timestamp) < 16_000, 'moved before the retention');
+      // Moved by the destination's share: long before the instance's 15.2 s.
+      assert.ok(Number(m.timestamp) - startedAt < 15_200, 'moved at the destination share, not the instance one');
     }
-    assert.ok(Date.now() - startedAt >= 8_000, 'not before the rescue age');
+    assert.ok(Date.now() - startedAt >= 4_800, 'not before the rescue age');
     // The group committed past every one of them: nothing is left to Kafka's deletion.
     const kafka = createKafkaForTest(config);
     const admin = kafka.admin();

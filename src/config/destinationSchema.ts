@@ -345,6 +345,14 @@ export const destinationSchema = z
       .describe(
         "Alert (`tls-certificate-expiring`) this many days before the destination's own HTTPS certificate expires, as seen in real handshakes (or a handshake-only probe when no delivery flows).",
       ),
+    rescueAtRetentionShare: z
+      .number()
+      .min(0.1)
+      .max(0.95)
+      .optional()
+      .describe(
+        "This destination's own `kafka.rescueAtRetentionShare`: a message of it held (paused, circuit open) this share of `kafka.retentionMs` moves to its DLQ as `held-too-long`. Lower it for an owner who would rather have held events dead-lettered (and replayed later) sooner. Applies live.",
+      ),
   })
   // Runs only when every field of this destination is valid (zod skips it otherwise).
   .superRefine((d, ctx) => {

@@ -2,7 +2,7 @@
 // the configuration version; and the fingerprints `courier config diff` compares secrets by.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { configVersion, diffConfigs } from './diff.ts';
+import { configVersion, diffConfigs, partsToRebuild } from './diff.ts';
 import { parseConfig } from './load.ts';
 import { fingerprint, fingerprintSecrets, MASK, maskSecrets } from './mask.ts';
 
@@ -46,6 +46,20 @@ test('added, removed and changed destinations; url, secrets, rate limit and filt
   );
   assert.deepEqual(diff.restartNeeded, []);
   assert.equal(diff.empty, false);
+});
+
+test('what an in-place change rebuilds in the running destination: its sender, rate limiter, breaker, or nothing', () => {
+  assert.deepEqual([...partsToRebuild(['url', 'timeoutMs'])], ['sender']);
+  assert.deepEqual([...partsToRebuild(['rateLimit.perSecond', 'circuitBreaker.resetTimeoutMs'])].sort(), [
+    'breaker',
+    'rateLimiter',
+  ]);
+  assert.deepEqual([...partsToRebuild(['secrets', 'retry.maxAttempts', 'rescueAtRetentionShare'])], []);
+  const before = config([{ id: 'a' }]);
+  const after = config([{ id: 'a', rescueAtRetentionShare: 0.3 }]);
+  assert.deepEqual(diffConfigs(before, after).changed, [
+    { id: 'a', fields: ['rescueAtRetentionShare'], inPlace: true },
+  ]);
 });
 
 test('concurrency, window and auth rebuild the actor; partitions of an existing destination are refused', () => {

@@ -45,6 +45,7 @@ export const RUNNING_PARTS = {
   secretsExpireAt: 'settings',
   credentialWarningDays: 'settings',
   tlsWarningDays: 'settings',
+  rescueAtRetentionShare: 'settings',
 } as const satisfies Record<string, 'sender' | 'rateLimiter' | 'breaker' | 'settings'>;
 
 export type RunningPart = (typeof RUNNING_PARTS)[keyof typeof RUNNING_PARTS];

@@ -283,7 +283,8 @@ export class DestinationActor {
 
   /** The age past which a held message leaves for the DLQ rather than wait for Kafka to delete it. */
   private rescueAgeMs(): number {
-    return (this.options.rescueAtShare ?? 0.75) * this.options.retentionMs;
+    const share = this.destination.rescueAtRetentionShare ?? this.options.rescueAtShare ?? 0.75;
+    return share * this.options.retentionMs;
   }
 
   private isHeldTooLong(message: DeliveryMessage): boolean {
