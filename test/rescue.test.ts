@@ -51,7 +51,10 @@ test('a paused backlog moves to the DLQ before a short retention, then replays a
       assert.match(h['courier-last-error'] ?? '', /^HELD_TOO_LONG: held since .* \(operator/);
       assert.ok(Date.now() - Number(m.timestamp) < 16_000, 'moved before the retention');
       // Moved by the destination's share: long before the instance's 15.2 s.
-      assert.ok(Number(m.timestamp) - startedAt < 15_200, 'moved at the destination share, not the instance one');
+      assert.ok(
+        Number(m.timestamp) - startedAt < 15_200,
+        'moved at the destination share, not the instance one',
+      );
     }
     assert.ok(Date.now() - startedAt >= 4_800, 'not before the rescue age');
     // The group committed past every one of them: nothing is left to Kafka's deletion.
