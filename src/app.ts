@@ -45,6 +45,7 @@ import { ROUTER_PARTITIONS_AT_ONCE, type Router } from './router/router.ts';
 import { logPipelineEvents } from './telemetry/eventLog.ts';
 import { PipelineEmitter } from './telemetry/events.ts';
 import type { Logger } from './telemetry/logger.ts';
+import { Tracing } from './telemetry/tracing.ts';
 
 export { ROLES, type Role } from './compose/roles.ts';
 
@@ -85,6 +86,7 @@ export class CourierApp {
   /** This process's liveness key: the marks it leaves unconfirmed name it (redis/liveness.ts). */
   private readonly liveness: ProcessLiveness;
   private readonly parts: Parts;
+  private readonly tracing: Tracing;
   private current: CourierConfig;
   private attemptLog: AttemptLog | undefined;
   private fleet: DestinationFleet | undefined;
@@ -117,6 +119,7 @@ export class CourierApp {
     this.redis = createRedis(config.redis, { logger });
     this.limits = new TopicLimits({ kafka: this.kafka, logger });
     this.parts = new Parts(this.kafka);
+    this.tracing = new Tracing(config.observability.tracing);
     this.configStore = new ConfigStore(this.redis, keys);
     this.liveness = new ProcessLiveness({ redis: this.redis, keys });
     this.fatal = new Promise((resolve) => this.watch.once('fatal', resolve));
@@ -157,6 +160,7 @@ export class CourierApp {
       logger,
       sessionTimeoutMs: tuning.sessionTimeoutMs ?? config.kafka.sessionTimeoutMs,
       owner: this.liveness.id,
+      tracing: this.tracing,
     };
     const filters = new AttemptFilters({
       redis: this.redis,
@@ -266,6 +270,7 @@ export class CourierApp {
     if (this.attemptLog && !(await settledBy(this.attemptLog.close(), deadline)))
       logger.warn('stop deadline reached before every attempt record was written');
     await this.parts.disconnectProducers(deadline);
+    await settledBy(this.tracing.shutdown(), deadline);
     // Every record this process owed is written and its marks confirmed: it may be taken for gone.
     await settledBy(this.liveness.stop(), deadline);
     // The endpoint stops last; the Redis client it shares goes after it.

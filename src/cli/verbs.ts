@@ -12,6 +12,7 @@ import { configCheck } from './commands/configCheck.ts';
 import { configDiff } from './commands/configDiff.ts';
 import { dlqList, dlqListOptions, dlqShow, dlqShowOptions } from './commands/dlq.ts';
 import { inspect } from './commands/inspect.ts';
+import { keysGenerate, keysPublic } from './commands/keys.ts';
 import { pauseResume } from './commands/pauseResume.ts';
 import { produce, produceOptions } from './commands/produce.ts';
 import { replayCommand, replayOptions } from './commands/replay.ts';
@@ -266,6 +267,20 @@ export const VERBS: readonly Verb[] = [
     flags: { json: JSON_FLAG },
     needs: () => ['kafka', 'redis'],
     run: (ctx) => status(ctx.config, { json: ctx.json }),
+  },
+  {
+    name: 'keys generate',
+    summary: 'print a new Ed25519 key pair for v1a signatures as JSON: {"secret":"whsk_…","public":"whpk_…"}',
+    loadsConfig: false,
+    flags: {},
+    run: async () => keysGenerate(),
+  },
+  {
+    name: 'keys public',
+    summary:
+      "print the public keys (whpk_…) of a destination's Ed25519 secrets, what its receiver verifies with",
+    flags: { destination, json: JSON_FLAG },
+    run: async (ctx) => keysPublic(ctx.config, destinationOf(ctx.config, ctx.flags, 'keys public'), ctx.json),
   },
   {
     name: 'config check',

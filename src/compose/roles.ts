@@ -28,6 +28,7 @@ import { RetryScheduler } from '../retry/retryScheduler.ts';
 import { Router } from '../router/router.ts';
 import type { PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 
 export const ROLES = ['router', 'deliver', 'retry'] as const;
 export type Role = (typeof ROLES)[number];
@@ -77,6 +78,8 @@ export interface RoleContext {
   sessionTimeoutMs: number;
   /** This process's id (redis/liveness.ts): the partitions it hands over name it. */
   owner: string;
+  /** Spans for routing and delivery attempts (config `observability.tracing`). */
+  tracing: Tracing;
 }
 
 /** The delivery log; the deliver role's fleet confirms the marks of what it records. */

@@ -28,10 +28,20 @@ export const DEFAULT_EXPRESSION_LIMITS = { cpuMs: 100, outputBytes: 1_000_000, h
 
 const positiveInt = z.number().int().positive();
 
-/** A Standard Webhooks signing secret. */
+/**
+ * A Standard Webhooks signing secret: `whsec_<base64>` (HMAC-SHA256, signatures `v1`) or
+ * `whsk_<base64>` (an Ed25519 secret key, 32 or 64 bytes; signatures `v1a`).
+ */
 export const webhookSecret = z
   .string()
-  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: whsec_<base64>');
+  .regex(
+    /^(whsec|whsk)_[A-Za-z0-9+/]+={0,2}$/,
+    'must be a Standard Webhooks secret: whsec_<base64> (HMAC) or whsk_<base64> (Ed25519)',
+  )
+  .refine(
+    (s) => !s.startsWith('whsk_') || [32, 64].includes(Buffer.from(s.slice(5), 'base64').length),
+    'an Ed25519 secret (whsk_) is 32 bytes (a seed) or 64 (seed and public key), base64',
+  );
 
 export const retrySchema = z
   .strictObject({
@@ -159,7 +169,7 @@ export const destinationSchema = z
       .array(webhookSecret)
       .min(1, 'at least one signing secret is required')
       .describe(
-        'Standard Webhooks signing secrets (`whsec_<base64>`); every one signs each request (rotation: add the new one, later remove the old).',
+        'Standard Webhooks signing secrets: `whsec_<base64>` signs with HMAC-SHA256 (`v1,…`), `whsk_<base64>` with Ed25519 (`v1a,…`; receivers verify with the public key `courier keys public` prints). Every one signs each request, mixed freely (rotation: add the new one, later remove the old).',
       ),
     headers: z
       .record(
@@ -261,6 +271,12 @@ export const destinationSchema = z
       .max(1024)
       .default(16)
       .describe('Requests in flight at once per instance (different keys; one key is always in order).'),
+    ordering: z
+      .enum(['relaxed', 'strict'])
+      .default('relaxed')
+      .describe(
+        "`relaxed`: a key's events are sent in order while they succeed; one being retried waits on a retry topic while later events of its key go on. `strict`: a retried event is retried in place, and later events of its key wait until it is delivered or dead-lettered (other keys go on); a dead letter releases the key, and the next event's attempt record names it (`afterGap`). Costs: docs/guarantees.md.",
+      ),
     rateLimit: z
       .strictObject({
         perSecond: z.number().positive().describe('Requests per second, across every instance.'),

@@ -46,6 +46,7 @@ export const RUNNING_PARTS = {
   credentialWarningDays: 'settings',
   tlsWarningDays: 'settings',
   rescueAtRetentionShare: 'settings',
+  ordering: 'settings',
 } as const satisfies Record<string, 'sender' | 'rateLimiter' | 'breaker' | 'settings'>;
 
 export type RunningPart = (typeof RUNNING_PARTS)[keyof typeof RUNNING_PARTS];

@@ -138,6 +138,25 @@ const observabilitySchema = z
       .describe(
         '`POST /-/reload` reloads the configuration file, as SIGHUP does, and answers what changed or why nothing did (anyone who reaches the port can trigger a reload of the file; not its content).',
       ),
+    tracing: z
+      .strictObject({
+        endpoint: httpUrl({ credentials: false }).describe(
+          'The OTLP/HTTP collector, e.g. `http://otel-collector:4318`: spans are exported (JSON) to `<endpoint>/v1/traces`.',
+        ),
+        sampleRatio: z
+          .number()
+          .min(0)
+          .max(1)
+          .default(1)
+          .describe(
+            "Share of traces recorded when the event's producer did not decide (a `traceparent` from the producer keeps its sampled flag).",
+          ),
+        serviceName: z.string().min(1).default('courier').describe('`service.name` of the spans.'),
+      })
+      .optional()
+      .describe(
+        "OpenTelemetry tracing, off unless set: a span for routing each event and one per delivery attempt, under the producer's trace (its `traceparent` Kafka header or CloudEvents extension); the webhook request carries a `traceparent` of the same trace.",
+      ),
   })
   .describe('The observability endpoint of `courier run`.');
 

@@ -47,8 +47,13 @@ export interface ActionsOptions {
   attempts: AttemptSink;
   events: PipelineEmitter;
   logger: Logger;
+  /** Whether the destination keeps each key's order across retries (`ordering: strict`) now. */
+  strict?: () => boolean;
   now?: () => number;
 }
+
+/** Keys whose last event was dead-lettered, remembered for their next record (at most this many). */
+const MAX_GAPS = 10_000;
 
 type Attempted = Extract<Delivery, { kind: 'attempted' }>;
 
@@ -69,6 +74,8 @@ export class Actions {
    * (event id → when): a second copy read meanwhile is a duplicate, not a crash's lost record.
    */
   private readonly awaitingRecord = new Map<string, number>();
+  /** Ordering key → the event of it last dead-lettered (strict ordering: the next record says so). */
+  private readonly gaps = new Map<string, string>();
 
   constructor(options: ActionsOptions) {
     this.options = options;
@@ -168,6 +175,7 @@ export class Actions {
           errorClass: action.errorClass,
         });
         this.record(message, attempt, 'dlq', { errorClass: action.errorClass });
+        this.gapAt(message);
         return true;
       }
     }
@@ -206,6 +214,36 @@ export class Actions {
   }
 
   /** Writes a message that was not sent (this time) to the DLQ, with its attempt record. */
+  /**
+   * Strict ordering: the attempt failed transiently and its next one is made here, in place, at
+   * `dueAt` (the key's later events wait behind it): the claim is released, a Retry-After pause
+   * applied, and the `retry` record written. Nothing goes to a retry topic.
+   */
+  async retryInPlace(
+    message: DeliveryMessage,
+    attempt: { number: number; firstAttemptAt: number; delivery: Attempted },
+    action: Extract<Action, { kind: 'retry' }>,
+  ): Promise<void> {
+    await this.options.deliveredKeys.release(message.meta.eventId, attempt.delivery.token);
+    if (action.pauseUntil !== undefined) await this.options.gate.pauseUntil(action.pauseUntil);
+    this.record(message, attempt, 'retry', { nextAttemptAt: new Date(action.dueAt).toISOString() });
+  }
+
+  /** An event of this key was dead-lettered: under strict ordering its next record says so. */
+  private gapAt(message: DeliveryMessage): void {
+    this.gaps.delete(message.orderingKey);
+    this.gaps.set(message.orderingKey, message.meta.eventId);
+    if (this.gaps.size > MAX_GAPS) this.gaps.delete(this.gaps.keys().next().value as string);
+  }
+
+  /** The gap before this message's key, taken (said once), when the destination is strict. */
+  private gapBefore(message: DeliveryMessage): Pick<AttemptRecord, 'afterGap'> {
+    const after = this.gaps.get(message.orderingKey);
+    if (after === undefined || after === message.meta.eventId || !this.options.strict?.()) return {};
+    this.gaps.delete(message.orderingKey);
+    return { afterGap: after };
+  }
+
   private async moveAside(
     message: DeliveryMessage,
     letter: {
@@ -253,6 +291,7 @@ export class Actions {
         record: this.source(message),
       }),
     );
+    this.gapAt(message);
     return true;
   }
 
@@ -345,6 +384,7 @@ export class Actions {
     extra: Partial<AttemptRecord> = {},
   ): void {
     const { result, sentAt, request } = attempt.delivery;
+    const gap = outcome === 'dlq' ? {} : this.gapBefore(message);
     // When the attempt was made (`sentAt`), not when its outcome was written down.
     this.emit(
       attemptRecord(this.basis(message, attempt.number, sentAt, outcome), {
@@ -355,6 +395,7 @@ export class Actions {
         request,
         record: this.source(message),
         ...(message.meta.transformed ? { transformed: true as const } : {}),
+        ...(attempt.delivery.traceId ? { traceId: attempt.delivery.traceId } : {}),
         ...(attempt.delivery.outcome.kind === 'transient' && attempt.delivery.outcome.ambiguous
           ? { unknownOutcome: true as const }
           : {}),
@@ -369,6 +410,7 @@ export class Actions {
           admittedAt: attempt.delivery.admittedAt,
           answeredAt: attempt.delivery.answeredAt,
         },
+        ...gap,
         ...extra,
       }),
     );

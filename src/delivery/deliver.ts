@@ -12,6 +12,7 @@ import { sign } from '../net/signer.ts';
 import { classify, type Outcome, refreshesCredentials, type SendResult } from '../policy/failures.ts';
 import type { StatusRules } from '../policy/statusRules.ts';
 import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
+import { producerTrace, type TraceCarrier, type Tracing } from '../telemetry/tracing.ts';
 import type { DeliveryGate } from './deliveryGate.ts';
 import type { DeliveryMessage } from './message.ts';
 import type { RateLimiter } from './rateLimiter.ts';
@@ -47,6 +48,8 @@ export type Delivery =
       request: { webhookId: string; webhookTimestamp: string; webhookSignature: string };
       /** A 401 was answered by fetching a fresh token and sending again: this is the second send. */
       refreshed: boolean;
+      /** The trace of the attempt's span (tracing on), what the request's `traceparent` carried. */
+      traceId?: string;
     };
 
 export interface DelivererOptions {
@@ -57,7 +60,25 @@ export interface DelivererOptions {
   rateLimiter?: RateLimiter;
   /** OAuth2, Basic or mTLS credentials; none when the destination has no `auth`. */
   credentials?: DestinationCredentials;
+  /** A span per attempt (config `observability.tracing`); none: no spans, no `traceparent` sent. */
+  tracing?: Tracing;
   clock?: Clock;
+}
+
+/** The trace an attempt joins: the event's routing span, else the producer's own context. */
+function parentTrace(message: DeliveryMessage): TraceCarrier | undefined {
+  if (message.meta.traceparent) return { traceparent: message.meta.traceparent };
+  return producerTrace(message.userHeaders, undefined);
+}
+
+/** The URL of a destination as a span names it: no credentials, no query (it may carry tokens). */
+function spanUrl(url: string): { 'url.full': string; 'server.address': string; 'server.port'?: number } {
+  const u = new URL(url);
+  return {
+    'url.full': `${u.protocol}//${u.host}${u.pathname}`,
+    'server.address': u.hostname,
+    ...(u.port ? { 'server.port': Number(u.port) } : {}),
+  };
 }
 
 /**
@@ -183,7 +204,16 @@ export class Deliverer {
       'webhook-id': request.webhookId,
       'webhook-timestamp': request.webhookTimestamp,
       'webhook-signature': request.webhookSignature,
-    };
+      // The event's offset in its events partition: increases per key, the same on every retry.
+      ...(meta.sequence ? { 'courier-sequence': meta.sequence } : {}),
+    } as Record<string, string>;
+    const span = this.options.tracing?.attempt(parentTrace(message), {
+      ...spanUrl(destination.url),
+      'courier.destination': destination.id,
+      'courier.event.id': meta.eventId,
+      ...(meta.attemptsBefore > 0 ? { 'http.request.resend_count': meta.attemptsBefore } : {}),
+    });
+    if (span?.traceparent) headers.traceparent = span.traceparent;
     const admittedAt = preciseNow();
     const sentAt = this.clock.now();
     const fire = (auth: Record<string, string>) =>
@@ -195,17 +225,29 @@ export class Deliverer {
         ]);
         return { result, outcome: classify(result, this.clock.now(), this.statusRules) };
       });
-    const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => ({
-      kind: 'attempted',
-      token,
-      result: fired.result,
-      outcome: fired.outcome,
-      sentAt,
-      admittedAt,
-      answeredAt: preciseNow(),
-      request,
-      refreshed,
-    });
+    const attempted = (fired: { result: SendResult; outcome: Outcome }, refreshed = false): Delivery => {
+      const { status, errorCode } = fired.result;
+      span?.end({
+        ...(status === undefined ? {} : { attributes: { 'http.response.status_code': status } }),
+        ...(errorCode
+          ? { error: errorCode }
+          : status !== undefined && status >= 400
+            ? { error: String(status) }
+            : {}),
+      });
+      return {
+        kind: 'attempted',
+        token,
+        result: fired.result,
+        outcome: fired.outcome,
+        sentAt,
+        admittedAt,
+        answeredAt: preciseNow(),
+        request,
+        refreshed,
+        ...(span ? { traceId: span.traceId } : {}),
+      };
+    };
 
     try {
       const { credentials } = this.options;
@@ -227,11 +269,13 @@ export class Deliverer {
         fired = await fire(authorized.headers);
       }
       if (fired === 'rejected') {
+        span?.end({ error: 'circuit-open' });
         await deliveredKeys.release(meta.eventId, token);
         return { kind: 'rejected' };
       }
       return attempted(fired, refreshed);
     } catch (err) {
+      span?.end({ error: (err as { code?: string }).code ?? 'error' });
       await deliveredKeys.release(meta.eventId, token);
       throw err;
     }

@@ -3,7 +3,7 @@
 // (what the outcome means) and the actions of act.ts (retry, dead letter, pause, attempt record), and
 // starts and stops them. An event's path reads top to bottom in `handle`.
 import type { Kafka } from 'kafkajs';
-import { type Clock, settledBy, systemClock, type TimerHandle } from '../clock.ts';
+import { type Clock, settledBy, sleep, systemClock, type TimerHandle } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
 import type { DestinationCredentials } from '../credentials/credentials.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
@@ -13,6 +13,7 @@ import type { DeliveredKeySet } from '../redis/deliveredKeySet.ts';
 import type { DestinationControl } from '../redis/destinationControl.ts';
 import type { PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 import { Actions, type AttemptSink, type DeadLetterSink, type RetrySink } from './act.ts';
 import type { Breaker } from './breaker.ts';
 import { decide } from './decide.ts';
@@ -30,6 +31,8 @@ import type { WebhookSender } from './sender.ts';
 
 export interface DestinationActorOptions {
   kafka: Kafka;
+  /** A span per delivery attempt (config `observability.tracing`). */
+  tracing?: Tracing;
   groupId: string;
   topic: string;
   destination: DestinationConfig;
@@ -150,6 +153,7 @@ export class DestinationActor {
       attempts: options.attempts,
       events: options.events,
       logger: this.log,
+      strict: () => this.destination.ordering === 'strict',
       now: () => this.clock.now(),
     });
   }
@@ -162,6 +166,7 @@ export class DestinationActor {
       gate: this.gate,
       ...(this.rateLimiter ? { rateLimiter: this.rateLimiter } : {}),
       ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
+      ...(this.options.tracing?.enabled ? { tracing: this.options.tracing } : {}),
       clock: this.clock,
     });
   }
@@ -230,11 +235,16 @@ export class DestinationActor {
     }
   }
 
-  /** One message, until it is finished (true) or abandoned by a stop or rebalance (false). */
-  private async handle(message: DeliveryMessage, signal: AbortSignal): Promise<boolean> {
-    const { meta } = message;
-    const attempt = meta.attemptsBefore + 1;
+  /**
+   * One message, until it is finished (true) or abandoned by a stop or rebalance (false). Under
+   * `ordering: strict` a transient failure is retried here, in place, so the key's later messages
+   * (queued behind it by the partition runner) wait for it.
+   */
+  private async handle(original: DeliveryMessage, signal: AbortSignal): Promise<boolean> {
+    let message = original;
     for (;;) {
+      const { meta } = message;
+      const attempt = meta.attemptsBefore + 1;
       const gate = await this.gate.waitToPass(signal, () => this.isHeldTooLong(message));
       if (gate === 'abandoned') return false;
       if (gate === 'give-up') {
@@ -273,12 +283,24 @@ export class DestinationActor {
             now: this.clock.now(),
             random: this.random,
           });
-          if (await this.actions.apply(message, { number: attempt, firstAttemptAt, delivery }, action))
-            return true;
+          const done = { number: attempt, firstAttemptAt, delivery };
+          if (action.kind === 'retry' && this.destination.ordering === 'strict') {
+            await this.actions.retryInPlace(message, done, action);
+            if (!(await this.sleepUntil(action.dueAt, signal))) return false;
+            message = { ...message, meta: { ...meta, attemptsBefore: attempt, firstAttemptAt } };
+            continue;
+          }
+          if (await this.actions.apply(message, done, action)) return true;
           // Paused: the message waits at the gate and is sent again after the resume.
         }
       }
     }
+  }
+
+  /** Waits until `at` (epoch ms); false when `signal` aborted first (a stop or rebalance). */
+  private async sleepUntil(at: number, signal: AbortSignal): Promise<boolean> {
+    await sleep(this.clock, Math.max(0, at - this.clock.now()), signal);
+    return !signal.aborted;
   }
 
   /** The age past which a held message leaves for the DLQ rather than wait for Kafka to delete it. */

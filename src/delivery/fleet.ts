@@ -25,6 +25,7 @@ import { redisKeys } from '../redis/keys.ts';
 import type { ProcessLiveness } from '../redis/liveness.ts';
 import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 import { VERSION } from '../version.ts';
 import type { AttemptSink, DeadLetterSink, RetrySink } from './act.ts';
 import { createBreaker } from './breaker.ts';
@@ -53,6 +54,8 @@ export interface FleetOptions {
   sessionTimeoutMs?: number;
   /** How often shared pause state is read (tests shorten it). */
   pausePollMs?: number;
+  /** A span per delivery attempt (config `observability.tracing`). */
+  tracing?: Tracing;
 }
 
 interface LiveDestination {
@@ -214,6 +217,7 @@ export class DestinationFleet {
       rescueAtShare: config.kafka.rescueAtRetentionShare,
       window: destination.window,
       handOvers: new HandOvers({ redis, keys, groupId, owner: liveness.id }),
+      ...(this.options.tracing ? { tracing: this.options.tracing } : {}),
       ...(this.options.pausePollMs ? { pausePollMs: this.options.pausePollMs } : {}),
     });
     this.running.set(destination.id, { config: destination, actor, credentials });

@@ -78,6 +78,9 @@ export function replayHeaders(
       force: replay.source === 'delivered',
       ...(requestHeaders && Object.keys(requestHeaders).length > 0 ? { headers: requestHeaders } : {}),
       ...(transformed ? { transformed: true } : {}),
+      // The event's place in its events partition and its trace: the same as on its first attempt.
+      ...(carried.sequence ? { sequence: carried.sequence } : {}),
+      ...(carried.traceparent ? { traceparent: carried.traceparent } : {}),
     },
   });
   const headers = record.headers as IHeaders;
@@ -174,6 +177,7 @@ export class Resender {
         attemptsBefore: 0,
         force: false,
         replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: 'events' },
+        sequence: message.offset,
       },
     });
     if ('notForIt' in routed) {

@@ -25,6 +25,13 @@ export const COURIER_HEADER = {
   body: 'courier-body',
   /** The configuration version the router routed the event under (`courier config diff` shows versions). */
   configVersion: 'courier-config-version',
+  /**
+   * The event's offset in its events-topic partition (decimal): sent to the receiver as
+   * `courier-sequence`, the same on every attempt and replay of the event.
+   */
+  sequence: 'courier-sequence',
+  /** The routing span's W3C trace context (tracing on): the event's attempts join its trace. */
+  traceparent: 'courier-traceparent',
   /** Prefix of the request headers taken from the event (`courier-header-idempotency-key`). */
   requestHeader: 'courier-header-',
 } as const;

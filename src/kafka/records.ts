@@ -24,6 +24,10 @@ export interface EventMeta {
   unshaped?: boolean;
   /** The configuration version the router routed it under (a hash of the destinations section). */
   configVersion?: string;
+  /** The event's offset in its events-topic partition (decimal), the request's `courier-sequence`. */
+  sequence?: string;
+  /** The routing span's W3C `traceparent` (tracing on): every attempt of the event joins its trace. */
+  traceparent?: string;
 }
 
 /** An event as one stage hands it to the next. */
@@ -52,6 +56,8 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
   const replayOffset = headerString(headers, COURIER_HEADER.replayOffset);
   const replaySource = headerString(headers, COURIER_HEADER.replaySource);
   const configVersion = headerString(headers, COURIER_HEADER.configVersion);
+  const sequence = headerString(headers, COURIER_HEADER.sequence);
+  const traceparent = headerString(headers, COURIER_HEADER.traceparent);
   return {
     eventId: headerString(headers, COURIER_HEADER.eventId) || fallbackId,
     ...(eventType ? { eventType } : {}),
@@ -71,6 +77,8 @@ export function readEventMeta(headers: IHeaders | undefined, fallbackId: string)
     ...(headerString(headers, COURIER_HEADER.transformed) === '1' ? { transformed: true } : {}),
     ...(headerString(headers, COURIER_HEADER.body) === 'event' ? { unshaped: true } : {}),
     ...(configVersion ? { configVersion } : {}),
+    ...(sequence ? { sequence } : {}),
+    ...(traceparent ? { traceparent } : {}),
   };
 }
 
@@ -103,6 +111,8 @@ function identityHeaders(meta: EventMeta): Record<string, string> {
     ...(meta.transformed ? { [COURIER_HEADER.transformed]: '1' } : {}),
     ...(meta.unshaped ? { [COURIER_HEADER.body]: 'event' } : {}),
     ...(meta.configVersion ? { [COURIER_HEADER.configVersion]: meta.configVersion } : {}),
+    ...(meta.sequence ? { [COURIER_HEADER.sequence]: meta.sequence } : {}),
+    ...(meta.traceparent ? { [COURIER_HEADER.traceparent]: meta.traceparent } : {}),
   };
 }
 

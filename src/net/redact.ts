@@ -27,6 +27,7 @@ export function secretForms(values: Iterable<string | undefined>): string[] {
     }
     // A Standard Webhooks secret's key, as the receiver may know it.
     if (value.startsWith('whsec_')) add(value.slice('whsec_'.length));
+    if (value.startsWith('whsk_')) add(value.slice('whsk_'.length));
   }
   return [...forms].sort((a, b) => b.length - a.length);
 }

@@ -10,10 +10,13 @@ import type { SizedEntry, TopicLimits } from '../kafka/sizedSend.ts';
 import type { RoutedDeadLetter, RouteItem } from '../shaping/fanOut.ts';
 import { type AttemptRecord, attemptRecord, type PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { producerTrace, type TraceSpan, type Tracing } from '../telemetry/tracing.ts';
 import { invalidRecord } from './invalidRecord.ts';
 
 export interface RouterReportsOptions {
   codec: EventCodec;
+  groupId: string;
+  tracing?: Tracing;
   eventsTopic: string;
   invalidTopic: string;
   limits: TopicLimits;
@@ -29,6 +32,24 @@ export class RouterReports {
   constructor(options: RouterReportsOptions, log: Logger) {
     this.options = options;
     this.log = log;
+  }
+
+  /**
+   * The span of routing one event (tracing on), under its producer's trace; the event's records
+   * carry its context (`courier-traceparent`), so every attempt joins the trace.
+   */
+  routingSpan(item: RouteItem, message: KafkaMessage, partition: number): TraceSpan | undefined {
+    const tracing = this.options.tracing;
+    if (!tracing?.enabled) return undefined;
+    const span = tracing.routing(producerTrace(message.headers, item.event.traceparent), {
+      'messaging.destination.name': this.options.eventsTopic,
+      'messaging.destination.partition.id': String(partition),
+      'messaging.kafka.offset': Number(message.offset),
+      'messaging.consumer.group.name': this.options.groupId,
+      'messaging.message.id': item.event.id,
+    });
+    if (span?.traceparent) item.carried.meta.traceparent = span.traceparent;
+    return span;
   }
 
   /** One message as an event to route (throws for an invalid one). */
@@ -52,7 +73,13 @@ export class RouterReports {
         key: message.key ?? Buffer.from(event.id),
         value: Buffer.from(json),
         userHeaders: userHeaders(message.headers),
-        meta: { eventId: event.id, eventType: event.type, attemptsBefore: 0, force: false },
+        meta: {
+          eventId: event.id,
+          eventType: event.type,
+          attemptsBefore: 0,
+          force: false,
+          sequence: message.offset,
+        },
       },
     };
   }

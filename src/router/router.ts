@@ -31,6 +31,7 @@ import { CRASHES_TO_MOVE_ASIDE, suspectStep } from '../policy/crashLoop.ts';
 import { FanOut, type RoutedPart, type RouteItem } from '../shaping/fanOut.ts';
 import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import type { TraceSpan, Tracing } from '../telemetry/tracing.ts';
 import { Holdings, type PartitionHandOvers, type PartitionState, type Pending } from './holdings.ts';
 import { RouterMarks, type RouterWorkMarks } from './marks.ts';
 import { beating, RouterReports } from './reports.ts';
@@ -82,6 +83,8 @@ export interface RouterOptions {
   sessionTimeoutMs?: number;
   /** How often acknowledged offsets are committed (default 250 ms). */
   commitIntervalMs?: number;
+  /** A span for the routing of each event (config `observability.tracing`). */
+  tracing?: Tracing;
 }
 
 export class Router {
@@ -288,9 +291,13 @@ export class Router {
     }
     const items: RouteItem[] = [];
     const invalid: SizedEntry[] = [];
+    const spans: TraceSpan[] = [];
     for (const message of messages) {
       try {
-        items.push(await this.reports.decode(message));
+        const item = await this.reports.decode(message);
+        items.push(item);
+        const span = this.reports.routingSpan(item, message, batch.partition);
+        if (span) spans.push(span);
       } catch (err) {
         // A registry that cannot be reached is not the event's fault: read the batch again.
         if (err instanceof CourierError && err.retriable) throw err;
@@ -309,10 +316,12 @@ export class Router {
     const written = all.then(
       () => {
         pending.done = true;
+        for (const span of spans) span.end();
       },
       (err) => {
         pending.failed = true;
         this.failed(p, batch.partition, pending, err);
+        for (const span of spans) span.end({ error: (err as { name?: string }).name ?? 'write-failed' });
       },
     );
     const settled = written.finally(() => {

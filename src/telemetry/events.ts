@@ -47,6 +47,13 @@ export interface AttemptRecord {
   unknownOutcome?: true;
   /** The body was made by the destination's transform, not the CloudEvent itself. */
   transformed?: true;
+  /** The trace of this attempt (tracing on): `courier inspect` prints it. */
+  traceId?: string;
+  /**
+   * Strict ordering: the previous event of this one's key (this id) was dead-lettered, so the
+   * receiver gets this one without it (a gap in the key's order).
+   */
+  afterGap?: string;
   /** The configuration version the event was routed under (the router's `courier-config-version`). */
   configVersion?: string;
   /**

@@ -71,7 +71,7 @@ export async function inspect(ctx: CommandContext): Promise<number> {
     console.log('attempts:');
     for (const a of found.attempts) {
       console.log(
-        `  ${a.at}  ${a.destination}  #${a.attempt}  ${a.outcome}  ${a.status ?? a.errorCode ?? ''}  ${a.latencyMs}ms${a.replay ? '  (replay)' : ''}${a.rebuilt ? '  (rebuilt after a crash: status unknown)' : ''}${a.configVersion ? `  config ${a.configVersion}` : ''}`,
+        `  ${a.at}  ${a.destination}  #${a.attempt}  ${a.outcome}  ${a.status ?? a.errorCode ?? ''}  ${a.latencyMs}ms${a.replay ? '  (replay)' : ''}${a.rebuilt ? '  (rebuilt after a crash: status unknown)' : ''}${a.configVersion ? `  config ${a.configVersion}` : ''}${a.traceId ? `  trace ${a.traceId}` : ''}${a.afterGap ? `  (after a gap: ${a.afterGap} was dead-lettered)` : ''}`,
       );
     }
     for (const r of requests) {
