@@ -15,7 +15,7 @@
 // backlog, scaleout, router).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -77,6 +77,10 @@ const SCALEOUT_S = 40;
 const ROUTER_EVENTS = Number(env.BENCH_ROUTER_EVENTS ?? 20_000);
 const ROUTER_FILTERS = 50;
 const ROUTER_TRANSFORMS = 10;
+/** Destinations the router phase fans out to. */
+const ROUTER_DESTINATIONS = 60;
+/** The local stack's data (stack/stack.sh): segment sizes are read from its broker's log directory. */
+const STACK_DATA = env.COURIER_STACK_DIR ?? new URL('../.stack', import.meta.url).pathname;
 const ROUTER_ROUNDS = Number(env.BENCH_ROUTER_ROUNDS ?? 2);
 const RATE = { perSecond: 500, burst: 50 };
 // Opt-in workaround: a router that forwards a whole fetched batch in one produce request can
@@ -496,6 +500,13 @@ async function courierPhase(): Promise<void> {
   try {
     log('courier: draining');
     results.courier = await measureDrain(child, EVENTS);
+    // What one delivered event costs on the brokers' disks (the local stack's segment files):
+    // the events topic, the destination topic, the attempt log.
+    results.recordBytes = {
+      event: round(segmentBytes(`${setup.eventsTopic}-`) / EVENTS, 0),
+      destination: round(segmentBytes(`${setup.prefix}.dest.d0-`) / EVENTS, 0),
+      attempt: round(segmentBytes(`${setup.prefix}.attempts-`) / EVENTS, 0),
+    };
     if (!SKIP.has('memory')) {
       // The index and attempt records may land just after the delivery: wait until the key
       // count holds still for a second.
@@ -1072,10 +1083,10 @@ async function scaleoutPhase(): Promise<void> {
  */
 async function routerPhase(): Promise<void> {
   const runs: Array<{ name: string; destinations: Array<{ id: string; [f: string]: unknown }> }> = [
-    { name: 'plain', destinations: Array.from({ length: 60 }, (_, i) => ({ id: `d${i}` })) },
+    { name: 'plain', destinations: Array.from({ length: ROUTER_DESTINATIONS }, (_, i) => ({ id: `d${i}` })) },
     {
       name: 'expressions',
-      destinations: Array.from({ length: 60 }, (_, i) =>
+      destinations: Array.from({ length: ROUTER_DESTINATIONS }, (_, i) =>
         i < ROUTER_FILTERS
           ? { id: `d${i}`, filter: `type.startsWith("bench") && data.n >= 0 && size(data.pad) > ${i}` }
           : i < ROUTER_FILTERS + ROUTER_TRANSFORMS
@@ -1184,6 +1195,65 @@ async function measureRouting(
   };
 }
 
+/** Bytes of the `.log` segments of every partition whose directory starts with `prefix`. */
+function segmentBytes(prefix: string): number {
+  const data = join(STACK_DATA, 'kafka-data');
+  let total = 0;
+  for (const d of readdirSync(data).filter((n) => n.startsWith(prefix))) {
+    for (const f of readdirSync(join(data, d)).filter((n) => n.endsWith('.log')))
+      total += statSync(join(data, d, f)).size;
+  }
+  return total;
+}
+
+/**
+ * The per-delivery costs `courier capacity` plans with, from this run: written to
+ * src/policy/capacityCosts.ts when the courier phase measured CPU, Redis and record sizes.
+ */
+function writeCosts(): void {
+  const courier = results.courier as Drain | undefined;
+  const redis = results.redis as { shares: Record<string, number> } | undefined;
+  const records = results.recordBytes as Record<string, number> | undefined;
+  if (!courier || !redis || !records || !Number.isFinite(courier.cpuMsPerDelivery)) return;
+  const router = results.router as { plain: { cpuMsPerEvent: number | null } } | undefined;
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not a checkout
+  }
+  const costs: Record<string, unknown> & { routerCpuMsPerRecord: number | null } = {
+    measured: new Date().toISOString(),
+    commit,
+    command: `${env.BENCH_COURIER_ARGS ? `BENCH_COURIER_ARGS="${env.BENCH_COURIER_ARGS}" ` : ''}${env.BENCH_SKIP ? `BENCH_SKIP=${env.BENCH_SKIP} ` : ''}npm run bench`,
+    machine: `${cpus().length} cores, load ${loadavg()[0]?.toFixed(1)}`,
+    workers: COURIER_ARGS.includes('--workers')
+      ? Number(COURIER_ARGS[COURIER_ARGS.indexOf('--workers') + 1])
+      : cpus().length,
+    cpuMsPerDelivery: courier.cpuMsPerDelivery,
+    routerCpuMsPerRecord:
+      router?.plain.cpuMsPerEvent != null ? round(router.plain.cpuMsPerEvent / ROUTER_DESTINATIONS, 4) : null,
+    redisBytesPerMark: redis.shares.deliveredKeySet,
+    redisBytesPerAttemptFilter: redis.shares.attemptFilters,
+    recordBytes: records,
+  };
+  const file = new URL('../src/policy/capacityCosts.ts', import.meta.url);
+  const previous = readFileSync(file, 'utf8');
+  // Kept from the last run that measured them when this one skipped the phase.
+  const keep = (name: string) => Number(new RegExp(`${name}: ([\\d.]+)`).exec(previous)?.[1] ?? 0);
+  const value = {
+    ...costs,
+    routerCpuMsPerRecord: costs.routerCpuMsPerRecord ?? keep('routerCpuMsPerRecord'),
+    recordBytes: { ...records, eventValue: Buffer.byteLength(eventBody(run, 0)) },
+  };
+  const head = previous.slice(0, previous.indexOf('export const MEASURED_COSTS'));
+  writeFileSync(
+    file,
+    `${head}export const MEASURED_COSTS: CapacityCosts = ${JSON.stringify(value, null, 2)};\n`,
+  );
+  log(`costs written to src/policy/capacityCosts.ts: ${JSON.stringify(value)}`);
+}
+
 const failures: string[] = [];
 
 function reportFailure(phase: string, err: unknown): void {
@@ -1227,6 +1297,7 @@ try {
 } finally {
   await cleanup();
 }
+writeCosts();
 if (failures.length > 0) {
   process.exitCode = 1;
   log(`logs kept in ${dir}`);

@@ -8,6 +8,7 @@ import type { CourierConfig } from '../config/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { type ArgSpec, type FlagSpec, type Flags, JSON_FLAG, type VerbSpec } from './args.ts';
 import { attempts, attemptsOptions } from './commands/attempts.ts';
+import { capacity, capacityInput } from './commands/capacity.ts';
 import { configCheck } from './commands/configCheck.ts';
 import { configDiff } from './commands/configDiff.ts';
 import { dlqList, dlqListOptions, dlqShow, dlqShowOptions } from './commands/dlq.ts';
@@ -267,6 +268,44 @@ export const VERBS: readonly Verb[] = [
     flags: { json: JSON_FLAG },
     needs: () => ['kafka', 'redis'],
     run: (ctx) => status(ctx.config, { json: ctx.json }),
+  },
+  {
+    name: 'capacity',
+    summary: 'plan partitions, workers, Redis memory, broker disk and egress for a load, from measured costs',
+    loadsConfig: false,
+    flags: {
+      rate: { type: 'string', value: 'N', description: 'events produced per second', required: true },
+      destinations: { type: 'string', value: 'N', description: 'destinations configured', required: true },
+      fanout: { type: 'string', value: 'N', description: 'destinations each event goes to (default: all)' },
+      retention: {
+        type: 'string',
+        value: 'DURATION',
+        description: 'events, destination and retry topics (default 14d)',
+      },
+      'attempts-retention': {
+        type: 'string',
+        value: 'DURATION',
+        description: 'the delivery log (default 30d)',
+      },
+      'idempotency-window': {
+        type: 'string',
+        value: 'DURATION',
+        description: 'delivered marks in Redis (default 7d)',
+      },
+      'event-bytes': {
+        type: 'string',
+        value: 'N',
+        description: 'size of one event as produced (default 1000)',
+      },
+      replication: {
+        type: 'string',
+        value: 'N',
+        description: 'replication factor of the topics (default 3)',
+      },
+      json: JSON_FLAG,
+    },
+    check: (ctx) => void capacityInput(ctx.flags),
+    run: async (ctx) => capacity(capacityInput(ctx.flags), ctx.json),
   },
   {
     name: 'keys generate',
