@@ -220,7 +220,9 @@ export class CourierApp {
     // The credential check and the record of the configuration, side by side: right after the
     // joins the consumers' first fetches keep the event loop busy, and each await waits its turn.
     let checked: Promise<void> = Promise.resolve();
-    if (watches) {
+    if (fleet && watches) {
+      // The destinations running now (their credentials were built as they started).
+      watches.credentials.setDestinations(fleet.watched());
       this.monitor = watches.credentials;
       this.parts.onStop(() => watches.credentials.stop());
       checked = watches.credentials.start();

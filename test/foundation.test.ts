@@ -126,7 +126,7 @@ test('bytes that are neither wire format nor JSON are invalid, with a reason', a
 
 test('starting an already running stack succeeds and changes nothing', async () => {
   const script = new URL('../stack/stack.sh', import.meta.url).pathname;
-  const pidsDir = new URL('../.stack/pids/', import.meta.url).pathname;
+  const pidsDir = `${process.env.COURIER_STACK_DIR ?? new URL('../.stack', import.meta.url).pathname}/pids/`;
   const pids = () =>
     ['kafka', 'registry'].map((n) => {
       try {

@@ -172,8 +172,9 @@ export function buildDeliverWatches(
 ): { credentials: CredentialMonitor; tls: TlsWatch } {
   const { events, logger } = ctx;
   return {
+    // Told the running destinations once they started (app.ts), and again by every reload.
     credentials: new CredentialMonitor({
-      destinations: fleet.watched(),
+      destinations: [],
       events,
       logger,
       ...(credentialCheckMs ? { intervalMs: credentialCheckMs } : {}),

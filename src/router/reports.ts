@@ -3,7 +3,7 @@
 // and an attempt record each) and filters that could not be evaluated (counted, and said at most
 // once a minute per destination). Also `beating`, the wait that keeps the group membership.
 import type { KafkaMessage } from 'kafkajs';
-import { InvalidEventError } from '../errors.ts';
+import { CourierError, InvalidEventError } from '../errors.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import { userHeaders } from '../kafka/records.ts';
 import type { SizedEntry, TopicLimits } from '../kafka/sizedSend.ts';
@@ -32,6 +32,32 @@ export class RouterReports {
   constructor(options: RouterReportsOptions, log: Logger) {
     this.options = options;
     this.log = log;
+  }
+
+  /**
+   * A batch's messages as events to route, each with its routing span (tracing on), and the
+   * invalid-topic records of those that cannot be routed. Throws for a retriable error (the
+   * registry unreachable is not the events' fault: the batch is read again).
+   */
+  async decodeAll(
+    messages: KafkaMessage[],
+    partition: number,
+  ): Promise<{ items: RouteItem[]; invalid: SizedEntry[]; spans: TraceSpan[] }> {
+    const items: RouteItem[] = [];
+    const invalid: SizedEntry[] = [];
+    const spans: TraceSpan[] = [];
+    for (const message of messages) {
+      try {
+        const item = await this.decode(message);
+        items.push(item);
+        const span = this.routingSpan(item, message, partition);
+        if (span) spans.push(span);
+      } catch (err) {
+        if (err instanceof CourierError && err.retriable) throw err;
+        invalid.push(this.invalid(message, partition, err));
+      }
+    }
+    return { items, invalid, spans };
   }
 
   /**

@@ -21,7 +21,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { settledBy } from '../clock.ts';
 import type { DestinationConfig } from '../config/schema.ts';
-import { CourierError, InvalidEventError } from '../errors.ts';
+import { InvalidEventError } from '../errors.ts';
 import { roleConsumer } from '../kafka/client.ts';
 import type { EventCodec } from '../kafka/codec.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
@@ -31,7 +31,7 @@ import { CRASHES_TO_MOVE_ASIDE, suspectStep } from '../policy/crashLoop.ts';
 import { FanOut, type RoutedPart, type RouteItem } from '../shaping/fanOut.ts';
 import type { AttemptRecord, PipelineEmitter } from '../telemetry/events.ts';
 import type { Logger } from '../telemetry/logger.ts';
-import type { TraceSpan, Tracing } from '../telemetry/tracing.ts';
+import type { Tracing } from '../telemetry/tracing.ts';
 import { Holdings, type PartitionHandOvers, type PartitionState, type Pending } from './holdings.ts';
 import { RouterMarks, type RouterWorkMarks } from './marks.ts';
 import { beating, RouterReports } from './reports.ts';
@@ -289,21 +289,7 @@ export class Router {
     if (!wait) {
       await this.marks.write(batch.partition, { from: p.pending[0]?.first ?? first, to: last, crashes: 0 });
     }
-    const items: RouteItem[] = [];
-    const invalid: SizedEntry[] = [];
-    const spans: TraceSpan[] = [];
-    for (const message of messages) {
-      try {
-        const item = await this.reports.decode(message);
-        items.push(item);
-        const span = this.reports.routingSpan(item, message, batch.partition);
-        if (span) spans.push(span);
-      } catch (err) {
-        // A registry that cannot be reached is not the event's fault: read the batch again.
-        if (err instanceof CourierError && err.retriable) throw err;
-        invalid.push(this.reports.invalid(message, batch.partition, err));
-      }
-    }
+    const { items, invalid, spans } = await this.reports.decodeAll(messages, batch.partition);
     if (!isRunning() || isStale() || this.stopping) return;
     const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0), 0);
     p.routedUpTo = Math.max(p.routedUpTo, last + 1);
