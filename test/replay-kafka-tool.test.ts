@@ -99,7 +99,8 @@ test("courier replay without --from continues from the offsets Kafka's ConsumerG
     message: 'replay marked in attempts',
   });
 
-  // The re-sent records carry the Courier headers replay writes, none copied from the DLQ.
+  // The re-sent records carry the Courier headers replay writes, none copied from the DLQ but the
+  // event's own place in its events partition (courier-sequence, the same on every attempt).
   const onTopic = await readTopic(config, topicNames(config).dest('orders'), { count: 6 });
   const replayed = onTopic.filter((m) => headerString(m.headers, COURIER_HEADER.replayedAt) !== undefined);
   assert.equal(replayed.length, 3);
@@ -115,6 +116,7 @@ test("courier replay without --from continues from the offsets Kafka's ConsumerG
       COURIER_HEADER.replayOffset,
       COURIER_HEADER.replaySource,
       COURIER_HEADER.replayedAt,
+      COURIER_HEADER.sequence,
     ]);
     assert.equal(headerString(m.headers, COURIER_HEADER.attempt), '0');
     assert.equal(headerString(m.headers, COURIER_HEADER.replaySource), 'dlq');
