@@ -77,6 +77,8 @@ const SCALEOUT_S = 40;
 const ROUTER_EVENTS = Number(env.BENCH_ROUTER_EVENTS ?? 20_000);
 const ROUTER_FILTERS = 50;
 const ROUTER_TRANSFORMS = 10;
+/** The repository (for its tools). */
+const ROOT_DIR = new URL('..', import.meta.url).pathname;
 /** Destinations the router phase fans out to. */
 const ROUTER_DESTINATIONS = 60;
 /** The local stack's data (stack/stack.sh): segment sizes are read from its broker's log directory. */
@@ -1251,6 +1253,14 @@ function writeCosts(): void {
     file,
     `${head}export const MEASURED_COSTS: CapacityCosts = ${JSON.stringify(value, null, 2)};\n`,
   );
+  try {
+    // In the house style, so that `npm run lint` keeps passing.
+    execFileSync(join(ROOT_DIR, 'node_modules/.bin/biome'), ['format', '--write', file.pathname], {
+      stdio: 'ignore',
+    });
+  } catch {
+    // formatted by the next `npx biome check --write`
+  }
   log(`costs written to src/policy/capacityCosts.ts: ${JSON.stringify(value)}`);
 }
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { courierCli } from './helpers/cli.ts';
 
 test('courier capacity plans 100,000 deliveries/s to 50 destinations from the measured costs', async () => {
-  const out = await courierCli(['capacity', '--rate', '2000', '--destinations', '50', '--json']);
+  const out = await courierCli(['capacity', '--rate', '100000', '--destinations', '50', '--json']);
   assert.equal(out.code, 0, out.stderr);
   const { plan, costs } = JSON.parse(out.stdout) as {
     plan: { deliveriesPerSecond: number; partitions: { destination: number }; firstLimit: string };
@@ -15,7 +15,7 @@ test('courier capacity plans 100,000 deliveries/s to 50 destinations from the me
   assert.ok(plan.partitions.destination >= 6);
   assert.ok(plan.firstLimit.length > 0);
   assert.match(costs.command, /npm run bench/);
-  const text = await courierCli(['capacity', '--rate', '2000', '--destinations', '50']);
+  const text = await courierCli(['capacity', '--rate', '100000', '--destinations', '50']);
   assert.match(text.stdout, /100,000 deliveries\/s/);
   assert.match(text.stdout, /costs measured \d{4}-\d{2}-\d{2} on \S+/);
   const bad = await courierCli(['capacity', '--rate', '10', '--destinations', '2', '--fanout', '3']);

@@ -32,4 +32,5 @@ test('helm lint, helm template (default, split, HPA) and kubeconform -strict pas
   assert.equal(code, 0, output);
   assert.match(output, /Summary: (\d+) resources? found .* Valid: \1, Invalid: 0, Errors: 0, Skipped: 0/);
   assert.match(output, /split: \d+ objects/);
+  assert.match(output, /a broken value is refused: at '\/layout'/);
 });

@@ -70,6 +70,12 @@ out="$(mktemp -d)"
 "$BIN/helm" template check "$chart" > "$out/default.yaml"
 "$BIN/helm" template check "$chart" -f values-check.yaml > "$out/split.yaml"
 "$BIN/helm" template check "$chart" -f values-check.yaml --set autoscaling.keda.enabled=false --set autoscaling.hpa.enabled=true --set layout=single > "$out/hpa.yaml"
+# A broken value fails at render (values.schema.json), naming it.
+if broken="$("$BIN/helm" template check "$chart" --set layout=bogus 2>&1)"; then
+  say "a broken value (layout=bogus) was rendered: values.schema.json does not hold"; exit 1
+fi
+grep -q "/layout" <<<"$broken" || { say "the broken value was refused without naming it: $broken"; exit 1; }
+say "a broken value is refused: $(grep -o "at '/layout'.*" <<<"$broken" | head -1)"
 for f in default split hpa; do
   say "$f: $(grep -c '^kind:' "$out/$f.yaml") objects"
 done

@@ -276,7 +276,7 @@ export const VERBS: readonly Verb[] = [
     flags: {
       rate: { type: 'string', value: 'N', description: 'events produced per second', required: true },
       destinations: { type: 'string', value: 'N', description: 'destinations configured', required: true },
-      fanout: { type: 'string', value: 'N', description: 'destinations each event goes to (default: all)' },
+      fanout: { type: 'string', value: 'N', description: 'destinations each event goes to (default 1)' },
       retention: {
         type: 'string',
         value: 'DURATION',

@@ -4,12 +4,19 @@
 import type { CapacityCosts } from './capacity.ts';
 
 export const MEASURED_COSTS: CapacityCosts = {
-  measured: '2026-12-02T08:22:00Z',
-  commit: 'c4a9470',
-  command: 'BENCH_COURIER_ARGS="--workers 1" npm run bench (router CPU: the router phase of 2026-12-07)',
-  cpuMsPerDelivery: 0.314,
-  routerCpuMsPerRecord: 0.0422,
+  measured: '2026-12-07T05:37:39.867Z',
+  commit: '3157db5',
+  command: 'BENCH_COURIER_ARGS="--workers 1" BENCH_SKIP=ceiling,plain,fanout,backlog,scaleout npm run bench',
+  machine: '2 cores, load 3.4',
+  workers: 1,
+  cpuMsPerDelivery: 0.283,
+  routerCpuMsPerRecord: 0.047,
   redisBytesPerMark: 21.4,
-  redisBytesPerAttemptFilter: 2.5,
-  recordBytes: { event: 426, destination: 305, attempt: 419, eventValue: 352 },
+  redisBytesPerAttemptFilter: 27.8,
+  recordBytes: {
+    event: 417,
+    destination: 605,
+    attempt: 645,
+    eventValue: 343,
+  },
 };

@@ -12,7 +12,7 @@ import { positiveInt, printJson, str } from '../flags.ts';
 /** The flags as a plan's input; a UsageError names a bad one. */
 export function capacityInput(flags: Flags): CapacityInput {
   const destinations = positiveInt(flags, 'destinations') as number;
-  const fanout = positiveInt(flags, 'fanout', destinations);
+  const fanout = positiveInt(flags, 'fanout', 1);
   if (fanout > destinations)
     throw new UsageError(`--fanout (${fanout}) cannot be more than --destinations (${destinations})`);
   const duration = (name: string, fallback: string) => {
@@ -51,7 +51,7 @@ function describe(input: CapacityInput, plan: CapacityPlan): string[] {
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
   const days = (ms: number) => `${Math.round(ms / 86_400_000)} d`;
   return [
-    `load: ${n(input.rate)} events/s × ${input.fanout} destinations each = ${n(plan.deliveriesPerSecond)} deliveries/s (${n(plan.perDestinationPerSecond)}/s per destination of ${input.destinations})`,
+    `load: ${n(input.rate)} events/s × ${input.fanout} destination(s) each = ${n(plan.deliveriesPerSecond)} deliveries/s (${n(plan.perDestinationPerSecond)}/s per destination of ${input.destinations})`,
     '',
     'workers (one per core):',
     `  router         ${String(plan.roles.router.workers).padStart(6)}   ${plan.roles.router.cores} cores of routing`,
