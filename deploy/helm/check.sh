@@ -12,6 +12,8 @@ TOOLS="${COURIER_STACK_DIR:-$ROOT/.stack}/tools"
 BIN="$TOOLS/bin"
 K8S_VERSION=1.33.0
 mkdir -p "$BIN"
+# Go as the machine installs it, should PATH not have it.
+command -v go >/dev/null 2>&1 || export PATH="$PATH:/usr/local/go/bin"
 say() { echo "[helm-check] $*"; }
 
 if [[ ! -x "$BIN/helm" ]]; then
