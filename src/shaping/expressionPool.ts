@@ -11,6 +11,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import type { ShapeFailureCode, ShapeSource } from '../cloudevents/shape.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { blamePair, SerialJobs } from './jobQueue.ts';
 import type { FromHost, PairOutcome, PoolJob, PoolResult, ToHost } from './protocol.ts';
 
 const HOST_PATH = new URL(
@@ -32,9 +33,7 @@ class ExpressionHost {
   private child: ChildProcess | undefined;
   private ready: Promise<void> | undefined;
   private configured = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
-  /** Jobs queued or running on this host. */
-  load = 0;
+  private readonly jobQueue = new SerialJobs();
   private jobs = 0;
   private running: { job: number; resolve: (a: Attempt) => void } | undefined;
   private closed = false;
@@ -50,14 +49,14 @@ class ExpressionHost {
     this.index = index;
   }
 
+  /** Jobs queued or running on this host. */
+  get load(): number {
+    return this.jobQueue.load;
+  }
+
   /** Runs a job after the ones queued before it. */
   run(job: PoolJob): Promise<PoolResult> {
-    this.load += 1;
-    const turn = this.queue.then(() => this.evaluate(job));
-    this.queue = turn.catch(() => {});
-    return turn.finally(() => {
-      this.load -= 1;
-    });
+    return this.jobQueue.run(job, (j) => this.evaluate(j));
   }
 
   private async evaluate(job: PoolJob): Promise<PoolResult> {
@@ -96,21 +95,16 @@ class ExpressionHost {
         continue;
       }
       const k = taken[0] as number;
-      const d = destOf(k);
       const aborted = attempt.died.signal === 'SIGABRT' || attempt.died.code === 134;
       const code: ShapeFailureCode = aborted ? 'MEMORY_LIMIT' : 'THREAD_DIED';
-      const source = this.pool.sourcesOf(job.version)[d];
-      results[k] = {
+      const source = this.pool.sourcesOf(job.version)[destOf(k)];
+      remaining = blamePair({ results, spentMs, remaining, destOf }, k, {
         kind: 'fail',
         code,
         error: aborted
           ? `memory limit: the expressions of ${source?.id ?? 'this destination'} allocated more than their host could hold (router.expressionMemoryMb ${this.pool.memoryMb} MiB; ${attempt.died.why}); the host was replaced`
           : `the expression host died evaluating it (${attempt.died.why}); it was replaced`,
-      };
-      spentMs[d] = Number.POSITIVE_INFINITY;
-      for (const other of remaining)
-        if (other !== k && destOf(other) === d) results[other] = { kind: 'deferred' };
-      remaining = remaining.filter((other) => destOf(other) !== d);
+      });
       onePairAtATime = false;
     }
     return { results, spentMs };

@@ -16,6 +16,7 @@ import { Worker } from 'node:worker_threads';
 import type { ShapeFailureCode, ShapeSource } from '../cloudevents/shape.ts';
 import { STAGES } from '../cloudevents/stages.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { blamePair, SerialJobs } from './jobQueue.ts';
 import {
   CURSOR,
   CURSOR_SLOTS,
@@ -72,9 +73,7 @@ export class ExpressionThread {
   private readonly cursor = new Int32Array(this.cursorBuffer);
   private readonly wallBuffer = new SharedArrayBuffer(8);
   private readonly wall = new Float64Array(this.wallBuffer);
-  private queue: Promise<unknown> = Promise.resolve();
-  /** Jobs queued or running on this thread. */
-  load = 0;
+  private readonly jobQueue = new SerialJobs();
   private running: Running | undefined;
   private lastError: (Error & { code?: string }) | undefined;
   private jobs = 0;
@@ -88,14 +87,14 @@ export class ExpressionThread {
     this.options = options;
   }
 
+  /** Jobs queued or running on this thread. */
+  get load(): number {
+    return this.jobQueue.load;
+  }
+
   /** Runs a job after the ones queued before it. */
   run(job: PoolJob): Promise<PoolResult> {
-    this.load += 1;
-    const turn = this.queue.then(() => this.evaluate(job));
-    this.queue = turn.catch(() => {});
-    return turn.finally(() => {
-      this.load -= 1;
-    });
+    return this.jobQueue.run(job, (j) => this.evaluate(j));
   }
 
   private async evaluate(job: PoolJob): Promise<PoolResult> {
@@ -142,17 +141,11 @@ export class ExpressionThread {
         why: 'the expression thread ended before evaluating anything',
       };
       const k = remaining[ended.pair] ?? (remaining[0] as number);
-      const d = destOf(k);
-      const source = sources[d];
-      results[k] = {
+      remaining = blamePair({ results, spentMs, remaining, destOf }, k, {
         kind: 'fail',
         code: ended.code,
-        error: failureText(ended, source, this.options.memoryMb),
-      };
-      spentMs[d] = Number.POSITIVE_INFINITY;
-      for (const other of remaining)
-        if (other !== k && destOf(other) === d) results[other] = { kind: 'deferred' };
-      remaining = remaining.filter((other) => destOf(other) !== d);
+        error: failureText(ended, sources[destOf(k)], this.options.memoryMb),
+      });
     }
     return { results, spentMs };
   }
