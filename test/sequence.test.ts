@@ -82,3 +82,53 @@ test('courier-sequence increases per key, and is the same on every retry and on 
   assert.equal(sequenceOf(replayed), first.get(rejectedOnce), 'the replay has the same sequence');
   await receiver.close();
 });
+
+test("a router dead letter's replay carries the event's courier-sequence too", async () => {
+  const receiver = await startReceiver();
+  // The transform cannot handle the event: the router dead-letters it unshaped (transform-failed).
+  const broken = testConfig([
+    { id: 'shaped', url: receiver.url, transform: 'data.ok ? { "id": id } : $error("not ok")' },
+  ]);
+  await provision(broken);
+  const app = await startCourier(broken);
+  try {
+    await produceRaw(broken, [
+      { key: 'k', value: eventJson('shaped-0', 'order.created', { ok: true }) },
+      { key: 'k', value: eventJson('shaped-1', 'order.created', { ok: false }) },
+    ]);
+    await readDlq(broken, 'shaped', 1, 20_000);
+    await waitFor(() => receiver.accepted.some((r) => r.json.id === 'shaped-0'), {
+      message: 'the first delivered',
+    });
+  } finally {
+    await app.stop();
+  }
+  // Fixed, and replayed: routed again under the new transform, with its original sequence.
+  const fixed = {
+    ...broken,
+    destinations: broken.destinations.map((d) => ({ ...d, transform: '{ "id": id }' })),
+  };
+  const path = writeConfig(fixed);
+  const running = await startCourier(fixed);
+  try {
+    const replay = await courierCli([
+      'replay',
+      '--destination',
+      'shaped',
+      '--event',
+      'shaped-1',
+      '--config',
+      path,
+    ]);
+    assert.equal(replay.code, 0, replay.stdout + replay.stderr);
+    await waitFor(() => receiver.accepted.some((r) => r.json.id === 'shaped-1'), {
+      message: 'the replay delivered',
+    });
+    const sequenceOf = (id: string) =>
+      Number(receiver.accepted.find((r) => r.json.id === id)?.headers['courier-sequence']);
+    assert.equal(sequenceOf('shaped-1'), sequenceOf('shaped-0') + 1, 'the next offset of its partition');
+  } finally {
+    await running.stop();
+  }
+  await receiver.close();
+});

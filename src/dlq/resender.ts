@@ -115,10 +115,25 @@ export class Resender {
    * An event routed for this destination alone, as the router would: its types and filter decide,
    * its transform and headers shape it, its limits hold. The record, or why there is none.
    */
+  /**
+   * Routes `event` (read from `message`, partition `partition` of the replay's source) for this
+   * destination alone, as a fresh replay: attempt 0, replay marks, and `carried` (sequence, trace).
+   */
   private async route(
     event: CloudEvent,
-    carried: { key: Buffer | null; headers: IHeaders | undefined; meta: EventMeta },
+    message: KafkaMessage,
+    partition: number,
+    source: string,
+    carried: Pick<EventMeta, 'sequence' | 'traceparent'>,
   ): Promise<{ record: Message } | { failed: string } | { notForIt: string }> {
+    const meta: EventMeta = {
+      eventId: event.id,
+      eventType: event.type,
+      attemptsBefore: 0,
+      force: false,
+      replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source },
+      ...carried,
+    };
     const json = JSON.stringify(event);
     const parts: RoutedPart[] = [];
     const [summary] = await this.options.fanOut.route(
@@ -127,10 +142,10 @@ export class Resender {
           event,
           json,
           carried: {
-            key: carried.key ?? Buffer.from(event.id),
+            key: message.key ?? Buffer.from(event.id),
             value: Buffer.from(json),
-            userHeaders: userHeaders(carried.headers),
-            meta: carried.meta,
+            userHeaders: userHeaders(message.headers),
+            meta,
           },
         },
       ],
@@ -168,18 +183,8 @@ export class Resender {
       );
       return undefined;
     }
-    const routed = await this.route(event, {
-      key: message.key,
-      headers: message.headers,
-      meta: {
-        eventId: event.id,
-        eventType: event.type,
-        attemptsBefore: 0,
-        force: false,
-        replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: 'events' },
-        sequence: message.offset,
-      },
-    });
+    // Read from the events topic: its offset there is the event's sequence.
+    const routed = await this.route(event, message, partition, 'events', { sequence: message.offset });
     if ('notForIt' in routed) {
       summary.notForIt = (summary.notForIt ?? 0) + 1;
       if (routed.notForIt.startsWith('its filter failed'))
@@ -262,16 +267,11 @@ export class Resender {
         options.print(`still fails ${eventId} (${where}): not a CloudEvent: ${(err as Error).message}`);
         return;
       }
-      const routed = await this.route(event, {
-        key: message.key,
-        headers: message.headers,
-        meta: {
-          eventId: event.id,
-          eventType: event.type,
-          attemptsBefore: 0,
-          force: false,
-          replay: { at: this.replayedAt, offset: `${partition}:${message.offset}`, source: options.source },
-        },
+      // The event's sequence and trace, as its dead letter carries them from the router.
+      const { sequence, traceparent } = readEventMeta(message.headers, '');
+      const routed = await this.route(event, message, partition, options.source, {
+        ...(sequence ? { sequence } : {}),
+        ...(traceparent ? { traceparent } : {}),
       });
       if (!('record' in routed)) {
         summary.failed += 1;
