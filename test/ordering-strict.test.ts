@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { type RunningCourier, startCourier } from './helpers/courier.ts';
+import { eventJson } from './helpers/measure.ts';
 import { type ReceivedRequest, startReceiver } from './helpers/receiver.ts';
 import { produceRaw, provision, testConfig, waitFor } from './helpers/stack.ts';
 
@@ -50,13 +51,7 @@ test('strict ordering: each key in produced order across retries and rebalances;
   const events = Array.from({ length: PER_KEY }, (_, seq) =>
     KEYS.map((key) => ({
       key,
-      value: JSON.stringify({
-        specversion: '1.0',
-        id: `${key}-${seq}`,
-        type: 'ledger.entry',
-        source: 'test',
-        data: { key, seq },
-      }),
+      value: eventJson(`${key}-${seq}`, 'ledger.entry', { key, seq }),
     })),
   ).flat();
   // Half now, and the rest once a third instance joined (a rebalance in the middle).

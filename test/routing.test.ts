@@ -109,13 +109,7 @@ describe('a backfill routes like the router', () => {
       config,
       [1, 2, 3, 4].map((n) => ({
         key: `k${n}`,
-        value: JSON.stringify({
-          specversion: '1.0',
-          id: `bf-${n}`,
-          type: 'order.created',
-          source: 't',
-          data: { n, big: n === 4 },
-        }),
+        value: eventJson(`bf-${n}`, 'order.created', { n, big: n === 4 }),
       })),
     );
     const path = writeConfig(config);

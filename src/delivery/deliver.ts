@@ -98,6 +98,8 @@ export class Deliverer {
   /** What a response must never carry into Courier's records: this destination's secrets. */
   private readonly staticSecrets: string[];
   private readonly secretHeaders: string[];
+  /** The destination as its attempt spans name it (tracing on), worked out once. */
+  private readonly spanTarget: ReturnType<typeof spanUrl> | undefined;
   /** How long a claim may wait for a rate-limit permit before it is taken again (lock safety). */
   private readonly reclaimAfterMs: number;
   /** Deliveries under way, and who waits for there to be none (a reload retiring this deliverer). */
@@ -112,6 +114,7 @@ export class Deliverer {
     this.statusRules = statusRulesOf(options.destination);
     const d = options.destination;
     const auth = d.auth;
+    this.spanTarget = options.tracing ? spanUrl(options.destination.url) : undefined;
     this.staticSecrets = [
       ...d.secrets,
       ...Object.values(this.fixedHeaders),
@@ -208,7 +211,7 @@ export class Deliverer {
       ...(meta.sequence ? { 'courier-sequence': meta.sequence } : {}),
     } as Record<string, string>;
     const span = this.options.tracing?.attempt(parentTrace(message), {
-      ...spanUrl(destination.url),
+      ...this.spanTarget,
       'courier.destination': destination.id,
       'courier.event.id': meta.eventId,
       ...(meta.attemptsBefore > 0 ? { 'http.request.resend_count': meta.attemptsBefore } : {}),

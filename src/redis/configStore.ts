@@ -2,6 +2,7 @@
 // a reload of this file change?) and for rollouts (which instance runs which version?). Secrets
 // are stored as fingerprints only: a diff sees that a secret changed, nobody can read one back.
 import { hostname } from 'node:os';
+import { settledBy } from '../clock.ts';
 import { configVersion } from '../config/diff.ts';
 import { fingerprintSecrets } from '../config/mask.ts';
 import type { CourierConfig } from '../config/schema.ts';
@@ -78,11 +79,7 @@ export class ConfigStore {
     timer.unref();
     return async (deadline = Number.POSITIVE_INFINITY) => {
       clearInterval(timer);
-      const left = this.leave().catch(() => {});
-      const bound = Math.max(0, deadline - Date.now());
-      if (Number.isFinite(bound))
-        await Promise.race([left, new Promise((resolve) => setTimeout(resolve, bound).unref())]);
-      else await left;
+      await settledBy(this.leave(), deadline);
     };
   }
 
