@@ -2,7 +2,7 @@
 // process together with all its descendants (cluster workers included). Every child is started
 // in its own process group and every group is killed at the end, even on failure.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 let ticksPerSecond = 100;
 try {
@@ -213,4 +213,48 @@ export class RssSampler {
 /** Whether a child started here is still running. */
 export function isRunning(child: Child): boolean {
   return children.has(child);
+}
+
+/** Socket inodes held open by a process tree (its /proc/<pid>/fd links `socket:[inode]`). */
+function treeSocketInodes(root: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const pid of processTree(root)) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1] as string);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return inodes;
+}
+
+/** Established TCP connections of a process tree to a remote port (e.g. the brokers' 9092). */
+export function treeConnectionsTo(root: number, remotePort: number): number {
+  const inodes = treeSocketInodes(root);
+  const hexPort = remotePort.toString(16).toUpperCase().padStart(4, '0');
+  let count = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let lines: string[] = [];
+    try {
+      lines = readFileSync(table, 'utf8').split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      // sl local rem st tx:rx tr:when retrnsmt uid timeout inode; st 01 = ESTABLISHED
+      if (f.length < 10 || f[3] !== '01' || !f[2]?.endsWith(`:${hexPort}`)) continue;
+      if (inodes.has(f[9] as string)) count += 1;
+    }
+  }
+  return count;
 }

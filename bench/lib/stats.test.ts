@@ -1,7 +1,7 @@
 // Unit tests of the benchmark's pure figures.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { busiestCalendarSecond, busiestWindow, percentile, steadyRate } from './stats.ts';
+import { busiestCalendarSecond, busiestWindow, percentile, slope, steadyRate } from './stats.ts';
 
 test('steady rate is measured between the 10 % and 90 % arrivals', () => {
   // 1,000 arrivals, one per millisecond after a 5-second start-up gap for the first 50.
@@ -28,4 +28,38 @@ test('percentiles use the nearest rank', () => {
   assert.equal(percentile(values, 99), 99);
   assert.equal(percentile([7], 99), 7);
   assert.ok(Number.isNaN(percentile([], 50)));
+});
+
+test('slope is the least-squares rise per unit, NaN without two distinct x', () => {
+  assert.equal(
+    slope([
+      [0, 100],
+      [1, 101],
+      [2, 102],
+      [3, 103],
+    ]),
+    1,
+  );
+  // Noise around a flat line: a slope near zero, not the last-minus-first difference.
+  assert.equal(
+    Math.round(
+      slope([
+        [0, 100],
+        [1, 104],
+        [2, 100],
+        [3, 104],
+        [4, 100],
+      ]) * 100,
+    ) / 100,
+    0,
+  );
+  assert.ok(Number.isNaN(slope([[1, 5]])));
+  assert.ok(
+    Number.isNaN(
+      slope([
+        [1, 5],
+        [1, 6],
+      ]),
+    ),
+  );
 });
