@@ -239,6 +239,65 @@ interface Latency {
   maxMs: number;
   /** Courier only: where the milliseconds went, from its attempt records and the receiver. */
   hops?: Hop[];
+  /** Courier only: its event loop's delay and its GC pauses over the timed run (its /metrics). */
+  runtime?: Runtime;
+}
+
+interface Runtime {
+  loopP99Ms: number;
+  loopMaxMs: number;
+  /** GC pauses by kind: how many, their total, and how many took 10 ms or more. */
+  gc: Record<string, { count: number; totalMs: number; over10Ms: number }>;
+}
+
+/** Courier's /metrics (the default port: one Courier at a time in these phases). */
+const COURIER_METRICS = 'http://127.0.0.1:9464/metrics';
+
+interface GcCounters {
+  [kind: string]: { count: number; sum: number; le10ms: number };
+}
+
+/**
+ * Reads the event-loop delay (prom-client resets its histogram at each scrape, so a scrape before
+ * a run starts the window) and the GC histograms (cumulative: the caller subtracts).
+ */
+async function scrapeRuntime(): Promise<{ loopP99Ms: number; loopMaxMs: number; gc: GcCounters }> {
+  const text = await (await request(COURIER_METRICS)).body.text();
+  const one = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  const gc: GcCounters = {};
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum|bucket)\{([^}]*)\} (\S+)$/gm)) {
+    const labels = m[2] as string;
+    const kind = /kind="([^"]+)"/.exec(labels)?.[1] ?? '?';
+    const entry = gc[kind] ?? { count: 0, sum: 0, le10ms: 0 };
+    gc[kind] = entry;
+    const value = Number(m[3]);
+    if (m[1] === 'count') entry.count = value;
+    else if (m[1] === 'sum') entry.sum = value;
+    else if (/le="0\.01"/.test(labels)) entry.le10ms = value;
+  }
+  return {
+    loopP99Ms: round(one('nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+    loopMaxMs: round(one('nodejs_eventloop_lag_max_seconds') * 1000, 1),
+    gc,
+  };
+}
+
+function runtimeBetween(
+  before: GcCounters,
+  after: { loopP99Ms: number; loopMaxMs: number; gc: GcCounters },
+): Runtime {
+  const gc: Runtime['gc'] = {};
+  for (const [kind, a] of Object.entries(after.gc)) {
+    const b = before[kind] ?? { count: 0, sum: 0, le10ms: 0 };
+    const count = a.count - b.count;
+    if (count > 0)
+      gc[kind] = {
+        count,
+        totalMs: round((a.sum - b.sum) * 1000, 1),
+        over10Ms: count - (a.le10ms - b.le10ms),
+      };
+  }
+  return { loopP99Ms: after.loopP99Ms, loopMaxMs: after.loopMaxMs, gc };
 }
 
 /**
@@ -256,8 +315,10 @@ async function measureLatency(
   await producePaced({ topic, run, perSecond: 200, seconds: 1, from });
   await waitForCount(system, 200, 60_000);
   await receiver('reset');
+  const runtimeBefore = attemptsTopic ? await scrapeRuntime().catch(() => undefined) : undefined;
   const events = await producePaced({ topic, run, perSecond: rate, seconds: LATENCY_S, from: from + 200 });
   await waitForCount(system, events, 60_000);
+  const runtimeAfter = runtimeBefore ? await scrapeRuntime().catch(() => undefined) : undefined;
   const { latencies } = await receiver<Report>('report');
   const latency: Latency = {
     rate,
@@ -266,6 +327,7 @@ async function measureLatency(
     p99Ms: round(percentile(latencies, 99), 1),
     maxMs: round(Math.max(...latencies), 1),
   };
+  if (runtimeBefore && runtimeAfter) latency.runtime = runtimeBetween(runtimeBefore.gc, runtimeAfter);
   if (attemptsTopic) latency.hops = await hopsOf(attemptsTopic, await receiver<Timed[]>('timed'));
   return { latency, next: from + 200 + events };
 }
@@ -837,6 +899,15 @@ function printReport(failure?: string): void {
         lines.push(
           `    ${h.hop.padEnd(60)} ${fmt(h.p50Ms, ' ms').padStart(10)} ${fmt(h.p99Ms, ' ms').padStart(10)}`,
         );
+    }
+    if (cl?.runtime) {
+      const r = cl.runtime;
+      const gcs = Object.entries(r.gc)
+        .map(([kind, g]) => `${kind} ${g.count} (${g.totalMs} ms, ${g.over10Ms} ≥ 10 ms)`)
+        .join(', ');
+      lines.push(
+        `  courier runtime over the run: event-loop delay p99 ${fmt(r.loopP99Ms, ' ms')}, max ${fmt(r.loopMaxMs, ' ms')}; GC pauses: ${gcs || 'none'}`,
+      );
     }
   }
   const so = results.scaleout as ScaleoutResult | undefined;

@@ -8,7 +8,7 @@
 //           and RSS while delivering.
 // Then the cost of a destination from the difference between the largest count and the smallest,
 // and the issue's targets (200 idle destinations: ≤ 2 % of one core, ≤ 1 MiB RSS each) as met or
-// NOT met. Prints a table and one JSON line.
+// NOT met. Prints a table and one JSON line. BENCH_COURIER_NODE_ARGS adds Node flags (a profile).
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -122,6 +122,7 @@ async function measure(count: number): Promise<CountResult> {
   const child = startNode({
     name: `courier run (${count} destinations)`,
     args: [
+      ...(env.BENCH_COURIER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
       '--disable-warning=TimeoutNegativeWarning',
       join(ROOT, 'src/cli/main.ts'),
       'run',

@@ -56,6 +56,8 @@ export interface DestinationActorOptions {
   window: WindowLimits;
   /** Watches the consumer for a crash kafkajs will not restart. */
   watch?: ConsumerWatch;
+  /** Partitions of the destination topic as configured (sizes each fetch: see fetchSizes). */
+  partitions?: number;
   /** Graceful hand-overs of the destination topic's partitions (see PartitionRunnerOptions). */
   handOvers?: PartitionRunnerOptions['handOvers'];
   /** How often shared pause state is read from Redis. */
@@ -116,7 +118,12 @@ export class DestinationActor {
     this.log = options.logger.child({ component: 'actor', destination: this.id });
     this.runner = new PartitionRunner({
       name: `deliver:${this.id}`,
-      consumer: destinationConsumer(options.kafka, options.groupId, options.sessionTimeoutMs),
+      consumer: destinationConsumer(options.kafka, {
+        groupId: options.groupId,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        window: options.window,
+        partitions: options.partitions ?? 1,
+      }),
       groupId: options.groupId,
       topic: options.topic,
       concurrency: options.destination.concurrency,

@@ -216,6 +216,7 @@ export class DestinationFleet {
       retentionMs: config.kafka.retentionMs,
       rescueAtShare: config.kafka.rescueAtRetentionShare,
       window: destination.window,
+      partitions: destination.partitions ?? config.kafka.partitions.destination,
       handOvers: new HandOvers({ redis, keys, groupId, owner: liveness.id }),
       ...(this.options.tracing ? { tracing: this.options.tracing } : {}),
       ...(this.options.pausePollMs ? { pausePollMs: this.options.pausePollMs } : {}),

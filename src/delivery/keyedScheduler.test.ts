@@ -35,10 +35,58 @@ test('same key runs in order, other keys concurrently up to the limit', async ()
   assert.ok(order.indexOf('end a1') < order.indexOf('start a2'));
 });
 
-test('a task sees the previous result of its key', async () => {
-  const s = new KeyedScheduler(4);
-  const first = s.run<string>('k', async () => 'hold');
-  const second = s.run<string>('k', async (prev) => `after ${prev}`);
-  assert.equal(await first, 'hold');
-  assert.equal(await second, 'after hold');
+test('a task that fails, at once or later, frees its key and its slot', async () => {
+  const s = new KeyedScheduler(1);
+  const thrown = s.run('k', () => {
+    throw new Error('sync');
+  });
+  const rejected = s.run('k', async () => {
+    throw new Error('async');
+  });
+  const after = s.run('k', async () => 'ran');
+  const other = s.run('j', async () => 'other ran');
+  await assert.rejects(thrown, /sync/);
+  await assert.rejects(rejected, /async/);
+  assert.equal(await after, 'ran');
+  assert.equal(await other, 'other ran');
+  assert.equal(s.size, 0);
+});
+
+test('a key whose task finished waits behind keys already ready (FIFO across keys)', async () => {
+  const s = new KeyedScheduler(1);
+  const order: string[] = [];
+  let release: () => void = () => {};
+  const first = s.run('a', () => new Promise<void>((r) => (release = r)).then(() => order.push('a1')));
+  const all = [first, s.run('a', async () => order.push('a2')), s.run('b', async () => order.push('b1'))];
+  assert.equal(s.size, 3);
+  release();
+  await Promise.all(all);
+  // a2 became ready when a1 ended, after b1 was already waiting for the one slot.
+  assert.deepEqual(order, ['a1', 'b1', 'a2']);
+});
+
+test('ten thousand waiting tasks run in order per key', async () => {
+  const s = new KeyedScheduler(8);
+  const seen = new Map<string, number[]>();
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const key = `k${i % 37}`;
+    all.push(
+      s.run(key, async () => {
+        const list = seen.get(key) ?? [];
+        list.push(i);
+        seen.set(key, list);
+      }),
+    );
+  }
+  await Promise.all(all);
+  for (const list of seen.values())
+    assert.deepEqual(
+      list,
+      [...list].sort((x, y) => x - y),
+    );
+  assert.equal(
+    [...seen.values()].reduce((n, l) => n + l.length, 0),
+    10_000,
+  );
 });

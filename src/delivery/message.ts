@@ -17,23 +17,38 @@ export interface DeliveryMessage extends CarriedEvent {
   fetchedAt?: number;
 }
 
+/** Bytes a fetched message holds in memory (value, key, headers, and a little for the object). */
+export function heldBytes(message: KafkaMessage): number {
+  let headerBytes = 0;
+  const headers = message.headers;
+  if (headers) {
+    for (const name in headers) {
+      const v = headers[name];
+      headerBytes += name.length + (Buffer.isBuffer(v) ? v.length : String(v ?? '').length);
+    }
+  }
+  return (message.value?.length ?? 0) + (message.key?.length ?? 0) + headerBytes + 200;
+}
+
+/** The ordering key of a fetched message: its Kafka key, else its partition and offset. */
+export function orderingKeyOf(message: KafkaMessage, partition: number): string {
+  return message.key ? message.key.toString('latin1') : `${partition}:${message.offset}`;
+}
+
 export function toDeliveryMessage(
   message: KafkaMessage,
   partition: number,
   fetchedAt?: number,
+  size = heldBytes(message),
 ): DeliveryMessage {
-  let headerBytes = 0;
-  for (const [name, v] of Object.entries(message.headers ?? {})) {
-    headerBytes += name.length + (Buffer.isBuffer(v) ? v.length : String(v ?? '').length);
-  }
   return {
     partition,
     offset: Number(message.offset),
     key: message.key,
-    orderingKey: message.key ? message.key.toString('latin1') : `${partition}:${message.offset}`,
+    orderingKey: orderingKeyOf(message, partition),
     value: message.value,
     timestamp: Number(message.timestamp),
-    size: (message.value?.length ?? 0) + (message.key?.length ?? 0) + headerBytes + 200,
+    size,
     // No event id header (not written by the router): the id is qualified by partition, so
     // messages of two partitions never dedupe against each other.
     meta: readEventMeta(message.headers, `offset-${partition}-${message.offset}`),

@@ -8,7 +8,7 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { FakeClock } from '../../test/helpers/fakeClock.ts';
 import { createLogger } from '../telemetry/logger.ts';
 import type { DeliveryMessage } from './message.ts';
-import { PartitionRunner, type RunnerConsumer, type WindowLimits } from './partitionRunner.ts';
+import { fetchSizes, PartitionRunner, type RunnerConsumer, type WindowLimits } from './partitionRunner.ts';
 
 const TOPIC = 'courier.dest.crm';
 const GROUP_JOIN = 'consumer.group_join';
@@ -293,4 +293,19 @@ describe('partition runner', () => {
     assert.deepEqual(consumer.calls.slice(-2), ['commit', 'disconnect']);
     assert.deepEqual(handler.started, ['0:0'], 'the message behind it was never started');
   });
+});
+
+test("a fetch brings what the destination's window can take, not a fixed 512 KiB a partition", () => {
+  // The default window (5,000 messages, 16 MiB) over 6 partitions: 833 messages each, capped.
+  assert.deepEqual(fetchSizes({ messages: 5000, bytes: 16 * 2 ** 20 }, 6), {
+    maxBytesPerPartition: 512 * 1024,
+    maxBytes: 6 * 512 * 1024,
+  });
+  // A small window: its messages at ~2 KiB each.
+  assert.equal(fetchSizes({ messages: 600, bytes: 16 * 2 ** 20 }, 6).maxBytesPerPartition, 100 * 2048);
+  // The byte limit wins when it is the smaller share; never below 16 KiB.
+  assert.equal(fetchSizes({ messages: 5000, bytes: 600 * 1024 }, 6).maxBytesPerPartition, 100 * 1024);
+  assert.equal(fetchSizes({ messages: 10, bytes: 16 * 2 ** 20 }, 12).maxBytesPerPartition, 16 * 1024);
+  // The whole fetch is never under 1 MiB (a response holds at least one batch per partition).
+  assert.equal(fetchSizes({ messages: 10, bytes: 16 * 2 ** 20 }, 12).maxBytes, 2 ** 20);
 });

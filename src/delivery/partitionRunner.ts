@@ -8,14 +8,15 @@
 // its window holds a message, then paused (a resume then has work at hand at once).
 // It never imports the actor: it is given a handler, and the consumer through a narrow port (the
 // kafkajs one from `destinationConsumer`, or a scripted one in its unit tests).
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import { type Clock, preciseNow, settledBy, sleep, systemClock } from '../clock.ts';
 import { roleConsumer } from '../kafka/client.ts';
 import type { ConsumerWatch } from '../kafka/consumerWatch.ts';
+import { adaptFetchWait } from '../kafka/kafkajsPatches.ts';
 import { type CommitRound, PeriodicCommit } from '../kafka/periodicCommit.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { KeyedScheduler } from './keyedScheduler.ts';
-import { type DeliveryMessage, toDeliveryMessage } from './message.ts';
+import { type DeliveryMessage, heldBytes, orderingKeyOf, toDeliveryMessage } from './message.ts';
 import { OffsetTracker } from './offsetTracker.ts';
 
 export interface WindowLimits {
@@ -31,16 +32,53 @@ export type RunnerConsumer = Pick<
   'connect' | 'subscribe' | 'run' | 'pause' | 'resume' | 'commitOffsets' | 'disconnect' | 'on' | 'events'
 >;
 
+/**
+ * How long a fetch may wait on the broker for data: while nothing is paused, and while a partition
+ * is. Data ends the wait at once either way; the first bounds what an idle destination costs (a
+ * fetch and a heartbeat per wait) and how late it notices a rebalance or finishes a stop, the
+ * second how late a resumed partition is fetched.
+ */
+export const IDLE_FETCH_WAIT_MS = 2000;
+export const BUSY_FETCH_WAIT_MS = 100;
+
 /** How long cut sends get to record their retry before the runner stops waiting for them. */
 const CUT_GRACE_MS = 2_000;
 
+/** Bytes a fetched message is assumed to take when sizing a fetch by the window's message count. */
+const FETCH_BYTES_PER_MESSAGE = 2048;
+
+/**
+ * How much one fetch of a destination topic may bring: a partition's share of the window (its
+ * messages at ~2 KiB each, and no more than its share of the bytes), between 16 KiB and 512 KiB;
+ * and all partitions together. A fetch larger than the window can take is decoded and then mostly
+ * thrown away when the partition pauses: memory and CPU spent for nothing. (Kafka returns a
+ * record batch larger than the limit whole, so large events still flow.)
+ */
+export function fetchSizes(
+  window: WindowLimits,
+  partitions: number,
+): { maxBytesPerPartition: number; maxBytes: number } {
+  const n = Math.max(1, partitions);
+  const share = Math.min((window.messages / n) * FETCH_BYTES_PER_MESSAGE, window.bytes / n);
+  const maxBytesPerPartition = Math.round(Math.min(512 * 1024, Math.max(16 * 1024, share)));
+  return { maxBytesPerPartition, maxBytes: Math.max(1024 * 1024, maxBytesPerPartition * n) };
+}
+
 /** The kafkajs consumer of a destination topic, as the runner wants it. */
-export function destinationConsumer(kafka: Kafka, groupId: string, sessionTimeoutMs?: number): Consumer {
+export function destinationConsumer(
+  kafka: Kafka,
+  options: {
+    groupId: string;
+    sessionTimeoutMs?: number | undefined;
+    window: WindowLimits;
+    partitions: number;
+  },
+): Consumer {
   return roleConsumer(kafka, {
-    groupId,
-    sessionTimeoutMs,
-    maxBytesPerPartition: 512 * 1024,
-    maxWaitTimeInMs: 100,
+    groupId: options.groupId,
+    sessionTimeoutMs: options.sessionTimeoutMs,
+    ...fetchSizes(options.window, options.partitions),
+    maxWaitTimeInMs: BUSY_FETCH_WAIT_MS,
   });
 }
 
@@ -156,6 +194,13 @@ export class PartitionRunner {
         );
       });
     }
+    // A long poll while nothing is paused (an idle destination costs a fetch every
+    // IDLE_FETCH_WAIT_MS, not ten a second); a short one while a partition is paused, so that
+    // its resume is fetched at once (see kafka/kafkajsPatches.ts).
+    if (events.FETCH_START)
+      adaptFetchWait(this.consumer, () =>
+        this.paused.size > 0 || this.stopping ? BUSY_FETCH_WAIT_MS : IDLE_FETCH_WAIT_MS,
+      );
     this.options.watch?.add(this.options.name, this.consumer, this.options.groupId);
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.options.topic, fromBeginning: true });
@@ -287,23 +332,30 @@ export class PartitionRunner {
     return w;
   }
 
-  private accept(partition: number, messages: Parameters<typeof toDeliveryMessage>[0][]): void {
+  private accept(partition: number, messages: KafkaMessage[]): void {
     if (this.stopping) return;
     const w = this.windowOf(partition);
     const fetchedAt = preciseNow();
     for (const raw of messages) {
-      const message = toDeliveryMessage(raw, partition, fetchedAt);
-      if (!w.tracker.track(message.offset, message.timestamp)) continue;
-      w.bytes += message.size;
-      this.schedule(w, message);
+      if (!w.tracker.track(Number(raw.offset), Number(raw.timestamp))) continue;
+      const size = heldBytes(raw);
+      w.bytes += size;
+      this.schedule(w, raw, size, fetchedAt);
     }
     this.syncPause(partition);
   }
 
-  private schedule(w: Window, message: DeliveryMessage): void {
+  /**
+   * Queues a fetched message behind the earlier ones of its key. It waits as Kafka gave it (its
+   * buffers, no decoded headers) and is decoded when its turn comes: a full window holds bytes,
+   * not objects.
+   */
+  private schedule(w: Window, raw: KafkaMessage, size: number, fetchedAt: number): void {
     const signal = w.controller.signal;
     const task = this.scheduler
-      .run(message.orderingKey, async () => {
+      .run(orderingKeyOf(raw, w.partition), async () => {
+        if (signal.aborted) return;
+        const message = toDeliveryMessage(raw, w.partition, fetchedAt, size);
         for (;;) {
           if (signal.aborted) return;
           try {
@@ -319,7 +371,7 @@ export class PartitionRunner {
         }
       })
       .finally(() => {
-        w.bytes -= message.size;
+        w.bytes -= size;
         this.running.delete(task);
         this.syncPause(w.partition);
       });

@@ -1,4 +1,5 @@
 // The Kafka client: one kafkajs instance per process, its log lines routed into pino.
+
 import {
   type Consumer,
   Kafka,
@@ -12,6 +13,7 @@ import type { CourierConfig } from '../config/schema.ts';
 import { tlsOptions } from '../config/tls.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { saslOptions } from './auth.ts';
+import { patchKafkajs } from './kafkajsPatches.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -28,6 +30,12 @@ export function createKafka(
   overrides: Partial<KafkaConfig> = {},
 ): Kafka {
   const kafkaLog = logger.child({ component: 'kafkajs' });
+  const patched = patchKafkajs();
+  if (!patched.requestQueue || !patched.fetchWait)
+    kafkaLog.warn(
+      { patched },
+      'kafkajs internals not as expected: running it unrepaired (see kafka/kafkajsPatches.ts)',
+    );
   const { ssl, sasl } = config.kafka;
   return new Kafka({
     clientId: config.kafka.clientId,
@@ -105,12 +113,14 @@ export function roleConsumer(
     sessionTimeoutMs?: number | undefined;
     maxWaitTimeInMs: number;
     maxBytesPerPartition?: number;
+    maxBytes?: number;
   },
 ): Consumer {
   return kafka.consumer({
     groupId: options.groupId,
     maxWaitTimeInMs: options.maxWaitTimeInMs,
     ...(options.maxBytesPerPartition ? { maxBytesPerPartition: options.maxBytesPerPartition } : {}),
+    ...(options.maxBytes ? { maxBytes: options.maxBytes } : {}),
     ...sessionSettings(options.sessionTimeoutMs),
     retry: { ...CONSUMER_RETRY },
   });

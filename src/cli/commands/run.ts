@@ -16,6 +16,7 @@ import { Observability } from '../../observability/observability.ts';
 import { Reloader, type ReloadTarget } from '../../reload/reloader.ts';
 import { ConfigWatcher } from '../../reload/watcher.ts';
 import {
+  applyHeapGrowing,
   isWorker,
   leaveSupervisor,
   onSupervisorGone,
@@ -90,6 +91,7 @@ function reloadTriggers(reloader: Reloader, ctx: RunOptions, ready: Promise<unkn
 export async function run(config: CourierConfig, ctx: RunOptions): Promise<number> {
   const workers = ctx.workers ?? availableParallelism();
   if (workers > 1 && !isWorker()) return supervise(config, { ...ctx, workers });
+  applyHeapGrowing();
   try {
     return await runApp(config, ctx);
   } finally {
