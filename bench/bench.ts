@@ -1007,6 +1007,26 @@ function printReport(failure?: string): void {
     fmt(bl?.holdProcessRssMiB, ' MiB'),
     bl ? bl.holdProcessRssMiB <= 300 : undefined,
   );
+  // A lean worker (issue 29): ratios against the plain consumer of the same run.
+  const fanout = results.fanout as Drain | undefined;
+  target(
+    'RSS ≤ 400 MiB per process, fan-out to 10',
+    fmt(fanout?.peakProcessRssMiB, ' MiB'),
+    fanout ? fanout.peakProcessRssMiB <= 400 : undefined,
+  );
+  const plainCpu = (results.plain as Drain | undefined)?.cpuMsPerDelivery;
+  const cpuRatio = c && plainCpu ? round(c.cpuMsPerDelivery / plainCpu, 2) : undefined;
+  target(
+    'CPU per delivery ≤ 2.5 × plain',
+    fmt(cpuRatio, ' ×'),
+    cpuRatio === undefined ? undefined : cpuRatio <= 2.5,
+  );
+  for (const rate of LATENCY_RATES.filter((r) => r <= 200)) {
+    const cl = cls.find((l) => l.rate === rate);
+    const pl = pls.find((l) => l.rate === rate);
+    const ratio = cl && pl && pl.p99Ms > 0 ? round(cl.p99Ms / pl.p99Ms, 2) : undefined;
+    target(`p99 ≤ 3 × plain's at ${rate}/s`, fmt(ratio, ' ×'), ratio === undefined ? undefined : ratio <= 3);
+  }
   target(
     'rate-limited drain ≤ 0.05 rate-limiter Redis calls/delivery',
     fmt(bl?.limiterCallsPerDelivery),

@@ -280,7 +280,10 @@ async function scenario(workers: number): Promise<void> {
       (l) => l.trigger === 'SIGHUP',
     );
     assert.match(hup.msg, /^configuration reloaded \(SIGHUP\): nothing changed/);
-    // Through POST /-/reload: it answers what changed.
+    // Through POST /-/reload: it answers what changed. The file watcher sees the same change after
+    // its debounce, and on a busy machine it can apply the file before the POST arrives: then the
+    // POST answers that nothing is left to change, and the watcher's reload carries the diff.
+    const beforePost = outcomes().length;
     replaceFile(path, fileWith([first, { ...second, url: B2.url, secrets: [NEW_SECRET] }, third]));
     const posted = await fetch(`http://127.0.0.1:${port}/-/reload`, { method: 'POST' });
     const answer = (await posted.json()) as {
@@ -288,10 +291,15 @@ async function scenario(workers: number): Promise<void> {
       diff?: { changed: Array<{ id: string; fields: string[] }> };
     };
     assert.equal(posted.status, 200, JSON.stringify(answer));
-    assert.deepEqual(
-      answer.diff?.changed.map((c) => [c.id, c.fields]),
-      [['second', ['secrets']]],
-    );
+    const answered = (answer.diff?.changed ?? []).map((c) => [c.id, c.fields]);
+    if (answered.length > 0) assert.deepEqual(answered, [['second', ['secrets']]]);
+    else {
+      const byWatcher = outcomes()
+        .slice(beforePost)
+        .find((l) => l.trigger === 'file changed' && changedFields(l, 'second').length > 0);
+      assert.ok(byWatcher, `neither the POST nor the watcher applied the change: ${JSON.stringify(answer)}`);
+      assert.deepEqual(changedFields(byWatcher, 'second'), ['secrets']);
+    }
     const rotatedAt = Date.now();
     await waitFor(
       () => B2.accepted.some((r) => (produced.find((p) => p.id === r.json.id)?.at ?? 0) > rotatedAt),
