@@ -142,7 +142,8 @@ try {
       minute: round(minute, 2),
       rssMiB: round(treeRss(child.pid).totalMiB, 1),
       heapMiB: round((m.nodejs_heap_size_used_bytes ?? 0) / 2 ** 20, 1),
-      loopP99Ms: round((m.nodejs_eventloop_lag_p99_seconds ?? 0) * 1000, 1),
+      // Beyond prom-client's 10 ms sampling interval (an idle loop reads 10 ms).
+      loopP99Ms: round(Math.max(0, (m.nodejs_eventloop_lag_p99_seconds ?? 0) * 1000 - 10), 1),
       cpuPercent: round(((cpu - lastCpu) / (now - lastAt)) * 100, 1),
     };
     lastCpu = cpu;
