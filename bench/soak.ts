@@ -29,10 +29,27 @@ const log = (line: string) => console.error(`[soak ${new Date().toISOString().sl
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let delivered = 0;
+let duplicates = 0;
+/** Per destination path, a bit per event number seen (event ids end in `-<n>`). */
+const seen = new Map<string, Uint8Array>();
 const server = createServer((req, res) => {
   req.resume();
   req.on('end', () => {
     delivered += 1;
+    const id = String(req.headers['webhook-id'] ?? '');
+    const n = Number(id.slice(id.lastIndexOf('-') + 1));
+    if (Number.isInteger(n) && n >= 0) {
+      let bits = seen.get(req.url ?? '') ?? new Uint8Array(1 << 20);
+      if (n >> 3 >= bits.length) {
+        const grown = new Uint8Array(Math.max(bits.length * 2, (n >> 3) + 1));
+        grown.set(bits);
+        bits = grown;
+      }
+      seen.set(req.url ?? '', bits);
+      const byte = bits[n >> 3] ?? 0;
+      if (byte & (1 << (n & 7))) duplicates += 1;
+      else bits[n >> 3] = byte | (1 << (n & 7));
+    }
     res.end();
   });
 });
@@ -184,7 +201,7 @@ console.log(`  heap ${min('heapMiB')}–${max('heapMiB')} MiB, slope ${heapSlope
 console.log(
   `  event-loop delay p99 (per sample) mean ${mean('loopP99Ms')} ms, max ${max('loopP99Ms')} ms; CPU mean ${mean('cpuPercent')} % of a core`,
 );
-console.log(`  delivered ${delivered} of ${produced * DESTINATIONS}`);
+console.log(`  delivered ${delivered} of ${produced * DESTINATIONS} (${duplicates} a second time)`);
 console.log(
   `target: RSS slope < 1 MiB/min after warm-up: ${rssSlope} — ${Math.abs(rssSlope) < 1 ? 'met' : 'NOT met'}`,
 );
