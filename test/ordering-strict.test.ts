@@ -47,7 +47,6 @@ test('strict ordering: each key in produced order across retries and rebalances;
   ]);
   await provision(config);
   running.push(await startCourier(config), await startCourier(config));
-  const startedAt = Date.now();
   const events = Array.from({ length: PER_KEY }, (_, seq) =>
     KEYS.map((key) => ({
       key,

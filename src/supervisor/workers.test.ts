@@ -16,5 +16,8 @@ test("a worker's heap is sized to its destinations' windows unless NODE_OPTIONS 
 test("the old generation's growing factor is set unless the operator set it", () => {
   assert.equal(applyHeapGrowing('--heap-growing-percent=80', []), undefined);
   assert.equal(applyHeapGrowing('', ['--heap_growing_percent=80']), undefined);
-  assert.equal(applyHeapGrowing('--max-old-space-size=512', []), `--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  assert.equal(
+    applyHeapGrowing('--max-old-space-size=512', []),
+    `--heap-growing-percent=${HEAP_GROWING_PERCENT}`,
+  );
 });
