@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { waitFor } from '../test/helpers/stack.ts';
 import { sharedBeats, systemClock } from './clock.ts';
-
-const until = async (check: () => boolean) => {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 test('intervals of one period share one Node timer, and each stops on its own', async () => {
   const before = sharedBeats();
@@ -17,11 +10,11 @@ test('intervals of one period share one Node timer, and each stops on its own', 
   const b = systemClock.setInterval(() => ticks.b++, 20);
   const c = systemClock.setInterval(() => ticks.c++, 30);
   assert.equal(sharedBeats(), before + 2);
-  await until(() => ticks.a >= 2 && ticks.b >= 2 && ticks.c >= 2);
+  await waitFor(() => ticks.a >= 2 && ticks.b >= 2 && ticks.c >= 2, { timeoutMs: 5000 });
   systemClock.clear(a);
   const b0 = ticks.b;
   const a0 = ticks.a;
-  await until(() => ticks.b >= b0 + 2);
+  await waitFor(() => ticks.b >= b0 + 2, { timeoutMs: 5000 });
   assert.equal(ticks.a, a0);
   systemClock.clear(b);
   systemClock.clear(b); // twice: harmless
@@ -41,7 +34,7 @@ test('an interval that throws does not stop the others of its beat, and the erro
   }, 15);
   const good = systemClock.setInterval(() => ran++, 15);
   try {
-    await until(() => ran >= 2 && errors.length >= 1);
+    await waitFor(() => ran >= 2 && errors.length >= 1, { timeoutMs: 5000 });
   } finally {
     systemClock.clear(bad);
     systemClock.clear(good);

@@ -14,15 +14,7 @@ import {
 import { patchKafkajs } from '../src/kafka/kafkajsPatches.ts';
 import { createLogger } from '../src/telemetry/logger.ts';
 import { openProducer } from './helpers/measure.ts';
-import { createKafkaForTest, testConfig, withAdmin } from './helpers/stack.ts';
-
-const until = async (what: string, check: () => boolean, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+import { createKafkaForTest, testConfig, waitFor, withAdmin } from './helpers/stack.ts';
 
 test('an idle destination long-polls, its connections do not spin, and a message or a resume is fetched at once', async () => {
   assert.deepEqual(patchKafkajs(), { requestQueue: true, fetchWait: true });
@@ -79,7 +71,7 @@ test('an idle destination long-polls, its connections do not spin, and a message
   const producer = await openProducer(config);
   try {
     await runner.start();
-    await until('the group join', () => joined);
+    await waitFor(() => joined, { message: 'the group join', timeoutMs: 30_000 });
     // Idle for three long polls: a fixed 100 ms wait would have fetched ~60 times.
     const f0 = fetches;
     const c0 = checks;
@@ -96,7 +88,10 @@ test('an idle destination long-polls, its connections do not spin, and a message
 
     // A message produced during a long poll is delivered (the broker answers the poll at once).
     await producer.send([{ key: 'a', value: 'during-poll' }], topic);
-    await until('the message sent during a long poll', () => handled.includes('during-poll'));
+    await waitFor(() => handled.includes('during-poll'), {
+      message: 'the message sent during a long poll',
+      timeoutMs: 30_000,
+    });
 
     // Gate shut: each partition is fetched until it holds a message, then paused (and polled
     // short). What is produced while paused is fetched after the resume.
@@ -104,7 +99,10 @@ test('an idle destination long-polls, its connections do not spin, and a message
     gate = { opened: new Promise<void>((r) => (open = r)), open: () => open() };
     runner.setFlowing(false);
     await producer.send([{ key: 'first', value: 'held-first' }], topic);
-    await until('the first held message at its handler', () => waiting >= 1);
+    await waitFor(() => waiting >= 1, {
+      message: 'the first held message at its handler',
+      timeoutMs: 30_000,
+    });
     await producer.send(
       Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `held-${i}` })),
       topic,
@@ -113,10 +111,10 @@ test('an idle destination long-polls, its connections do not spin, and a message
     gate = undefined;
     g.open();
     runner.setFlowing(true);
-    await until(
-      'every held message after the resume',
-      () => handled.filter((h) => h.startsWith('held-')).length === 21,
-    );
+    await waitFor(() => handled.filter((h) => h.startsWith('held-')).length === 21, {
+      message: 'every held message after the resume',
+      timeoutMs: 30_000,
+    });
   } finally {
     RequestQueue.prototype.checkPendingRequests = check;
     await producer.close();

@@ -35,20 +35,24 @@ export function orderingKeyOf(message: KafkaMessage, partition: number): string 
   return message.key ? message.key.toString('latin1') : `${partition}:${message.offset}`;
 }
 
+/**
+ * Decodes a fetched message. `known` is what the window worked out when it took the message
+ * (`orderingKeyOf`, `heldBytes`, when it was fetched), not worked out again.
+ */
 export function toDeliveryMessage(
   message: KafkaMessage,
   partition: number,
-  fetchedAt?: number,
-  size = heldBytes(message),
+  known: { orderingKey: string; size: number; fetchedAt?: number },
 ): DeliveryMessage {
+  const { fetchedAt } = known;
   return {
     partition,
     offset: Number(message.offset),
     key: message.key,
-    orderingKey: orderingKeyOf(message, partition),
+    orderingKey: known.orderingKey,
     value: message.value,
     timestamp: Number(message.timestamp),
-    size,
+    size: known.size,
     // No event id header (not written by the router): the id is qualified by partition, so
     // messages of two partitions never dedupe against each other.
     meta: readEventMeta(message.headers, `offset-${partition}-${message.offset}`),

@@ -352,10 +352,11 @@ export class PartitionRunner {
    */
   private schedule(w: Window, raw: KafkaMessage, size: number, fetchedAt: number): void {
     const signal = w.controller.signal;
+    const orderingKey = orderingKeyOf(raw, w.partition);
     const task = this.scheduler
-      .run(orderingKeyOf(raw, w.partition), async () => {
+      .run(orderingKey, async () => {
         if (signal.aborted) return;
-        const message = toDeliveryMessage(raw, w.partition, fetchedAt, size);
+        const message = toDeliveryMessage(raw, w.partition, { orderingKey, size, fetchedAt });
         for (;;) {
           if (signal.aborted) return;
           try {

@@ -1,7 +1,7 @@
 // Two narrow repairs of kafkajs 2.2.4 internals (the project is unmaintained: its fixes sit in
 // open pull requests), applied at run time to the module every kafkajs client uses. Each checks
-// the shape it patches; should a release change it, that patch is skipped (and reported by
-// `kafkajsPatched()`), and kafkajs behaves as shipped.
+// the shape it patches; should a release change it, that patch is skipped (`patchKafkajs()` says
+// which took, and createKafka logs a warning), and kafkajs behaves as shipped.
 //
 // 1. The request queue's idle loop (tulios/kafkajs#1556, #1704, #1751): with nothing pending and
 //    no throttle, `scheduleCheckPendingRequests` sets a timer of a negative delay, which Node runs

@@ -256,6 +256,11 @@ export function superviseWorkers(o: SuperviseOptions): Promise<number> {
   });
 }
 
+/** Whether Node flags (NODE_OPTIONS, argv) set V8's `flag`, spelt with dashes or underscores. */
+function setsFlag(flag: string, ...sources: readonly string[]): boolean {
+  return sources.some((source) => source.replaceAll('_', '-').includes(`--${flag}`));
+}
+
 /**
  * How much V8 lets the old generation grow past what survived its last full collection, in
  * percent. V8's own factor goes up to 4× when collections are cheap next to the program's work,
@@ -277,7 +282,7 @@ export function applyHeapGrowing(
   nodeOptions = process.env.NODE_OPTIONS ?? '',
   execArgv: readonly string[] = process.execArgv,
 ): string | undefined {
-  if (/--heap[-_]growing[-_]percent/.test([nodeOptions, ...execArgv].join(' '))) return undefined;
+  if (setsFlag('heap-growing-percent', nodeOptions, ...execArgv)) return undefined;
   const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
   v8.setFlagsFromString(flag);
   return flag;
@@ -295,8 +300,8 @@ export function workerHeapFlags(
 ): string[] {
   const windowsMiB = windowBytes.reduce((sum, b) => sum + b, 0) / (1024 * 1024);
   return [
-    ...(/--max[-_]semi[-_]space[-_]size/.test(nodeOptions) ? [] : ['--max-semi-space-size=8']),
-    ...(/--max[-_]old[-_]space[-_]size/.test(nodeOptions)
+    ...(setsFlag('max-semi-space-size', nodeOptions) ? [] : ['--max-semi-space-size=8']),
+    ...(setsFlag('max-old-space-size', nodeOptions)
       ? []
       : [`--max-old-space-size=${Math.ceil(160 + 1.5 * windowsMiB)}`]),
   ];
