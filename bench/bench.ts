@@ -19,6 +19,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { COURIER_CLI, courierRunArgs, metricValue } from './lib/courier.ts';
 import { eventBody, nowMs } from './lib/events.ts';
 import {
   type Child,
@@ -266,7 +267,6 @@ interface GcCounters {
  */
 async function scrapeRuntime(): Promise<{ loopP99Ms: number; loopMaxMs: number; gc: GcCounters }> {
   const text = await (await request(COURIER_METRICS)).body.text();
-  const one = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   const gc: GcCounters = {};
   for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum|bucket)\{([^}]*)\} (\S+)$/gm)) {
     const labels = m[2] as string;
@@ -282,8 +282,8 @@ async function scrapeRuntime(): Promise<{ loopP99Ms: number; loopMaxMs: number; 
   // idle loop shows 10 ms. The delay is what lies beyond that.
   const beyondSampling = (seconds: number) => round(Math.max(0, seconds * 1000 - LOOP_SAMPLING_MS), 1);
   return {
-    loopP99Ms: beyondSampling(one('nodejs_eventloop_lag_p99_seconds')),
-    loopMaxMs: beyondSampling(one('nodejs_eventloop_lag_max_seconds')),
+    loopP99Ms: beyondSampling(metricValue(text, 'nodejs_eventloop_lag_p99_seconds')),
+    loopMaxMs: beyondSampling(metricValue(text, 'nodejs_eventloop_lag_max_seconds')),
     gc,
   };
 }
@@ -471,7 +471,7 @@ async function courierSetup(
 function courierCli(prefix: string, args: string[]): Promise<void> {
   return runNode({
     name: `courier ${args[0]}`,
-    args: ['--disable-warning=TimeoutNegativeWarning', join(ROOT, 'src/cli/main.ts'), ...args],
+    args: ['--disable-warning=TimeoutNegativeWarning', COURIER_CLI, ...args],
     log: join(dir, `${prefix}-cli.log`),
     timeoutMs: 120_000,
   });
@@ -485,15 +485,10 @@ function startCourier(setup: CourierSetup, options: { args?: string[]; tag?: str
   const tag = options.tag ? `-${options.tag}` : '';
   return startNode({
     name: `courier run (${setup.prefix}${tag})`,
-    args: [
-      ...COURIER_NODE_ARGS,
-      '--disable-warning=TimeoutNegativeWarning',
-      join(ROOT, 'src/cli/main.ts'),
-      'run',
-      '--config',
-      setup.configPath,
-      ...(options.args ?? COURIER_ARGS),
-    ],
+    args: courierRunArgs(setup.configPath, {
+      nodeArgs: COURIER_NODE_ARGS,
+      args: options.args ?? COURIER_ARGS,
+    }),
     log: join(dir, `${setup.prefix}-run${tag}.log`),
   });
 }

@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { courierRunArgs, courierTopicsArgs } from './lib/courier.ts';
 import {
   type Child,
   processTree,
@@ -38,7 +39,6 @@ const SETTLE_S = Number(env.BENCH_SETTLE_S ?? 10);
 const RATE_S = Number(env.BENCH_RATE_S ?? 20);
 const BROKER_PORT = Number(BROKERS[0]?.split(':')[1] ?? 9092);
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const ROOT = new URL('..', import.meta.url).pathname;
 const run = `dests${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), `courier-${run}-`));
 const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -110,7 +110,7 @@ async function measure(count: number): Promise<CountResult> {
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   await runNode({
     name: 'courier topics',
-    args: [join(ROOT, 'src/cli/main.ts'), 'topics', '--config', configPath],
+    args: courierTopicsArgs(configPath),
     log: join(dir, `${prefix}-cli.log`),
     timeoutMs: 300_000,
   });
@@ -121,16 +121,9 @@ async function measure(count: number): Promise<CountResult> {
   const spawnedAt = Date.now();
   const child = startNode({
     name: `courier run (${count} destinations)`,
-    args: [
-      ...(env.BENCH_COURIER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
-      '--disable-warning=TimeoutNegativeWarning',
-      join(ROOT, 'src/cli/main.ts'),
-      'run',
-      '--config',
-      configPath,
-      '--workers',
-      '1',
-    ],
+    args: courierRunArgs(configPath, {
+      nodeArgs: (env.BENCH_COURIER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    }),
     log: join(dir, `${prefix}-run.log`),
     env: { LOG_LEVEL: 'info' },
   });

@@ -12,13 +12,13 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { courierRunArgs, courierTopicsArgs, metricValue } from './lib/courier.ts';
 import { BROKERS, closeClients, producePaced, REDIS_URL } from './lib/stack.ts';
 
 const RELOADS = Number(process.env.RELOADS ?? 300);
 const SNAPSHOTS = process.env.HEAP_SNAPSHOTS;
 const SECRET_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const SECRET_B = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
-const ROOT = new URL('..', import.meta.url).pathname;
 const run = `soak${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), `courier-${run}-`));
 const log = (line: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -53,43 +53,30 @@ const write = (doc: unknown) => {
 };
 // Every topic any version of the file needs, created up front.
 write(base([one(SECRET_A), two, extra]));
-execFileSync(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'topics', '--config', path], {
+execFileSync(process.execPath, courierTopicsArgs(path), {
   stdio: 'inherit',
 });
 write(base([one(SECRET_A), two]));
 
 const snapshotsDir = SNAPSHOTS ? mkdirSync(SNAPSHOTS, { recursive: true }) && SNAPSHOTS : undefined;
-const child: ChildProcess = spawn(
-  process.execPath,
-  [
-    '--disable-warning=TimeoutNegativeWarning',
-    join(ROOT, 'src/cli/main.ts'),
-    'run',
-    '--config',
-    path,
-    '--workers',
-    '1',
-  ],
-  {
-    // The refused files are logged at error level: not this script's output.
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'fatal',
-      // In NODE_OPTIONS, so that the worker (a cluster child) takes them too.
-      ...(snapshotsDir
-        ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotsDir}` }
-        : {}),
-    },
-    cwd: snapshotsDir ?? dir,
+const child: ChildProcess = spawn(process.execPath, courierRunArgs(path), {
+  // The refused files are logged at error level: not this script's output.
+  stdio: 'ignore',
+  env: {
+    ...process.env,
+    LOG_LEVEL: 'fatal',
+    // In NODE_OPTIONS, so that the worker (a cluster child) takes them too.
+    ...(snapshotsDir
+      ? { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${snapshotsDir}` }
+      : {}),
   },
-);
+  cwd: snapshotsDir ?? dir,
+});
 
 async function metrics(): Promise<Record<string, number>> {
   const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
   const text = await res.text();
-  const value = (name: string) =>
-    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const value = (name: string) => metricValue(text, name);
   return {
     rssMiB: Math.round(value('process_resident_memory_bytes') / 2 ** 20),
     heapMiB: Math.round((value('nodejs_heap_size_used_bytes') / 2 ** 20) * 10) / 10,

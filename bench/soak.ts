@@ -11,6 +11,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { courierRunArgs, courierTopicsArgs, metricValue } from './lib/courier.ts';
 import { runNode, startNode, stop, stopAll, treeCpuMs, treeRss } from './lib/procs.ts';
 import { BROKERS, cleanupRun, closeClients, producePaced, REDIS_URL } from './lib/stack.ts';
 import { round, slope } from './lib/stats.ts';
@@ -22,7 +23,6 @@ const DESTINATIONS = Number(env.SOAK_DESTINATIONS ?? 5);
 const SAMPLE_S = Number(env.SOAK_SAMPLE_S ?? 10);
 const WARMUP_MINUTES = Number(env.SOAK_WARMUP_MINUTES ?? Math.min(5, MINUTES / 3));
 const SECRETS = ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD'];
-const ROOT = new URL('..', import.meta.url).pathname;
 const run = `soak${Date.now().toString(36)}`;
 const dir = mkdtempSync(join(tmpdir(), `courier-${run}-`));
 const log = (line: string) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -76,33 +76,20 @@ const write = (secret: string) => {
 write(SECRETS[0] as string);
 await runNode({
   name: 'courier topics',
-  args: [join(ROOT, 'src/cli/main.ts'), 'topics', '--config', path],
+  args: courierTopicsArgs(path),
   log: join(dir, 'cli.log'),
   timeoutMs: 120_000,
 });
 const child = startNode({
   name: 'courier run',
-  args: [
-    '--disable-warning=TimeoutNegativeWarning',
-    join(ROOT, 'src/cli/main.ts'),
-    'run',
-    '--config',
-    path,
-    '--workers',
-    '1',
-  ],
+  args: courierRunArgs(path),
   log: join(dir, 'run.log'),
   env: { LOG_LEVEL: 'warn' },
 });
 
 async function metric(names: string[]): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return Object.fromEntries(
-    names.map((n) => [
-      n,
-      Number(new RegExp(`^${n}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN),
-    ]),
-  );
+  return Object.fromEntries(names.map((n) => [n, metricValue(text, n)]));
 }
 
 for (let i = 0; ; i++) {
